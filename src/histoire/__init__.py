@@ -1,0 +1,91 @@
+"""histoire: event sourcing for Python.
+
+Every event is stored, forever and unchanged; state, views and reactions are
+derived from them.
+"""
+
+from histoire.app.handler import CommandHandler, CommandResult, LoadedState, event_id_for
+from histoire.codec.codec import Codec
+from histoire.codec.registry import EventRegistry
+from histoire.codec.upcasting import Upcasters
+from histoire.core.decider import Decider, SnapshotPolicy
+from histoire.core.errors import (
+    CodecError,
+    ConcurrencyError,
+    DuplicateEventError,
+    EventDecodeError,
+    HistoireError,
+    IntegrityError,
+    InvalidCommandError,
+    InvalidExpectedVersionError,
+    InvalidInputError,
+    InvalidStoreURLError,
+    InvalidStreamIdError,
+    RetriesExhaustedError,
+    SchemaError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+    UnknownEventTypeError,
+    UpcastError,
+)
+from histoire.core.messages import Command, Event
+from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.streams import category_of, stream_id_for, validate_stream_id
+from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, StreamState
+from histoire.store.memory import MemoryEventStore
+from histoire.store.protocol import EventStore, Snapshot, StreamInfo
+from histoire.store.urls import open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "START",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "Checkpoint",
+    "Codec",
+    "CodecError",
+    "Command",
+    "CommandHandler",
+    "CommandResult",
+    "ConcurrencyError",
+    "Decider",
+    "DuplicateEventError",
+    "Event",
+    "EventDecodeError",
+    "EventRegistry",
+    "EventStore",
+    "ExpectedVersion",
+    "HistoireError",
+    "IntegrityError",
+    "InvalidCommandError",
+    "InvalidExpectedVersionError",
+    "InvalidInputError",
+    "InvalidStoreURLError",
+    "InvalidStreamIdError",
+    "LoadedState",
+    "MemoryEventStore",
+    "NewEvent",
+    "RecordedEvent",
+    "RetriesExhaustedError",
+    "SchemaError",
+    "Snapshot",
+    "SnapshotPolicy",
+    "StoreError",
+    "StoreNotFoundError",
+    "StoreUnavailableError",
+    "StreamInfo",
+    "StreamState",
+    "UnknownEventTypeError",
+    "UpcastError",
+    "Upcasters",
+    "__version__",
+    "category_of",
+    "event_id_for",
+    "open_store",
+    "stream_id_for",
+    "validate_stream_id",
+]

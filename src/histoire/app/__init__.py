@@ -1,0 +1,1 @@
+"""The application layer: command handling, loading state, snapshots."""

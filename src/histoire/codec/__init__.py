@@ -1,0 +1,1 @@
+"""Encoding and decoding of events: type registry and upcaster chain."""

@@ -1,0 +1,88 @@
+"""The codec: domain events to stored bytes and back, upcasting on the way in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from histoire.codec.registry import EventRegistry
+from histoire.codec.upcasting import Upcasters
+from histoire.core.errors import CodecError, EventDecodeError, UnknownEventTypeError
+from histoire.core.messages import Event
+from histoire.core.recorded import NewEvent, RecordedEvent
+
+_encode = msgspec.json.Encoder().encode
+_decode_any = msgspec.json.Decoder().decode
+
+
+class Codec:
+    """Encodes events to JSON bytes and decodes stored ones, upcasting old versions."""
+
+    def __init__(
+        self,
+        registry: EventRegistry | Iterable[type[Event]],
+        upcasters: Upcasters | None = None,
+    ) -> None:
+        self.registry = registry if isinstance(registry, EventRegistry) else EventRegistry(registry)
+        self.upcasters = upcasters if upcasters is not None else Upcasters()
+        self._decoders: dict[str, msgspec.json.Decoder[Any]] = {}
+
+    def encode(
+        self,
+        event: Event,
+        *,
+        event_id: uuid.UUID | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        causation_id: uuid.UUID | None = None,
+        correlation_id: uuid.UUID | None = None,
+    ) -> NewEvent:
+        """Turn a domain event into a NewEvent ready to append."""
+        cls = type(event)
+        if not isinstance(event, Event):
+            raise CodecError(f"{cls.__qualname__} is not an Event: cannot encode {event!r}")
+        if cls.type_name not in self.registry:
+            raise UnknownEventTypeError(cls.type_name, [t.type_name for t in self.registry])
+        return NewEvent(
+            event_id=event_id or uuid.uuid4(),
+            type=cls.type_name,
+            schema_version=cls.schema_version,
+            data=_encode(event),
+            metadata=dict(metadata) if metadata else {},
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )
+
+    def decode(self, recorded: RecordedEvent) -> Event:
+        """The domain event of a stored one, upcast to its class's current version."""
+        return self.decode_payload(
+            recorded.type,
+            recorded.schema_version,
+            recorded.data,
+            stream_id=recorded.stream_id,
+            version=recorded.version,
+        )
+
+    def decode_payload(
+        self, type_name: str, schema_version: int, data: bytes, **where: Any
+    ) -> Event:
+        """Decode raw stored fields into a domain event."""
+        cls = self.registry.get(type_name)
+        current = cls.schema_version
+        try:
+            if schema_version == current:
+                decoder = self._decoders.get(type_name)
+                if decoder is None:
+                    decoder = self._decoders[type_name] = msgspec.json.Decoder(cls)
+                event: Event = decoder.decode(data)
+                return event
+            payload = _decode_any(data)
+            if not isinstance(payload, dict):
+                raise EventDecodeError(type_name, schema_version, "payload is not an object", **where)
+            payload = self.upcasters.upcast(type_name, payload, schema_version, current)
+            upcast: Event = msgspec.convert(payload, cls)
+            return upcast
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise EventDecodeError(type_name, schema_version, str(exc), **where) from exc

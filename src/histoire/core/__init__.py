@@ -1,0 +1,1 @@
+"""The pure core: events, commands, deciders, expected versions, errors. No I/O."""

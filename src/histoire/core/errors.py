@@ -1,0 +1,173 @@
+"""The exceptions histoire raises: one base, specific subclasses with context.
+
+Every error carries what a person needs to act on it as attributes, and its
+message says it in one line. Driver errors (sqlite3, psycopg) never leak: each
+backend converts them where they arise.
+
+::
+
+    HistoireError
+    ├── InvalidInputError                 bad input from the caller; nothing written
+    │   ├── InvalidStreamIdError          empty, too long, control characters
+    │   ├── InvalidExpectedVersionError   not ANY / NO_STREAM / STREAM_EXISTS / int >= 0
+    │   ├── InvalidStoreURLError          unknown scheme, malformed URL
+    │   └── InvalidCommandError           a command the decider rejects as malformed
+    ├── ConcurrencyError                  expected version does not match (stream, expected, actual)
+    ├── DuplicateEventError               an event id reused with other content or place
+    ├── CodecError
+    │   ├── UnknownEventTypeError         a stored type name no registry knows
+    │   ├── EventDecodeError              a payload that does not match its class
+    │   └── UpcastError                   no upcaster for a stored schema version
+    ├── StoreError                        the store could not do what was asked
+    │   ├── StoreNotFoundError            a read-only command on a store that does not exist
+    │   ├── StoreUnavailableError         server down, lock not obtained in time (retryable)
+    │   ├── SchemaError                   the database schema is missing or of another version
+    │   └── IntegrityError                the database refused a write (immutability, constraint)
+    └── RetriesExhaustedError             a command kept conflicting after all retries
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HistoireError(Exception):
+    """Base of every error histoire raises."""
+
+
+class InvalidInputError(HistoireError, ValueError):
+    """Input from the caller is malformed; nothing was written."""
+
+
+class InvalidStreamIdError(InvalidInputError):
+    """A stream id is empty, too long or holds control characters."""
+
+    def __init__(self, stream_id: object, reason: str) -> None:
+        self.stream_id = stream_id
+        self.reason = reason
+        super().__init__(f"invalid stream id {stream_id!r}: {reason}")
+
+
+class InvalidExpectedVersionError(InvalidInputError):
+    """An expected version is not ANY, NO_STREAM, STREAM_EXISTS or an int >= 0."""
+
+    def __init__(self, expected: object) -> None:
+        self.expected = expected
+        super().__init__(
+            f"invalid expected version {expected!r}: "
+            "use ANY, NO_STREAM, STREAM_EXISTS or an int >= 0"
+        )
+
+
+class InvalidStoreURLError(InvalidInputError):
+    """A store URL has an unknown scheme or cannot be parsed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"invalid store URL {url!r}: {reason}")
+
+
+class InvalidCommandError(InvalidInputError):
+    """A command is malformed; deciders raise it, and nothing is stored.
+
+    A business refusal is not this: it is an event, and it is stored.
+    """
+
+
+class ConcurrencyError(HistoireError):
+    """The stream's version is not the expected one; nothing was written."""
+
+    def __init__(self, stream_id: str, expected: object, actual: int) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"wrong expected version: {expected} (stream: {stream_id}, stream version: {actual})"
+        )
+
+
+class DuplicateEventError(HistoireError):
+    """An event id already stored is appended again with other content or place."""
+
+    def __init__(self, stream_id: str, event_id: object, reason: str) -> None:
+        self.stream_id = stream_id
+        self.event_id = event_id
+        self.reason = reason
+        super().__init__(f"event {event_id} in stream {stream_id}: {reason}")
+
+
+class CodecError(HistoireError):
+    """An event could not be encoded or decoded."""
+
+
+class UnknownEventTypeError(CodecError):
+    """A stored event has a type name that the registry does not know."""
+
+    def __init__(self, type_name: str, known: list[str] | None = None) -> None:
+        self.type_name = type_name
+        self.known = sorted(known or [])
+        hint = f" (known: {', '.join(self.known)})" if self.known else ""
+        super().__init__(f"unknown event type {type_name!r}{hint}")
+
+
+class EventDecodeError(CodecError):
+    """A payload does not match the class of its event type."""
+
+    def __init__(self, type_name: str, schema_version: int, reason: str, **where: Any) -> None:
+        self.type_name = type_name
+        self.schema_version = schema_version
+        self.reason = reason
+        self.where = where
+        at = "".join(f", {k}={v}" for k, v in where.items())
+        super().__init__(f"cannot decode {type_name} v{schema_version}{at}: {reason}")
+
+
+class UpcastError(CodecError):
+    """A stored schema version cannot be brought to the current one."""
+
+    def __init__(self, type_name: str, from_version: int, to_version: int, reason: str) -> None:
+        self.type_name = type_name
+        self.from_version = from_version
+        self.to_version = to_version
+        super().__init__(
+            f"cannot upcast {type_name} from v{from_version} to v{to_version}: {reason}"
+        )
+
+
+class StoreError(HistoireError):
+    """The store could not do what was asked."""
+
+
+class StoreNotFoundError(StoreError):
+    """A read-only operation was asked of a store that does not exist."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"no event store at {url} (nothing was created)")
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached or locked now; the operation may be retried."""
+
+    retryable = True
+
+
+class SchemaError(StoreError):
+    """The database schema is missing or of another version."""
+
+
+class IntegrityError(StoreError):
+    """The database refused a write (immutability trigger, constraint)."""
+
+
+class RetriesExhaustedError(HistoireError):
+    """A command kept meeting concurrent writers after every allowed retry."""
+
+    def __init__(self, stream_id: str, attempts: int, last: ConcurrencyError) -> None:
+        self.stream_id = stream_id
+        self.attempts = attempts
+        self.last = last
+        super().__init__(
+            f"command on {stream_id} conflicted {attempts} times; last: {last}"
+        )

@@ -1,0 +1,45 @@
+"""Events and commands: typed, immutable classes declared by the user.
+
+An event type has a stable type name (defaults to the class name) and a schema
+version (defaults to 1), set as class variables::
+
+    class Deposited(Event):
+        type_name: ClassVar[str] = "bank.Deposited"
+        schema_version: ClassVar[int] = 2
+
+        amount_cents: int
+        currency: str
+
+Instances are msgspec structs: frozen, keyword-only, fast to encode and checked
+strictly on decode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every domain event: an immutable fact in the past tense."""
+
+    type_name: ClassVar[str] = "Event"
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "type_name" not in own:
+            cls.type_name = cls.__name__
+        if "schema_version" not in own:
+            cls.schema_version = 1
+        if not isinstance(cls.type_name, str) or not cls.type_name:
+            raise TypeError(f"{cls.__name__}.type_name must be a non-empty str")
+        version = cls.schema_version
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise TypeError(f"{cls.__name__}.schema_version must be an int >= 1, not {version!r}")
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of commands: a request to change the system, which may be refused."""

@@ -1,0 +1,156 @@
+"""The envelope of an event: what is appended, and what a read gives back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import msgspec
+
+_json_decode = msgspec.json.decode
+
+
+class Checkpoint(NamedTuple):
+    """Where a follower of the global log stands: resume strictly after it.
+
+    `position` is the event's position in the global log. `commit` orders
+    transactions: it is 0 on stores whose writers are serialised (memory,
+    SQLite), and the writing transaction's id on PostgreSQL, where followers read
+    in (commit, position) order so that an earlier transaction committing late
+    is never skipped. Store both numbers; compare checkpoints as tuples.
+    """
+
+    commit: int
+    position: int
+
+
+START = Checkpoint(0, 0)
+"""The checkpoint before the first event of the log."""
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event ready to append: encoded payload plus its envelope."""
+
+    event_id: uuid.UUID
+    type: str
+    schema_version: int
+    data: bytes
+    metadata: Mapping[str, Any] = msgspec.field(default_factory=dict)
+    causation_id: uuid.UUID | None = None
+    correlation_id: uuid.UUID | None = None
+
+
+class RecordedEvent:
+    """A stored event with its place in its stream and in the global log.
+
+    `data` is the payload as stored (JSON bytes, at `schema_version`); a codec
+    turns it into a domain event. `metadata` is decoded on first access.
+    """
+
+    __slots__ = (
+        "_metadata",
+        "causation_id",
+        "commit",
+        "correlation_id",
+        "data",
+        "event_id",
+        "position",
+        "recorded_at",
+        "schema_version",
+        "stream_id",
+        "type",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        event_id: uuid.UUID,
+        stream_id: str,
+        version: int,
+        position: int,
+        recorded_at: dt.datetime,
+        type: str,
+        schema_version: int,
+        data: bytes,
+        metadata: Mapping[str, Any] | bytes,
+        causation_id: uuid.UUID | None,
+        correlation_id: uuid.UUID | None,
+        commit: int = 0,
+    ) -> None:
+        self.event_id = event_id
+        self.stream_id = stream_id
+        self.version = version
+        self.position = position
+        self.recorded_at = recorded_at
+        self.type = type
+        self.schema_version = schema_version
+        self.data = data
+        self._metadata = metadata
+        self.causation_id = causation_id
+        self.correlation_id = correlation_id
+        self.commit = commit
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """Free metadata recorded with the event (who, from where)."""
+        raw = self._metadata
+        if isinstance(raw, bytes | bytearray | memoryview):
+            decoded: Mapping[str, Any] = _json_decode(raw) if raw else {}
+            self._metadata = decoded
+            return decoded
+        return raw
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint a follower stores after handling this event."""
+        return Checkpoint(self.commit, self.position)
+
+    @property
+    def category(self) -> str:
+        """The stream's category (`account` for `account-42`)."""
+        return self.stream_id.partition("-")[0]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecordedEvent):
+            return NotImplemented
+        return (
+            self.event_id == other.event_id
+            and self.stream_id == other.stream_id
+            and self.version == other.version
+            and self.position == other.position
+            and self.recorded_at == other.recorded_at
+            and self.type == other.type
+            and self.schema_version == other.schema_version
+            and bytes(self.data) == bytes(other.data)
+            and dict(self.metadata) == dict(other.metadata)
+            and self.causation_id == other.causation_id
+            and self.correlation_id == other.correlation_id
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.event_id)
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordedEvent({self.stream_id}@{self.version}, position={self.position}, "
+            f"type={self.type}, v{self.schema_version}, id={self.event_id})"
+        )
+
+
+class AppendResult(NamedTuple):
+    """What an append wrote: the stream's new version and the events' positions."""
+
+    stream_id: str
+    first_version: int
+    last_version: int
+    first_position: int
+    last_position: int
+    events: tuple[RecordedEvent, ...]
+
+    @property
+    def version(self) -> int:
+        """The stream's version after the append."""
+        return self.last_version

@@ -1,0 +1,1 @@
+"""Event stores: the protocol and its backends (memory, SQLite, PostgreSQL)."""

@@ -1,0 +1,88 @@
+"""Group commit: appends arriving together share one transaction and one fsync.
+
+No background thread: the first caller to arrive becomes the leader, takes every
+request queued so far, runs them in one transaction and wakes their callers;
+if more requests queued meanwhile, leadership passes to the oldest of them.
+A lone caller thus commits on its own thread with no hand-off at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+R = TypeVar("R")
+
+
+class Request(Generic[R]):
+    """One caller's work item and, once finished, its outcome."""
+
+    __slots__ = ("args", "error", "finished", "result", "wake")
+
+    def __init__(self, args: Any) -> None:
+        self.args = args
+        self.wake = threading.Event()
+        self.finished = False
+        self.result: R | None = None
+        self.error: BaseException | None = None
+
+    def succeed(self, result: R) -> None:
+        self.result = result
+        self.finished = True
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.finished = True
+
+    def outcome(self) -> R:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+class GroupCommitter(Generic[R]):
+    """Runs batches of requests through `run_batch`, one batch at a time.
+
+    `run_batch(requests)` must call `succeed` or `fail` on every request.
+    """
+
+    def __init__(self, run_batch: Callable[[list[Request[R]]], None], max_batch: int = 512) -> None:
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._mutex = threading.Lock()
+        self._queue: list[Request[R]] = []
+        self._busy = False
+
+    def submit(self, args: Any) -> R:
+        """Queue `args`, wait until its batch is committed, return its result."""
+        request: Request[R] = Request(args)
+        with self._mutex:
+            self._queue.append(request)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            request.wake.wait()
+            if request.finished:
+                return request.outcome()
+        with self._mutex:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        try:
+            self._run_batch(batch)
+        except BaseException as exc:
+            for item in batch:
+                if not item.finished:
+                    item.fail(exc)
+        finally:
+            for item in batch:
+                if not item.finished:
+                    item.fail(RuntimeError("group commit left a request unfinished"))
+                if item is not request:
+                    item.wake.set()
+            with self._mutex:
+                if self._queue:
+                    self._queue[0].wake.set()
+                else:
+                    self._busy = False
+        return request.outcome()

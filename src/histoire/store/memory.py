@@ -1,0 +1,177 @@
+"""The in-memory store: for tests and experiments. Nothing survives the process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+
+from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.streams import category_of, validate_stream_id
+from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
+from histoire.store.checks import replayed_result, validate_append
+from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+
+
+class MemoryEventStore:
+    """An EventStore held in lists and dicts, safe across threads."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._log: list[RecordedEvent] = []
+        self._streams: dict[str, list[RecordedEvent]] = {}
+        self._by_id: dict[uuid.UUID, RecordedEvent] = {}
+        self._snapshots: dict[str, dict[tuple[int, int], Snapshot]] = {}
+        self._closed = False
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        validate_append(stream_id, events, expected_version)
+        with self._lock:
+            stored = [self._by_id.get(e.event_id) for e in events]
+            if any(s is not None for s in stored):
+                return replayed_result(stream_id, events, expected_version, stored)
+            stream = self._streams.get(stream_id, [])
+            check_expected_version(stream_id, expected_version, len(stream))
+            now = dt.datetime.now(dt.UTC)
+            base_version = len(stream)
+            base_position = len(self._log)
+            records = tuple(
+                RecordedEvent(
+                    event_id=e.event_id,
+                    stream_id=stream_id,
+                    version=base_version + i + 1,
+                    position=base_position + i + 1,
+                    recorded_at=now,
+                    type=e.type,
+                    schema_version=e.schema_version,
+                    data=bytes(e.data),
+                    metadata=dict(e.metadata),
+                    causation_id=e.causation_id,
+                    correlation_id=e.correlation_id,
+                )
+                for i, e in enumerate(events)
+            )
+            self._streams[stream_id] = [*stream, *records]
+            self._log.extend(records)
+            for record in records:
+                self._by_id[record.event_id] = record
+        return AppendResult(
+            stream_id=stream_id,
+            first_version=records[0].version,
+            last_version=records[-1].version,
+            first_position=records[0].position,
+            last_position=records[-1].position,
+            events=records,
+        )
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        validate_stream_id(stream_id)
+        with self._lock:
+            stream = self._streams.get(stream_id, [])
+        if backward:
+            start = len(stream) if from_version is None else min(from_version, len(stream))
+            selected = stream[max(start, 0) - 1 :: -1] if start > 0 else []
+        else:
+            start = 1 if from_version is None else max(from_version, 1)
+            selected = stream[start - 1 :]
+        if limit is not None:
+            selected = selected[:limit]
+        yield from selected
+
+    def read_log(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        position = after[1]
+        cats = set(categories) if categories is not None else None
+        kinds = set(types) if types is not None else None
+        count = 0
+        while limit is None or count < limit:
+            with self._lock:
+                batch = self._log[position : position + batch_size]
+            if not batch:
+                return
+            for record in batch:
+                position = record.position
+                if cats is not None and record.category not in cats:
+                    continue
+                if kinds is not None and record.type not in kinds:
+                    continue
+                yield record
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    def stream_version(self, stream_id: str) -> int:
+        validate_stream_id(stream_id)
+        with self._lock:
+            return len(self._streams.get(stream_id, ()))
+
+    def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        with self._lock:
+            return self._by_id.get(event_id)
+
+    def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        with self._lock:
+            items = sorted(self._streams.items())
+        for stream_id, events in items:
+            cat = category_of(stream_id)
+            if category is not None and cat != category:
+                continue
+            yield StreamInfo(
+                stream_id=stream_id,
+                category=cat,
+                version=len(events),
+                updated_at=events[-1].recorded_at,
+            )
+
+    def head(self) -> Checkpoint:
+        with self._lock:
+            return Checkpoint(0, len(self._log))
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        validate_stream_id(snapshot.stream_id)
+        stamped = Snapshot(
+            stream_id=snapshot.stream_id,
+            version=snapshot.version,
+            schema_version=snapshot.schema_version,
+            data=bytes(snapshot.data),
+            recorded_at=dt.datetime.now(dt.UTC),
+        )
+        with self._lock:
+            per_stream = self._snapshots.setdefault(snapshot.stream_id, {})
+            per_stream[(snapshot.schema_version, snapshot.version)] = stamped
+
+    def load_snapshot(
+        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+    ) -> Snapshot | None:
+        with self._lock:
+            candidates = [
+                s
+                for (sv, v), s in self._snapshots.get(stream_id, {}).items()
+                if sv == schema_version and (max_version is None or v <= max_version)
+            ]
+        return max(candidates, key=lambda s: s.version, default=None)
+
+    def close(self) -> None:
+        self._closed = True

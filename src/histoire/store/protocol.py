@@ -1,0 +1,114 @@
+"""The EventStore protocol: the one narrow interface every backend implements.
+
+Every backend passes the same contract suite (`histoire.testing.contract`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.versions import ANY, ExpectedVersion
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+class StreamInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A stream's summary: its category, version and last change."""
+
+    stream_id: str
+    category: str
+    version: int
+    updated_at: dt.datetime
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A cached state of a stream at `version`, encoded at `schema_version`."""
+
+    stream_id: str
+    version: int
+    schema_version: int
+    data: bytes
+    recorded_at: dt.datetime | None = None
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Append-only storage of events in streams, with a global log."""
+
+    url: str
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append `events` to `stream_id` atomically if its version meets `expected_version`.
+
+        Appending events whose ids are already stored at the same place in the
+        same stream, with the same content, returns the first result and writes
+        nothing. Raises ConcurrencyError, DuplicateEventError, InvalidInputError.
+        """
+        ...
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        """Events of one stream, forward from `from_version` (default 1) or backward
+        from it (default: the last), fetched `batch_size` at a time."""
+        ...
+
+    def read_log(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        """The global log strictly after `after`, in log order, optionally filtered by
+        stream categories and event types, fetched `batch_size` at a time."""
+        ...
+
+    def stream_version(self, stream_id: str) -> int:
+        """The number of events in `stream_id` (0 if it does not exist)."""
+        ...
+
+    def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        """The stored event with this id, or None."""
+        ...
+
+    def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        """Every stream (of `category`, if given), by stream id."""
+        ...
+
+    def head(self) -> Checkpoint:
+        """The checkpoint of the last event a follower can see now (START if none)."""
+        ...
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store (or replace) the snapshot of a stream at a version."""
+        ...
+
+    def load_snapshot(
+        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+    ) -> Snapshot | None:
+        """The latest snapshot of `stream_id` at `schema_version`, not past `max_version`."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads. The store is unusable afterwards."""
+        ...

@@ -1,0 +1,47 @@
+-- histoire SQLite schema, version 1.
+-- Events are immutable: triggers refuse UPDATE and DELETE.
+
+CREATE TABLE histoire_events (
+    position        INTEGER PRIMARY KEY,          -- global log order, 1, 2, 3, ...
+    event_id        BLOB    NOT NULL UNIQUE,       -- 16-byte UUID
+    stream_id       TEXT    NOT NULL,
+    category        TEXT    NOT NULL,
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    type            TEXT    NOT NULL,
+    schema_version  INTEGER NOT NULL CHECK (schema_version >= 1),
+    data            BLOB    NOT NULL,              -- JSON payload as encoded
+    metadata        BLOB    NOT NULL,              -- JSON object
+    causation_id    BLOB,
+    correlation_id  BLOB,
+    recorded_at     INTEGER NOT NULL,              -- microseconds since the Unix epoch, UTC
+    UNIQUE (stream_id, version)
+);
+
+CREATE INDEX histoire_events_by_category ON histoire_events (category, position);
+CREATE INDEX histoire_events_by_type ON histoire_events (type, position);
+
+CREATE TABLE histoire_streams (
+    stream_id   TEXT    PRIMARY KEY,
+    category    TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE histoire_snapshots (
+    stream_id       TEXT    NOT NULL,
+    schema_version  INTEGER NOT NULL,
+    version         INTEGER NOT NULL,
+    data            BLOB    NOT NULL,
+    recorded_at     INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, schema_version, version)
+) WITHOUT ROWID;
+
+CREATE TRIGGER histoire_events_no_update BEFORE UPDATE ON histoire_events
+BEGIN
+    SELECT RAISE(ABORT, 'histoire: stored events are immutable (UPDATE refused)');
+END;
+
+CREATE TRIGGER histoire_events_no_delete BEFORE DELETE ON histoire_events
+BEGIN
+    SELECT RAISE(ABORT, 'histoire: stored events are immutable (DELETE refused)');
+END;

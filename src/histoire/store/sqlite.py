@@ -1,0 +1,627 @@
+"""The SQLite store: the embedded default, one file, nothing to start.
+
+Durable by default: WAL journal with `synchronous=FULL`, so that an
+acknowledged append survives a power cut. `durability="fast"` (synchronous=
+NORMAL) survives a killed process but may lose the last commits on a power
+cut; it exists only under that name.
+
+Appends from many threads are group-committed (one transaction, one fsync for
+all of them, each with its own expected-version check). Several processes may
+share one file: a writer waits for the lock up to `lock_timeout` seconds, then
+gets StoreUnavailableError, never a raw "database is locked".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import msgspec
+
+from histoire.core.errors import (
+    ConcurrencyError,
+    HistoireError,
+    IntegrityError,
+    InvalidInputError,
+    InvalidStoreURLError,
+    SchemaError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
+from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.streams import category_of, validate_stream_id
+from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
+from histoire.store.checks import replayed_result, validate_append
+from histoire.store.group_commit import GroupCommitter, Request
+from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+
+Durability = Literal["full", "fast"]
+SCHEMA_VERSION = 1
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
+_COLUMNS = (
+    "event_id, stream_id, version, position, recorded_at, type, schema_version, "
+    "data, metadata, causation_id, correlation_id"
+)
+_INSERT = (
+    "INSERT INTO histoire_events (position, event_id, stream_id, category, version, type, "
+    "schema_version, data, metadata, causation_id, correlation_id, recorded_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_STREAM = (
+    "INSERT INTO histoire_streams (stream_id, category, version, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+    "updated_at = excluded.updated_at"
+)
+
+_metadata_encode = msgspec.json.Encoder().encode
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """The file path of `sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidStoreURLError(url, "an SQLite URL has no host: use sqlite:///PATH")
+    path = unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if not path:
+        raise InvalidStoreURLError(url, "no file path; use sqlite:///PATH (relative) or sqlite:////PATH")
+    return path
+
+
+def durability_from_url(url: str) -> Durability:
+    """The `durability` query parameter of an SQLite URL (default full)."""
+    value = parse_qs(urlsplit(url).query).get("durability", ["full"])[-1]
+    if value not in ("full", "fast"):
+        raise InvalidStoreURLError(url, f"durability must be 'full' or 'fast', not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _to_us(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // _US
+
+
+def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=uuid.UUID(bytes=row[0]),
+        stream_id=row[1],
+        version=row[2],
+        position=row[3],
+        recorded_at=_EPOCH + dt.timedelta(microseconds=row[4]),
+        type=row[5],
+        schema_version=row[6],
+        data=row[7],
+        metadata=row[8],
+        causation_id=uuid.UUID(bytes=row[9]) if row[9] is not None else None,
+        correlation_id=uuid.UUID(bytes=row[10]) if row[10] is not None else None,
+    )
+
+
+def _convert(error: sqlite3.Error, doing: str) -> StoreError:
+    """The histoire error for a driver error met while `doing` something."""
+    message = str(error)
+    if isinstance(error, sqlite3.OperationalError) and (
+        "locked" in message or "busy" in message
+    ):
+        return StoreUnavailableError(f"{doing}: the database stayed locked by another writer ({message})")
+    if isinstance(error, sqlite3.IntegrityError) or "immutable" in message:
+        return IntegrityError(f"{doing}: {message}")
+    if isinstance(error, sqlite3.DatabaseError) and (
+        "malformed" in message or "not a database" in message
+    ):
+        return SchemaError(f"{doing}: the file is not a healthy SQLite database ({message})")
+    if isinstance(error, sqlite3.OperationalError) and "no such table" in message:
+        return SchemaError(f"{doing}: the histoire schema is missing ({message})")
+    return StoreError(f"{doing}: {message}")
+
+
+class SQLiteEventStore:
+    """An EventStore in one SQLite file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        durability: Durability = "full",
+        lock_timeout: float = 30.0,
+    ) -> None:
+        if durability not in ("full", "fast"):
+            raise InvalidInputError(f"durability must be 'full' or 'fast', not {durability!r}")
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.durability = durability
+        self.lock_timeout = lock_timeout
+        self._closed = False
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._local = threading.local()
+        if not self.path.exists():
+            if not create:
+                raise StoreNotFoundError(self.url)
+            if self.path.parent and not self.path.parent.exists():
+                raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
+        self._writer = self._connect()
+        self._ensure_schema(create)
+        self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
+
+    # -- connections and schema ------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.lock_timeout,
+            )
+            conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            sync = "FULL" if self.durability == "full" else "NORMAL"
+            conn.execute(f"PRAGMA synchronous={sync}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
+        except sqlite3.Error as exc:
+            raise _convert(exc, f"opening {self.path}") from exc
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"{self.url}: the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _ensure_schema(self, create: bool) -> None:
+        conn = self._writer
+        try:
+            version = self._schema_version(conn)
+            if version == SCHEMA_VERSION:
+                return
+            if version > SCHEMA_VERSION:
+                raise SchemaError(
+                    f"{self.url} has schema version {version}, newer than this histoire "
+                    f"({SCHEMA_VERSION}); upgrade histoire"
+                )
+            if not create:
+                raise SchemaError(f"{self.url} holds no histoire event store")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._schema_version(conn) == 0:
+                    script = resources.files("histoire.store").joinpath(
+                        "sql/sqlite/0001_initial.sql"
+                    ).read_text()
+                    for statement in _split_sql(script):
+                        conn.execute(statement)
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS histoire_meta "
+                        "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                    )
+                    conn.execute(
+                        "INSERT INTO histoire_meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _convert(exc, f"preparing the schema of {self.path}") from exc
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'histoire_meta'"
+        ).fetchone()
+        if not exists:
+            return 0
+        row = conn.execute(
+            "SELECT value FROM histoire_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- appending ---------------------------------------------------------
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        validate_append(stream_id, events, expected_version)
+        if self._closed:
+            raise StoreError(f"{self.url}: the store is closed")
+        return self._committer.submit((stream_id, events, expected_version))
+
+    def _run_batch(self, batch: list[Request[AppendResult]]) -> None:
+        conn = self._writer
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if time.monotonic() > deadline or not _is_busy(exc):
+                    raise _convert(exc, "starting an append") from exc
+                time.sleep(0.005)
+        try:
+            now = _to_us(dt.datetime.now(dt.UTC))
+            next_position = conn.execute(
+                "SELECT coalesce(max(position), 0) + 1 FROM histoire_events"
+            ).fetchone()[0]
+            pending: list[tuple[Request[AppendResult], AppendResult]] = []
+            for request in batch:
+                conn.execute("SAVEPOINT histoire_append")
+                try:
+                    result = self._append_one(conn, *request.args, next_position, now)
+                except (HistoireError, sqlite3.Error) as exc:
+                    conn.execute("ROLLBACK TO histoire_append")
+                    conn.execute("RELEASE histoire_append")
+                    if isinstance(exc, sqlite3.Error):
+                        exc = _convert(exc, f"appending to {request.args[0]}")
+                    request.fail(exc)
+                    continue
+                conn.execute("RELEASE histoire_append")
+                if result.events and result.last_position >= next_position:
+                    next_position = result.last_position + 1
+                pending.append((request, result))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            error = _convert(exc, "committing appends") if isinstance(exc, sqlite3.Error) else exc
+            for request in batch:
+                if not request.finished or request.error is None:
+                    request.fail(error)
+            if isinstance(exc, sqlite3.Error):
+                return
+            raise
+        for request, result in pending:
+            request.succeed(result)
+
+    def _append_one(
+        self,
+        conn: sqlite3.Connection,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion,
+        next_position: int,
+        now: int,
+    ) -> AppendResult:
+        row = conn.execute(
+            "SELECT version FROM histoire_streams WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        actual = row[0] if row else 0
+        try:
+            check_expected_version(stream_id, expected_version, actual)
+        except ConcurrencyError:
+            replay = self._replay(conn, stream_id, events, expected_version)
+            if replay is not None:
+                return replay
+            raise
+        category = category_of(stream_id)
+        rows = [
+            (
+                next_position + i,
+                e.event_id.bytes,
+                stream_id,
+                category,
+                actual + i + 1,
+                e.type,
+                e.schema_version,
+                bytes(e.data),
+                _metadata_encode(e.metadata) if e.metadata else b"{}",
+                e.causation_id.bytes if e.causation_id else None,
+                e.correlation_id.bytes if e.correlation_id else None,
+                now,
+            )
+            for i, e in enumerate(events)
+        ]
+        try:
+            conn.executemany(_INSERT, rows)
+        except sqlite3.IntegrityError as exc:
+            if "event_id" not in str(exc):
+                raise
+            conn.execute("ROLLBACK TO histoire_append")
+            replay = self._replay(conn, stream_id, events, expected_version)
+            if replay is None:  # pragma: no cover - the unique index said otherwise
+                raise
+            return replay
+        conn.execute(_UPSERT_STREAM, (stream_id, category, actual + len(events), now))
+        recorded_at = _EPOCH + dt.timedelta(microseconds=now)
+        records = tuple(
+            RecordedEvent(
+                event_id=e.event_id,
+                stream_id=stream_id,
+                version=actual + i + 1,
+                position=next_position + i,
+                recorded_at=recorded_at,
+                type=e.type,
+                schema_version=e.schema_version,
+                data=bytes(e.data),
+                metadata=dict(e.metadata),
+                causation_id=e.causation_id,
+                correlation_id=e.correlation_id,
+            )
+            for i, e in enumerate(events)
+        )
+        return AppendResult(
+            stream_id=stream_id,
+            first_version=actual + 1,
+            last_version=actual + len(events),
+            first_position=next_position,
+            last_position=next_position + len(events) - 1,
+            events=records,
+        )
+
+    def _replay(
+        self,
+        conn: sqlite3.Connection,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion,
+    ) -> AppendResult | None:
+        ids = [e.event_id.bytes for e in events]
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM histoire_events WHERE event_id IN ({marks})", ids
+        ).fetchall()
+        if not rows:
+            return None
+        found = {r.event_id: r for r in map(_row_to_event, rows)}
+        return replayed_result(
+            stream_id, events, expected_version, [found.get(e.event_id) for e in events]
+        )
+
+    # -- reading -----------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        validate_stream_id(stream_id)
+        _check_batch(batch_size, limit)
+        if backward:
+            query = (
+                f"SELECT {_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version <= ? "
+                "ORDER BY version DESC LIMIT ?"
+            )
+            cursor = (1 << 62) if from_version is None else from_version
+        else:
+            query = (
+                f"SELECT {_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version >= ? "
+                "ORDER BY version LIMIT ?"
+            )
+            cursor = 1 if from_version is None else from_version
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            rows = self._fetch(query, (stream_id, cursor, size), f"reading stream {stream_id}")
+            for row in rows:
+                yield _row_to_event(row)
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < size:
+                return
+            cursor = rows[-1][2] - 1 if backward else rows[-1][2] + 1
+
+    def read_log(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        _check_batch(batch_size, limit)
+        where = ["position > ?"]
+        params: list[Any] = []
+        if categories is not None:
+            cats = list(categories)
+            where.append(f"category IN ({','.join('?' * len(cats))})")
+            params.extend(cats)
+        if types is not None:
+            kinds = list(types)
+            where.append(f"type IN ({','.join('?' * len(kinds))})")
+            params.extend(kinds)
+        query = (
+            f"SELECT {_COLUMNS} FROM histoire_events WHERE {' AND '.join(where)} "
+            "ORDER BY position LIMIT ?"
+        )
+        position = after[1]
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            rows = self._fetch(query, (position, *params, size), "reading the log")
+            for row in rows:
+                yield _row_to_event(row)
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < size:
+                return
+            position = rows[-1][3]
+
+    def _fetch(self, query: str, params: Sequence[Any], doing: str) -> list[Any]:
+        try:
+            return self._reader().execute(query, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _convert(exc, doing) from exc
+
+    def stream_version(self, stream_id: str) -> int:
+        validate_stream_id(stream_id)
+        rows = self._fetch(
+            "SELECT version FROM histoire_streams WHERE stream_id = ?",
+            (stream_id,),
+            f"reading the version of {stream_id}",
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        rows = self._fetch(
+            f"SELECT {_COLUMNS} FROM histoire_events WHERE event_id = ?",
+            (event_id.bytes,),
+            f"reading event {event_id}",
+        )
+        return _row_to_event(rows[0]) if rows else None
+
+    def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        query = "SELECT stream_id, category, version, updated_at FROM histoire_streams"
+        params: tuple[Any, ...] = ()
+        if category is not None:
+            query += " WHERE category = ?"
+            params = (category,)
+        query += " ORDER BY stream_id"
+        for stream_id, cat, version, updated in self._fetch(query, params, "listing streams"):
+            yield StreamInfo(
+                stream_id=stream_id,
+                category=cat,
+                version=version,
+                updated_at=_EPOCH + dt.timedelta(microseconds=updated),
+            )
+
+    def head(self) -> Checkpoint:
+        rows = self._fetch(
+            "SELECT coalesce(max(position), 0) FROM histoire_events", (), "reading the log head"
+        )
+        return Checkpoint(0, int(rows[0][0]))
+
+    # -- snapshots ---------------------------------------------------------
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        validate_stream_id(snapshot.stream_id)
+        try:
+            self._reader().execute(
+                "INSERT OR REPLACE INTO histoire_snapshots "
+                "(stream_id, schema_version, version, data, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    snapshot.stream_id,
+                    snapshot.schema_version,
+                    snapshot.version,
+                    bytes(snapshot.data),
+                    _to_us(dt.datetime.now(dt.UTC)),
+                ),
+            )
+        except sqlite3.Error as exc:
+            raise _convert(exc, f"saving a snapshot of {snapshot.stream_id}") from exc
+
+    def load_snapshot(
+        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+    ) -> Snapshot | None:
+        rows = self._fetch(
+            "SELECT version, data, recorded_at FROM histoire_snapshots "
+            "WHERE stream_id = ? AND schema_version = ? AND version <= ? "
+            "ORDER BY version DESC LIMIT 1",
+            (stream_id, schema_version, (1 << 62) if max_version is None else max_version),
+            f"loading a snapshot of {stream_id}",
+        )
+        if not rows:
+            return None
+        version, data, recorded = rows[0]
+        return Snapshot(
+            stream_id=stream_id,
+            version=version,
+            schema_version=schema_version,
+            data=data,
+            recorded_at=_EPOCH + dt.timedelta(microseconds=recorded),
+        )
+
+    # -- integrity ---------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """Defects of the database itself: missing triggers, holes, stream table drift."""
+        problems: list[str] = []
+        triggers = {
+            name
+            for (name,) in self._fetch(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'", (), "listing triggers"
+            )
+        }
+        for needed in ("histoire_events_no_update", "histoire_events_no_delete"):
+            if needed not in triggers:
+                problems.append(f"immutability trigger {needed} is missing")
+        for stream_id, count, top, low in self._fetch(
+            "SELECT stream_id, count(*), max(version), min(version) FROM histoire_events "
+            "GROUP BY stream_id HAVING count(*) != max(version) OR min(version) != 1",
+            (),
+            "checking versions",
+        ):
+            problems.append(
+                f"stream {stream_id}: versions not contiguous from 1 "
+                f"({count} events, versions {low}..{top})"
+            )
+        for stream_id, recorded, actual in self._fetch(
+            "SELECT s.stream_id, s.version, coalesce(max(e.version), 0) FROM histoire_streams s "
+            "LEFT JOIN histoire_events e ON e.stream_id = s.stream_id GROUP BY s.stream_id "
+            "HAVING s.version != coalesce(max(e.version), 0)",
+            (),
+            "checking stream versions",
+        ):
+            problems.append(
+                f"stream {stream_id}: stream table says version {recorded}, events say {actual}"
+            )
+        return problems
+
+    def close(self) -> None:
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> SQLiteEventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc)
+    return "locked" in message or "busy" in message
+
+
+def _check_batch(batch_size: int, limit: int | None) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise InvalidInputError(f"limit must be None or an int >= 0, not {limit!r}")
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a schema script into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        current.append(line)
+        text = "\n".join(current)
+        if stripped.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            current = []
+    return statements
