@@ -20,6 +20,7 @@ class MemoryEventStore:
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._lock = threading.Lock()
+        self._appended = threading.Condition(self._lock)
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._by_id: dict[uuid.UUID, RecordedEvent] = {}
@@ -62,6 +63,7 @@ class MemoryEventStore:
             self._log.extend(records)
             for record in records:
                 self._by_id[record.event_id] = record
+            self._appended.notify_all()
         return AppendResult(
             stream_id=stream_id,
             first_version=records[0].version,
@@ -148,6 +150,10 @@ class MemoryEventStore:
     def head(self) -> Checkpoint:
         with self._lock:
             return Checkpoint(0, len(self._log))
+
+    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+        with self._appended:
+            return self._appended.wait_for(lambda: len(self._log) > after[1], timeout=timeout)
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
         validate_stream_id(snapshot.stream_id)

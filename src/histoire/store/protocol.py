@@ -99,6 +99,14 @@ class EventStore(Protocol):
         """The checkpoint of the last event a follower can see now (START if none)."""
         ...
 
+    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+        """Block until an event past `after` may be readable, or `timeout` seconds pass.
+
+        Returns True if new events may be there. Followers call it between reads
+        instead of polling in a busy loop; a spurious True is allowed.
+        """
+        ...
+
     def save_snapshot(self, snapshot: Snapshot) -> None:
         """Store (or replace) the snapshot of a stream at a version."""
         ...

@@ -155,6 +155,7 @@ class SQLiteEventStore:
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
         self._writer = self._connect()
         self._ensure_schema(create)
+        self._appended = threading.Condition()
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
     # -- connections and schema ------------------------------------------
@@ -293,6 +294,9 @@ class SQLiteEventStore:
             raise
         for request, result in pending:
             request.succeed(result)
+        if pending:
+            with self._appended:
+                self._appended.notify_all()
 
     def _append_one(
         self,
@@ -505,6 +509,18 @@ class SQLiteEventStore:
             "SELECT coalesce(max(position), 0) FROM histoire_events", (), "reading the log head"
         )
         return Checkpoint(0, int(rows[0][0]))
+
+    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+        """Wake on appends of this process at once, on other processes' within 50 ms."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.head()[1] > after[1]:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._appended:
+                self._appended.wait(min(left, 0.05))
 
     # -- snapshots ---------------------------------------------------------
 
