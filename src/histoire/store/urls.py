@@ -26,8 +26,13 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
 
         return MemoryEventStore(url, **options)
     if scheme == "sqlite":
-        from histoire.store.sqlite import SQLiteEventStore, sqlite_path_from_url
+        from histoire.store.sqlite import (
+            SQLiteEventStore,
+            durability_from_url,
+            sqlite_path_from_url,
+        )
 
+        options.setdefault("durability", durability_from_url(url))
         return SQLiteEventStore(sqlite_path_from_url(url), create=create, **options)
     if scheme in ("postgresql", "postgres"):
         try:
