@@ -16,11 +16,15 @@ strictly on decode.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 import msgspec
 
 
+# msgspec passes `frozen` and `kw_only` on to subclasses at run time; these
+# decorators tell type checkers so, or every subclass would be reported as "a
+# non-frozen dataclass inheriting from a frozen one".
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(msgspec.field,))
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every domain event: an immutable fact in the past tense."""
 
@@ -41,5 +45,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
             raise TypeError(f"{cls.__name__}.schema_version must be an int >= 1, not {version!r}")
 
 
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(msgspec.field,))
 class Command(msgspec.Struct, frozen=True, kw_only=True):
     """Base of commands: a request to change the system, which may be refused."""
