@@ -157,20 +157,18 @@ class CommandHandler(Generic[C, S, E]):
         attempts = 0
         while True:
             attempts += 1
-            if attempts > 1 or given_id:
+            if given_id:
                 replay = self._replayed(stream_id, command_id)
                 if replay is not None:
                     return replay
             loaded = self.load(stream_id)
             decided = self._decide(command, loaded.state)
             if not decided:
-                return CommandResult(
-                    stream_id, command_id, (), (), loaded.version, loaded.state
-                )
+                return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)
             new_events = [
                 self.codec.encode(
                     event,
-                    event_id=event_id_for(command_id, i),
+                    event_id=event_id_for(command_id, i) if given_id else uuid.uuid4(),
                     metadata=metadata,
                     causation_id=causation,
                     correlation_id=correlation,
@@ -193,7 +191,7 @@ class CommandHandler(Generic[C, S, E]):
     def _decide(self, command: C, state: S) -> tuple[E, ...]:
         result: Sequence[E] | E = self.decider.decide(command, state)
         if isinstance(result, Event):
-            return (result,)  # type: ignore[return-value]
+            return (result,)
         return tuple(result)
 
     def _replayed(self, stream_id: str, command_id: uuid.UUID) -> CommandResult[S, E] | None:

@@ -80,7 +80,9 @@ class Codec:
                 return event
             payload = _decode_any(data)
             if not isinstance(payload, dict):
-                raise EventDecodeError(type_name, schema_version, "payload is not an object", **where)
+                raise EventDecodeError(
+                    type_name, schema_version, "payload is not an object", **where
+                )
             payload = self.upcasters.upcast(type_name, payload, schema_version, current)
             upcast: Event = msgspec.convert(payload, cls)
             return upcast

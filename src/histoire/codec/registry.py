@@ -26,9 +26,7 @@ class EventRegistry:
         name = event_type.type_name
         known = self._by_name.get(name)
         if known is not None and known is not event_type:
-            raise ValueError(
-                f"type name {name!r} is already registered for {known.__qualname__}"
-            )
+            raise ValueError(f"type name {name!r} is already registered for {known.__qualname__}")
         self._by_name[name] = event_type
         return event_type
 

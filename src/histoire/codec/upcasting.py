@@ -22,9 +22,7 @@ class Upcasters:
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, int], Upcaster] = {}
 
-    def register(
-        self, type_name: str, from_version: int, upcaster: Upcaster | None = None
-    ) -> Any:
+    def register(self, type_name: str, from_version: int, upcaster: Upcaster | None = None) -> Any:
         """Register `upcaster` for `type_name` at `from_version` (also usable as a decorator)."""
         if not isinstance(from_version, int) or from_version < 1:
             raise ValueError(f"from_version must be an int >= 1, not {from_version!r}")
@@ -45,7 +43,9 @@ class Upcasters:
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self._by_key
 
-    def upcast(self, type_name: str, payload: Payload, from_version: int, to_version: int) -> Payload:
+    def upcast(
+        self, type_name: str, payload: Payload, from_version: int, to_version: int
+    ) -> Payload:
         """Run the chain from `from_version` to `to_version` over `payload`."""
         if from_version > to_version:
             raise UpcastError(
@@ -68,7 +68,9 @@ class Upcasters:
                 ) from exc
             if not isinstance(payload, dict):
                 raise UpcastError(
-                    type_name, from_version, to_version,
+                    type_name,
+                    from_version,
+                    to_version,
                     f"upcaster from v{version} returned {type(payload).__name__}, not dict",
                 )
         return payload

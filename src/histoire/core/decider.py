@@ -32,7 +32,9 @@ class SnapshotPolicy:
 
     def __post_init__(self) -> None:
         if self.every is not None and (not isinstance(self.every, int) or self.every < 1):
-            raise ValueError(f"SnapshotPolicy.every must be None or an int >= 1, not {self.every!r}")
+            raise ValueError(
+                f"SnapshotPolicy.every must be None or an int >= 1, not {self.every!r}"
+            )
         if self.state_schema_version < 1:
             raise ValueError("SnapshotPolicy.state_schema_version must be >= 1")
 

@@ -168,6 +168,4 @@ class RetriesExhaustedError(HistoireError):
         self.stream_id = stream_id
         self.attempts = attempts
         self.last = last
-        super().__init__(
-            f"command on {stream_id} conflicted {attempts} times; last: {last}"
-        )
+        super().__init__(f"command on {stream_id} conflicted {attempts} times; last: {last}")

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 _json_decode = msgspec.json.decode
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class Checkpoint(NamedTuple):
@@ -46,18 +47,21 @@ class RecordedEvent:
     """A stored event with its place in its stream and in the global log.
 
     `data` is the payload as stored (JSON bytes, at `schema_version`); a codec
-    turns it into a domain event. `metadata` is decoded on first access.
+    turns it into a domain event. Backends may hand over ids as 16 raw bytes,
+    `recorded_at` as microseconds since the Unix epoch and `metadata` as JSON
+    bytes: they are converted on first access, so that a fold that never looks
+    at them does not pay for them.
     """
 
     __slots__ = (
+        "_causation_id",
+        "_correlation_id",
+        "_event_id",
         "_metadata",
-        "causation_id",
+        "_recorded_at",
         "commit",
-        "correlation_id",
         "data",
-        "event_id",
         "position",
-        "recorded_at",
         "schema_version",
         "stream_id",
         "type",
@@ -66,32 +70,63 @@ class RecordedEvent:
 
     def __init__(
         self,
-        *,
-        event_id: uuid.UUID,
+        event_id: uuid.UUID | bytes,
         stream_id: str,
         version: int,
         position: int,
-        recorded_at: dt.datetime,
+        recorded_at: dt.datetime | int,
         type: str,
         schema_version: int,
         data: bytes,
         metadata: Mapping[str, Any] | bytes,
-        causation_id: uuid.UUID | None,
-        correlation_id: uuid.UUID | None,
+        causation_id: uuid.UUID | bytes | None,
+        correlation_id: uuid.UUID | bytes | None,
         commit: int = 0,
     ) -> None:
-        self.event_id = event_id
+        self._event_id = event_id
         self.stream_id = stream_id
         self.version = version
         self.position = position
-        self.recorded_at = recorded_at
+        self._recorded_at = recorded_at
         self.type = type
         self.schema_version = schema_version
         self.data = data
         self._metadata = metadata
-        self.causation_id = causation_id
-        self.correlation_id = correlation_id
+        self._causation_id = causation_id
+        self._correlation_id = correlation_id
         self.commit = commit
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        """The event's unique id."""
+        raw = self._event_id
+        if isinstance(raw, bytes):
+            raw = self._event_id = uuid.UUID(bytes=raw)
+        return raw
+
+    @property
+    def causation_id(self) -> uuid.UUID | None:
+        """The id of what caused this event (a command, or another event)."""
+        raw = self._causation_id
+        if isinstance(raw, bytes):
+            raw = self._causation_id = uuid.UUID(bytes=raw)
+        return raw
+
+    @property
+    def correlation_id(self) -> uuid.UUID | None:
+        """The id shared by every event of one conversation (the first cause)."""
+        raw = self._correlation_id
+        if isinstance(raw, bytes):
+            raw = self._correlation_id = uuid.UUID(bytes=raw)
+        return raw
+
+    @property
+    def recorded_at(self) -> dt.datetime:
+        """When the store recorded the event (UTC)."""
+        raw = self._recorded_at
+        if isinstance(raw, int):
+            raw = self._recorded_at = _EPOCH + dt.timedelta(microseconds=raw)
+        return raw
 
     @property
     def metadata(self) -> Mapping[str, Any]:

@@ -22,7 +22,8 @@ class Request(Generic[R]):
 
     def __init__(self, args: Any) -> None:
         self.args = args
-        self.wake = threading.Event()
+        # Only a caller that waits behind a leader needs an Event to sleep on.
+        self.wake: threading.Event | None = None
         self.finished = False
         self.result: R | None = None
         self.error: BaseException | None = None
@@ -60,8 +61,12 @@ class GroupCommitter(Generic[R]):
         with self._mutex:
             self._queue.append(request)
             lead = not self._busy
-            self._busy = True
+            if lead:
+                self._busy = True
+            else:
+                request.wake = threading.Event()
         if not lead:
+            assert request.wake is not None
             request.wake.wait()
             if request.finished:
                 return request.outcome()
@@ -78,11 +83,13 @@ class GroupCommitter(Generic[R]):
             for item in batch:
                 if not item.finished:
                     item.fail(RuntimeError("group commit left a request unfinished"))
-                if item is not request:
+                if item is not request and item.wake is not None:
                     item.wake.set()
             with self._mutex:
                 if self._queue:
-                    self._queue[0].wake.set()
+                    successor = self._queue[0].wake
+                    assert successor is not None
+                    successor.set()
                 else:
                     self._busy = False
         return request.outcome()

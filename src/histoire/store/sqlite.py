@@ -13,6 +13,7 @@ gets StoreUnavailableError, never a raw "database is locked".
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -25,11 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import msgspec
-
 from histoire.core.errors import (
-    ConcurrencyError,
-    HistoireError,
     IntegrityError,
     InvalidInputError,
     InvalidStoreURLError,
@@ -39,33 +36,19 @@ from histoire.core.errors import (
     StoreUnavailableError,
 )
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
-from histoire.core.streams import category_of, validate_stream_id
-from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
-from histoire.store.checks import replayed_result, validate_append
+from histoire.core.streams import validate_stream_id
+from histoire.core.versions import ANY, ExpectedVersion
+from histoire.store.checks import validate_append
 from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
+from histoire.store.sqlite_writer import EventIdTaken, write_batch, write_one_by_one
 
 Durability = Literal["full", "fast"]
 SCHEMA_VERSION = 1
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
-_COLUMNS = (
-    "event_id, stream_id, version, position, recorded_at, type, schema_version, "
-    "data, metadata, causation_id, correlation_id"
-)
-_INSERT = (
-    "INSERT INTO histoire_events (position, event_id, stream_id, category, version, type, "
-    "schema_version, data, metadata, causation_id, correlation_id, recorded_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_UPSERT_STREAM = (
-    "INSERT INTO histoire_streams (stream_id, category, version, updated_at) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
-    "updated_at = excluded.updated_at"
-)
-
-_metadata_encode = msgspec.json.Encoder().encode
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -77,7 +60,9 @@ def sqlite_path_from_url(url: str) -> str:
     if path.startswith("/"):
         path = path[1:]
     if not path:
-        raise InvalidStoreURLError(url, "no file path; use sqlite:///PATH (relative) or sqlite:////PATH")
+        raise InvalidStoreURLError(
+            url, "no file path; use sqlite:///PATH (relative) or sqlite:////PATH"
+        )
     return path
 
 
@@ -94,28 +79,18 @@ def _to_us(moment: dt.datetime) -> int:
 
 
 def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=uuid.UUID(bytes=row[0]),
-        stream_id=row[1],
-        version=row[2],
-        position=row[3],
-        recorded_at=_EPOCH + dt.timedelta(microseconds=row[4]),
-        type=row[5],
-        schema_version=row[6],
-        data=row[7],
-        metadata=row[8],
-        causation_id=uuid.UUID(bytes=row[9]) if row[9] is not None else None,
-        correlation_id=uuid.UUID(bytes=row[10]) if row[10] is not None else None,
-    )
+    # Columns are selected in RecordedEvent's parameter order; ids stay raw bytes
+    # and recorded_at an int until first accessed.
+    return RecordedEvent(*row)
 
 
 def _convert(error: sqlite3.Error, doing: str) -> StoreError:
     """The histoire error for a driver error met while `doing` something."""
     message = str(error)
-    if isinstance(error, sqlite3.OperationalError) and (
-        "locked" in message or "busy" in message
-    ):
-        return StoreUnavailableError(f"{doing}: the database stayed locked by another writer ({message})")
+    if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return StoreUnavailableError(
+            f"{doing}: the database stayed locked by another writer ({message})"
+        )
     if isinstance(error, sqlite3.IntegrityError) or "immutable" in message:
         return IntegrityError(f"{doing}: {message}")
     if isinstance(error, sqlite3.DatabaseError) and (
@@ -202,9 +177,11 @@ class SQLiteEventStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if self._schema_version(conn) == 0:
-                    script = resources.files("histoire.store").joinpath(
-                        "sql/sqlite/0001_initial.sql"
-                    ).read_text()
+                    script = (
+                        resources.files("histoire.store")
+                        .joinpath("sql/sqlite/0001_initial.sql")
+                        .read_text()
+                    )
                     for statement in _split_sql(script):
                         conn.execute(statement)
                     conn.execute(
@@ -249,148 +226,46 @@ class SQLiteEventStore:
 
     def _run_batch(self, batch: list[Request[AppendResult]]) -> None:
         conn = self._writer
+        now = _to_us(dt.datetime.now(dt.UTC))
+        try:
+            self._begin(conn)
+            try:
+                try:
+                    outcomes = write_batch(conn, batch, now)
+                except EventIdTaken:
+                    conn.execute("ROLLBACK")
+                    self._begin(conn)
+                    outcomes = write_one_by_one(conn, batch, now)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            error = _convert(exc, "appending")
+            for request in batch:
+                request.fail(error)
+            return
+        for request, outcome in outcomes:
+            if isinstance(outcome, sqlite3.Error):
+                request.fail(_convert(outcome, f"appending to {request.args[0]}"))
+            elif isinstance(outcome, Exception):
+                request.fail(outcome)
+            else:
+                request.succeed(outcome)
+        with self._appended:
+            self._appended.notify_all()
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.lock_timeout
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                break
+                return
             except sqlite3.OperationalError as exc:
                 if time.monotonic() > deadline or not _is_busy(exc):
                     raise _convert(exc, "starting an append") from exc
                 time.sleep(0.005)
-        try:
-            now = _to_us(dt.datetime.now(dt.UTC))
-            next_position = conn.execute(
-                "SELECT coalesce(max(position), 0) + 1 FROM histoire_events"
-            ).fetchone()[0]
-            pending: list[tuple[Request[AppendResult], AppendResult]] = []
-            for request in batch:
-                conn.execute("SAVEPOINT histoire_append")
-                try:
-                    result = self._append_one(conn, *request.args, next_position, now)
-                except (HistoireError, sqlite3.Error) as exc:
-                    conn.execute("ROLLBACK TO histoire_append")
-                    conn.execute("RELEASE histoire_append")
-                    if isinstance(exc, sqlite3.Error):
-                        exc = _convert(exc, f"appending to {request.args[0]}")
-                    request.fail(exc)
-                    continue
-                conn.execute("RELEASE histoire_append")
-                if result.events and result.last_position >= next_position:
-                    next_position = result.last_position + 1
-                pending.append((request, result))
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            error = _convert(exc, "committing appends") if isinstance(exc, sqlite3.Error) else exc
-            for request in batch:
-                if not request.finished or request.error is None:
-                    request.fail(error)
-            if isinstance(exc, sqlite3.Error):
-                return
-            raise
-        for request, result in pending:
-            request.succeed(result)
-        if pending:
-            with self._appended:
-                self._appended.notify_all()
-
-    def _append_one(
-        self,
-        conn: sqlite3.Connection,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: ExpectedVersion,
-        next_position: int,
-        now: int,
-    ) -> AppendResult:
-        row = conn.execute(
-            "SELECT version FROM histoire_streams WHERE stream_id = ?", (stream_id,)
-        ).fetchone()
-        actual = row[0] if row else 0
-        try:
-            check_expected_version(stream_id, expected_version, actual)
-        except ConcurrencyError:
-            replay = self._replay(conn, stream_id, events, expected_version)
-            if replay is not None:
-                return replay
-            raise
-        category = category_of(stream_id)
-        rows = [
-            (
-                next_position + i,
-                e.event_id.bytes,
-                stream_id,
-                category,
-                actual + i + 1,
-                e.type,
-                e.schema_version,
-                bytes(e.data),
-                _metadata_encode(e.metadata) if e.metadata else b"{}",
-                e.causation_id.bytes if e.causation_id else None,
-                e.correlation_id.bytes if e.correlation_id else None,
-                now,
-            )
-            for i, e in enumerate(events)
-        ]
-        try:
-            conn.executemany(_INSERT, rows)
-        except sqlite3.IntegrityError as exc:
-            if "event_id" not in str(exc):
-                raise
-            conn.execute("ROLLBACK TO histoire_append")
-            replay = self._replay(conn, stream_id, events, expected_version)
-            if replay is None:  # pragma: no cover - the unique index said otherwise
-                raise
-            return replay
-        conn.execute(_UPSERT_STREAM, (stream_id, category, actual + len(events), now))
-        recorded_at = _EPOCH + dt.timedelta(microseconds=now)
-        records = tuple(
-            RecordedEvent(
-                event_id=e.event_id,
-                stream_id=stream_id,
-                version=actual + i + 1,
-                position=next_position + i,
-                recorded_at=recorded_at,
-                type=e.type,
-                schema_version=e.schema_version,
-                data=bytes(e.data),
-                metadata=dict(e.metadata),
-                causation_id=e.causation_id,
-                correlation_id=e.correlation_id,
-            )
-            for i, e in enumerate(events)
-        )
-        return AppendResult(
-            stream_id=stream_id,
-            first_version=actual + 1,
-            last_version=actual + len(events),
-            first_position=next_position,
-            last_position=next_position + len(events) - 1,
-            events=records,
-        )
-
-    def _replay(
-        self,
-        conn: sqlite3.Connection,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: ExpectedVersion,
-    ) -> AppendResult | None:
-        ids = [e.event_id.bytes for e in events]
-        marks = ",".join("?" * len(ids))
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM histoire_events WHERE event_id IN ({marks})", ids
-        ).fetchall()
-        if not rows:
-            return None
-        found = {r.event_id: r for r in map(_row_to_event, rows)}
-        return replayed_result(
-            stream_id, events, expected_version, [found.get(e.event_id) for e in events]
-        )
 
     # -- reading -----------------------------------------------------------
 
@@ -475,7 +350,7 @@ class SQLiteEventStore:
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
         rows = self._fetch(
-            "SELECT version FROM histoire_streams WHERE stream_id = ?",
+            "SELECT coalesce(max(version), 0) FROM histoire_events WHERE stream_id = ?",
             (stream_id,),
             f"reading the version of {stream_id}",
         )
@@ -490,12 +365,14 @@ class SQLiteEventStore:
         return _row_to_event(rows[0]) if rows else None
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
-        query = "SELECT stream_id, category, version, updated_at FROM histoire_streams"
-        params: tuple[Any, ...] = ()
-        if category is not None:
-            query += " WHERE category = ?"
-            params = (category,)
-        query += " ORDER BY stream_id"
+        where = "WHERE category = ?" if category is not None else ""
+        query = (
+            "SELECT e.stream_id, e.category, e.version, e.recorded_at FROM histoire_events e "
+            "JOIN (SELECT stream_id, max(version) AS top FROM histoire_events "
+            "GROUP BY stream_id) m ON e.stream_id = m.stream_id AND e.version = m.top "
+            f"{where} ORDER BY e.stream_id"
+        )
+        params: tuple[Any, ...] = (category,) if category is not None else ()
         for stream_id, cat, version, updated in self._fetch(query, params, "listing streams"):
             yield StreamInfo(
                 stream_id=stream_id,
@@ -565,7 +442,7 @@ class SQLiteEventStore:
     # -- integrity ---------------------------------------------------------
 
     def integrity_problems(self) -> list[str]:
-        """Defects of the database itself: missing triggers, holes, stream table drift."""
+        """Defects of the database itself: missing triggers, holes in stream versions."""
         problems: list[str] = []
         triggers = {
             name
@@ -586,16 +463,6 @@ class SQLiteEventStore:
                 f"stream {stream_id}: versions not contiguous from 1 "
                 f"({count} events, versions {low}..{top})"
             )
-        for stream_id, recorded, actual in self._fetch(
-            "SELECT s.stream_id, s.version, coalesce(max(e.version), 0) FROM histoire_streams s "
-            "LEFT JOIN histoire_events e ON e.stream_id = s.stream_id GROUP BY s.stream_id "
-            "HAVING s.version != coalesce(max(e.version), 0)",
-            (),
-            "checking stream versions",
-        ):
-            problems.append(
-                f"stream {stream_id}: stream table says version {recorded}, events say {actual}"
-            )
         return problems
 
     def close(self) -> None:
@@ -603,10 +470,8 @@ class SQLiteEventStore:
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for conn in connections:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
 
     def __enter__(self) -> SQLiteEventStore:
         return self

@@ -19,7 +19,9 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
     Other keyword options go to the backend (for SQLite: `durability`).
     """
     if not isinstance(url, str) or not url:
-        raise InvalidStoreURLError(str(url), "empty; use memory://, sqlite:///PATH or postgresql://")
+        raise InvalidStoreURLError(
+            str(url), "empty; use memory://, sqlite:///PATH or postgresql://"
+        )
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
         from histoire.store.memory import MemoryEventStore
@@ -39,7 +41,8 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
             from histoire.store.postgres import PostgresEventStore
         except ImportError as exc:
             raise InvalidStoreURLError(
-                url, f"PostgreSQL support is not installed ({exc}); pip install 'histoire[postgres]'"
+                url,
+                f"PostgreSQL support is not installed ({exc}); pip install 'histoire[postgres]'",
             ) from exc
         return PostgresEventStore(url, create=create, **options)  # type: ignore[no-any-return]
     raise InvalidStoreURLError(

@@ -45,8 +45,7 @@ class DeciderSpec(Generic[C, S, E]):
         """Assert the decision was exactly `expected`; return the state after it."""
         if self._error is not None:
             raise AssertionError(
-                f"expected events {list(expected)!r}, but {self._command!r} raised "
-                f"{self._error!r}"
+                f"expected events {list(expected)!r}, but {self._command!r} raised {self._error!r}"
             ) from self._error
         if self._outcome != list(expected):
             raise AssertionError(

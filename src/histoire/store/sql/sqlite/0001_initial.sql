@@ -1,5 +1,7 @@
 -- histoire SQLite schema, version 1.
 -- Events are immutable: triggers refuse UPDATE and DELETE.
+-- A stream's version is max(version) of its events (the UNIQUE index answers it):
+-- no second table to keep in step on every append.
 
 CREATE TABLE histoire_events (
     position        INTEGER PRIMARY KEY,          -- global log order, 1, 2, 3, ...
@@ -18,14 +20,6 @@ CREATE TABLE histoire_events (
 );
 
 CREATE INDEX histoire_events_by_category ON histoire_events (category, position);
-CREATE INDEX histoire_events_by_type ON histoire_events (type, position);
-
-CREATE TABLE histoire_streams (
-    stream_id   TEXT    PRIMARY KEY,
-    category    TEXT    NOT NULL,
-    version     INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL
-) WITHOUT ROWID;
 
 CREATE TABLE histoire_snapshots (
     stream_id       TEXT    NOT NULL,
