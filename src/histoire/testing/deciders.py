@@ -36,7 +36,8 @@ class DeciderSpec(Generic[C, S, E]):
         self._command = command
         try:
             result: Any = self.decider.decide(command, self.state)
-            self._outcome = [result] if isinstance(result, Event) else list(result)
+            events = (result,) if isinstance(result, Event) else result
+            self._outcome = list(events)
         except Exception as exc:
             self._error = exc
         return self
