@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from histoire.core.decider import Decider
 from histoire.core.messages import Event
@@ -36,8 +36,8 @@ class DeciderSpec(Generic[C, S, E]):
         self._command = command
         try:
             result: Any = self.decider.decide(command, self.state)
-            events = (result,) if isinstance(result, Event) else result
-            self._outcome = list(events)
+            outcome = [result] if isinstance(result, Event) else list(result)
+            self._outcome = cast("list[E]", outcome)
         except Exception as exc:
             self._error = exc
         return self
@@ -50,7 +50,9 @@ class DeciderSpec(Generic[C, S, E]):
             ) from self._error
         if self._outcome != list(expected):
             raise AssertionError(
-                f"when {self._command!r}:\n  expected {list(expected)!r}\n  got      {self._outcome!r}"
+                f"when {self._command!r}:\n"
+                f"  expected {list(expected)!r}\n"
+                f"  got      {self._outcome!r}"
             )
         return self.decider.fold(self._outcome, self.state)
 
