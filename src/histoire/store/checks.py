@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
+
+import msgspec
 
 from histoire.core.errors import DuplicateEventError, InvalidInputError
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ExpectedVersion, validate_expected_version
+
+_encode_metadata = msgspec.json.Encoder().encode
 
 
 def validate_append(
@@ -35,6 +40,39 @@ def validate_append(
             )
         if not event.type:
             raise InvalidInputError(f"append to {stream_id}: an event has an empty type")
+        _validate_envelope(stream_id, event)
+
+
+def _validate_envelope(stream_id: str, event: NewEvent) -> None:
+    # Checked before the event reaches a backend: in a group commit, a value the
+    # driver cannot take would otherwise fail the other callers' appends too.
+    if not isinstance(event.event_id, uuid.UUID):
+        raise InvalidInputError(f"append to {stream_id}: event_id must be a UUID")
+    for name in ("causation_id", "correlation_id"):
+        if not isinstance(getattr(event, name), uuid.UUID | None):
+            raise InvalidInputError(f"append to {stream_id}: {name} must be a UUID or None")
+    if not isinstance(event.data, bytes | bytearray | memoryview):
+        raise InvalidInputError(
+            f"append to {stream_id}: data of {event.type} must be bytes, "
+            f"not {type(event.data).__name__}"
+        )
+    if not isinstance(event.metadata, Mapping):
+        raise InvalidInputError(f"append to {stream_id}: metadata must be a mapping")
+    if event.metadata:
+        try:
+            _encode_metadata(event.metadata)
+        except (TypeError, ValueError, msgspec.EncodeError) as exc:
+            raise InvalidInputError(
+                f"append to {stream_id}: metadata of {event.type} cannot be stored as JSON: {exc}"
+            ) from exc
+
+
+def validate_read(batch_size: int, limit: int | None) -> None:
+    """Raise InvalidInputError for a batch size below 1 or a negative limit."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise InvalidInputError(f"limit must be None or an int >= 0, not {limit!r}")
 
 
 def same_content(new: NewEvent, stored: RecordedEvent) -> bool:

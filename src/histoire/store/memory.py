@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator, Sequence
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import category_of, validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
-from histoire.store.checks import replayed_result, validate_append
+from histoire.store.checks import replayed_result, validate_append, validate_read
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 
 
@@ -83,6 +83,7 @@ class MemoryEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         validate_stream_id(stream_id)
+        validate_read(batch_size, limit)
         with self._lock:
             stream = self._streams.get(stream_id, [])
         if backward:
@@ -104,6 +105,7 @@ class MemoryEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
+        validate_read(batch_size, limit)
         position = after[1]
         cats = set(categories) if categories is not None else None
         kinds = set(types) if types is not None else None
