@@ -2,11 +2,31 @@
 
 Tests that need a service skip with the reason when it is missing, unless
 HISTOIRE_REQUIRE_SERVICES=1 (CI), where a missing service fails the run.
+
+PostgreSQL, in order: HISTOIRE_TEST_POSTGRES_URL; the local server at
+postgresql://postgres@127.0.0.1:5432/test; a temporary cluster started with
+initdb and pg_ctl in a temporary folder (stopped when the tests end). Each
+test gets its own schema, dropped when the session ends.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+_schemas: dict[str, list[str]] = {}
+_schemas_lock = threading.Lock()
 
 
 def require_services() -> bool:
@@ -14,15 +34,129 @@ def require_services() -> bool:
     return os.environ.get("HISTOIRE_REQUIRE_SERVICES") == "1"
 
 
+@functools.cache
 def postgres_url() -> str | None:
-    """A URL of a reachable PostgreSQL server, or None.
+    """A URL of a reachable PostgreSQL server, or None (cached for the session)."""
+    given = os.environ.get("HISTOIRE_TEST_POSTGRES_URL")
+    if given:
+        return given
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None
+    if postgres_reachable(LOCAL_POSTGRES_URL):
+        return LOCAL_POSTGRES_URL
+    cluster = TemporaryCluster.start_or_none()
+    if cluster is None:
+        return None
+    atexit.register(cluster.stop)
+    return cluster.url
 
-    Filled in by the PostgreSQL backend work: HISTOIRE_TEST_POSTGRES_URL, the
-    local server, or a temporary cluster started with initdb.
-    """
-    return None
+
+def postgres_reachable(url: str, timeout: int = 2) -> bool:
+    """Whether a connection to `url` succeeds now."""
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=timeout).close()
+    except psycopg.Error:
+        return False
+    return True
 
 
 def fresh_postgres_schema(url: str) -> str:
-    """Create a new, empty schema for one test and return its name."""
-    raise NotImplementedError
+    """A new schema name for one test (the store creates it); dropped at session end."""
+    name = "t_" + uuid.uuid4().hex
+    with _schemas_lock:
+        if url not in _schemas:
+            _schemas[url] = []
+            atexit.register(_drop_schemas, url)
+        _schemas[url].append(name)
+    return name
+
+
+def _drop_schemas(url: str) -> None:
+    import psycopg
+
+    with _schemas_lock:
+        names, _schemas[url] = _schemas.get(url, []), []
+    if not names:
+        return
+    with contextlib.suppress(psycopg.Error), psycopg.connect(
+        url, autocommit=True, connect_timeout=2
+    ) as conn:
+        for name in names:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TemporaryCluster:
+    """A PostgreSQL cluster of our own in a temporary folder: initdb, pg_ctl start/stop."""
+
+    def __init__(self, folder: Path, port: int, as_user: list[str]) -> None:
+        self.folder = folder
+        self.port = port
+        self.data = folder / "data"
+        self._as_user = as_user
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    @classmethod
+    def start_or_none(cls) -> TemporaryCluster | None:
+        """Start a new cluster, or None if initdb and pg_ctl are missing or fail."""
+        if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+            return None
+        as_user: list[str] = []
+        folder = Path(tempfile.mkdtemp(prefix="histoire-pg-"))
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            if not shutil.which("runuser"):
+                return None
+            try:
+                import pwd
+
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                return None
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+            as_user = ["runuser", "-u", "postgres", "--"]
+        cluster = cls(folder, _free_port(), as_user)
+        try:
+            cluster._run(
+                "initdb", "-D", str(cluster.data), "-U", "postgres", "-A", "trust", "--no-sync"
+            )
+            cluster.start()
+        except (OSError, subprocess.SubprocessError):
+            cluster.stop()
+            return None
+        return cluster
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            [*self._as_user, *args], check=True, capture_output=True, timeout=60, cwd=self.folder
+        )
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
+            "-c fsync=on -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options,
+            "-w", "-t", "30", "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (if running) and remove its folder."""
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Restart the server (fast mode: sessions are cut)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.start()

@@ -1,0 +1,513 @@
+"""The PostgreSQL store: production storage, many writer processes, followers that never skip.
+
+One round trip per append: the server-side function `append_events` checks
+the expected version, locks only the stream's row, inserts the events and
+announces them with NOTIFY. The global log is read in (transaction id,
+position) order below the oldest running transaction, so a follower resuming
+from its Checkpoint never skips an event that committed late (see
+docs/postgres.md). Durable by default (synchronous_commit on);
+`durability="fast"` turns synchronous_commit off for this store's sessions.
+
+The SQL text and row decoding live in `postgres_sql`, the error conversion in
+`postgres_errors`, the schema and URL handling in `postgres_schema`: this
+module is the blocking edge over them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+from psycopg.adapt import Loader
+from psycopg.pq import Format
+
+from histoire.core.errors import ConcurrencyError, InvalidInputError, StoreError
+from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.streams import validate_stream_id
+from histoire.core.versions import ANY, ExpectedVersion
+from histoire.store.checks import replayed_result, validate_append
+from histoire.store.postgres_errors import (
+    EVENT_ID_CONSTRAINT,
+    constraint_of,
+    convert,
+    is_connection_lost,
+)
+from histoire.store.postgres_schema import (
+    PostgresLocation,
+    apply_migrations,
+    check_schema,
+    parse_url,
+)
+from histoire.store.postgres_sql import (
+    LAST_VERSION,
+    append_params,
+    append_result,
+    category_mode,
+    read_log_params,
+    row_to_event,
+    statements,
+)
+from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+
+__all__ = ["PostgresEventStore", "migrate"]
+
+T = TypeVar("T")
+Conn = psycopg.Connection[Any]
+
+_LIST_PAGE = 1000
+_POLL_START = 0.005
+_POLL_MAX = 0.2
+
+
+class _JsonbAsBytes(Loader):
+    """Leaves jsonb as its JSON bytes: RecordedEvent decodes metadata only when read."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
+class _JsonbAsBytesBinary(Loader):
+    format = Format.BINARY
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data[1:])  # skip the jsonb format version byte
+
+
+def _adapters() -> psycopg.adapt.AdaptersMap:
+    adapters = psycopg.adapt.AdaptersMap(psycopg.adapters)
+    adapters.register_loader("jsonb", _JsonbAsBytes)
+    adapters.register_loader("jsonb", _JsonbAsBytesBinary)
+    return adapters
+
+
+def migrate(url: str, *, schema: str | None = None) -> int:
+    """Create or upgrade the histoire schema at `url` (`?schema=` or `schema`); its version.
+
+    Safe to run from several processes at once: migrations take an advisory lock.
+    """
+    location = parse_url(url, schema)
+    try:
+        with psycopg.connect(location.conninfo, autocommit=True, connect_timeout=5) as conn:
+            return apply_migrations(conn, location)
+    except psycopg.Error as exc:
+        raise convert(exc, f"migrating schema {location.schema!r}", location) from exc
+
+
+class PostgresEventStore:
+    """An EventStore in one schema of a PostgreSQL database (15 or newer)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        schema: str | None = None,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        pool_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        durability: str | None = None,
+        prepare_threshold: int | None = 5,
+    ) -> None:
+        self.location: PostgresLocation = parse_url(url, schema, durability)
+        self.url = url
+        self.schema = self.location.schema
+        self.durability = self.location.durability
+        self._sql = statements(self.schema)
+        self._closed = False
+        self._kwargs = self._connection_kwargs(connect_timeout, prepare_threshold)
+        with self._connect("opening the store") as conn:
+            try:
+                check_schema(conn, self.location, create)
+            except psycopg.Error as exc:
+                raise self._convert(exc, "preparing the schema") from exc
+        self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
+            self.location.conninfo,
+            kwargs=self._kwargs,
+            min_size=pool_min,
+            max_size=pool_max,
+            timeout=pool_timeout,
+            open=True,
+            name=f"histoire-{self.schema}",
+        )
+        self._listener: Conn | None = None
+        self._listener_lock = threading.Lock()
+        self._notified_xid = 0
+
+    # -- connections -------------------------------------------------------------
+
+    def _connection_kwargs(
+        self, connect_timeout: float, prepare_threshold: int | None
+    ) -> dict[str, Any]:
+        given = psycopg.conninfo.conninfo_to_dict(self.location.conninfo)
+        options = [str(given["options"])] if given.get("options") else []
+        options.append("-c TimeZone=UTC")
+        if self.durability == "fast":
+            options.append("-c synchronous_commit=off")
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "prepare_threshold": prepare_threshold,
+            "context": _adapters(),
+            "options": " ".join(options),
+        }
+        if "connect_timeout" not in given:
+            kwargs["connect_timeout"] = str(max(2, round(connect_timeout)))
+        return kwargs
+
+    def _connect(self, doing: str) -> Conn:
+        try:
+            return psycopg.connect(self.location.conninfo, **self._kwargs)
+        except psycopg.Error as exc:
+            raise self._convert(exc, doing) from exc
+
+    def _convert(self, exc: BaseException, doing: str) -> Exception:
+        return convert(exc, doing, self.location)
+
+    def _run(self, doing: str, work: Callable[[Conn], T]) -> T:
+        """Run `work` on a pooled connection; errors come out as histoire's.
+
+        A connection found dead (the server restarted since it was pooled) is
+        replaced and `work` tried once more: reads are safe to repeat, and so
+        are appends, which are idempotent by event id.
+        """
+        if self._closed:
+            raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    return work(conn)
+            except psycopg_pool.PoolTimeout as exc:
+                raise self._convert(self._why_no_connection(exc), doing) from exc
+            except psycopg.Error as exc:
+                if attempt == 1 and is_connection_lost(exc):
+                    self._pool.check()
+                    continue
+                raise self._convert(exc, doing) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _why_no_connection(self, timeout: psycopg_pool.PoolTimeout) -> psycopg.Error:
+        """The real reason the pool has no connection, if connecting now fails."""
+        try:
+            psycopg.connect(self.location.conninfo, **{**self._kwargs, "connect_timeout": "2"}).close()
+        except psycopg.Error as exc:
+            return exc
+        return timeout
+
+    def _fetch(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
+        def work(conn: Conn) -> list[tuple[Any, ...]]:
+            return conn.execute(query, params, binary=True).fetchall()
+
+        return self._run(doing, work)
+
+    # -- appending -----------------------------------------------------------------
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        validate_append(stream_id, events, expected_version)
+        params = append_params(stream_id, events, expected_version)
+
+        def work(conn: Conn) -> AppendResult:
+            try:
+                row = conn.execute(self._sql.append, params).fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                if constraint_of(exc) != EVENT_ID_CONSTRAINT:
+                    raise
+                return self._replay(conn, stream_id, events, expected_version, None)
+            assert row is not None
+            result = append_result(stream_id, events, row)
+            if isinstance(result, AppendResult):
+                return result
+            return self._replay(conn, stream_id, events, expected_version, result)
+
+        return self._run(f"appending to {stream_id}", work)
+
+    def _replay(
+        self,
+        conn: Conn,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion,
+        actual: int | None,
+    ) -> AppendResult:
+        """The first result of an append whose ids are stored, or the error to raise."""
+        rows = conn.execute(
+            self._sql.events_by_ids, ([e.event_id for e in events],), binary=True
+        ).fetchall()
+        if not rows:
+            if actual is None:  # pragma: no cover - the unique index said otherwise
+                raise StoreError(f"appending to {stream_id}: duplicate id vanished")
+            raise ConcurrencyError(stream_id, expected_version, actual)
+        found = {r.event_id: r for r in map(row_to_event, rows)}
+        return replayed_result(
+            stream_id, events, expected_version, [found.get(e.event_id) for e in events]
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        validate_stream_id(stream_id)
+        _check_batch(batch_size, limit)
+        if backward:
+            query = self._sql.stream_backward
+            cursor = LAST_VERSION if from_version is None else from_version
+        else:
+            query = self._sql.stream_forward
+            cursor = 1 if from_version is None else from_version
+        return self._pages(query, stream_id, cursor, backward, limit, batch_size)
+
+    def _pages(
+        self, query: str, stream_id: str, cursor: int, backward: bool, limit: int | None, size: int
+    ) -> Iterator[RecordedEvent]:
+        remaining = limit
+        doing = f"reading stream {stream_id}"
+        while remaining is None or remaining > 0:
+            batch = size if remaining is None else min(size, remaining)
+            rows = self._fetch(query, (stream_id, cursor, batch), doing)
+            for row in rows:
+                yield row_to_event(row)
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < batch:
+                return
+            cursor = rows[-1][2] - 1 if backward else rows[-1][2] + 1
+
+    def read_log(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        _check_batch(batch_size, limit)
+        cats = None if categories is None else sorted(set(categories))
+        kinds = None if types is None else sorted(set(types))
+        return self._log_pages(after, cats, kinds, limit, batch_size)
+
+    def _log_pages(
+        self,
+        after: Checkpoint,
+        cats: list[str] | None,
+        kinds: list[str] | None,
+        limit: int | None,
+        size: int,
+    ) -> Iterator[RecordedEvent]:
+        if cats == [] or kinds == []:
+            return
+        query = self._sql.read_log(category_mode(cats), kinds is not None)
+        commit, position = int(after[0]), int(after[1])
+        remaining = limit
+        while remaining is None or remaining > 0:
+            batch = size if remaining is None else min(size, remaining)
+            params = read_log_params(commit, position, cats, kinds, batch)
+            rows = self._fetch(query, params, "reading the log")
+            for row in rows:
+                yield row_to_event(row)
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < batch:
+                return
+            commit, position = rows[-1][11], rows[-1][3]
+
+    def stream_version(self, stream_id: str) -> int:
+        validate_stream_id(stream_id)
+        rows = self._fetch(
+            self._sql.stream_version, (stream_id,), f"reading the version of {stream_id}"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        if not isinstance(event_id, uuid.UUID):
+            raise InvalidInputError(f"an event id is a uuid.UUID, not {type(event_id).__name__}")
+        rows = self._fetch(self._sql.event_by_id, (event_id,), f"reading event {event_id}")
+        return row_to_event(rows[0]) if rows else None
+
+    def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        last = ""
+        while True:
+            if category is None:
+                query, params = self._sql.streams_page, (last, _LIST_PAGE)
+            else:
+                query, params = self._sql.streams_page_of_category, (category, last, _LIST_PAGE)
+            rows = self._fetch(query, params, "listing streams")
+            for stream_id, cat, version, updated_at in rows:
+                yield StreamInfo(
+                    stream_id=stream_id, category=cat, version=version, updated_at=updated_at
+                )
+            if len(rows) < _LIST_PAGE:
+                return
+            last = rows[-1][0]
+
+    def head(self) -> Checkpoint:
+        return self._head()[1]
+
+    def _head(self) -> tuple[int, Checkpoint]:
+        """The visibility horizon (oldest running transaction) and the last visible event."""
+        horizon, xid, position = self._fetch(self._sql.head, (), "reading the log head")[0]
+        return int(horizon), START if xid is None else Checkpoint(xid, position)
+
+    # -- following -----------------------------------------------------------------
+
+    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+        """Block on LISTEN until an event past `after` is visible, or `timeout` passes.
+
+        A notified transaction may still be above the horizon (an older one is
+        running); then this re-reads with a short backoff until it shows.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        if not self._listener_lock.acquire(timeout=max(timeout, 0.0)):
+            return self.head() > tuple(after)
+        try:
+            return self._wait(tuple(after), deadline)
+        finally:
+            self._listener_lock.release()
+
+    def _wait(self, after: tuple[Any, ...], deadline: float) -> bool:
+        listener = self._listening()
+        pause = _POLL_START
+        while True:
+            horizon, head = self._head()
+            if head > after:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            # A notified transaction not yet below the horizon: look again soon.
+            pending = self._notified_xid >= horizon
+            try:
+                for notify in listener.notifies(timeout=min(left, pause) if pending else left):
+                    if notify.payload.isdigit():
+                        self._notified_xid = max(self._notified_xid, int(notify.payload))
+                    for more in listener.notifies(timeout=0):
+                        if more.payload.isdigit():
+                            self._notified_xid = max(self._notified_xid, int(more.payload))
+                    break
+            except psycopg.Error as exc:
+                self._drop_listener()
+                raise self._convert(exc, "waiting for events") from exc
+            pause = min(pause * 2, _POLL_MAX) if pending else _POLL_START
+
+    def _listening(self) -> Conn:
+        if self._closed:
+            raise StoreError(f"waiting for events: the store of {self.location.display} is closed")
+        if self._listener is None or self._listener.closed:
+            conn = self._connect("listening for appends")
+            try:
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.location.channel)))
+            except psycopg.Error as exc:
+                conn.close()
+                raise self._convert(exc, "listening for appends") from exc
+            self._listener = conn
+        return self._listener
+
+    def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+
+    # -- snapshots -------------------------------------------------------------------
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        validate_stream_id(snapshot.stream_id)
+        params = (
+            snapshot.stream_id,
+            snapshot.schema_version,
+            snapshot.version,
+            bytes(snapshot.data),
+        )
+
+        def work(conn: Conn) -> None:
+            conn.execute(self._sql.save_snapshot, params)
+
+        self._run(f"saving a snapshot of {snapshot.stream_id}", work)
+
+    def load_snapshot(
+        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+    ) -> Snapshot | None:
+        validate_stream_id(stream_id)
+        top = LAST_VERSION if max_version is None else max_version
+        rows = self._fetch(
+            self._sql.load_snapshot,
+            (stream_id, schema_version, top),
+            f"loading a snapshot of {stream_id}",
+        )
+        if not rows:
+            return None
+        version, data, recorded_at = rows[0]
+        return Snapshot(
+            stream_id=stream_id,
+            version=version,
+            schema_version=schema_version,
+            data=data,
+            recorded_at=recorded_at,
+        )
+
+    # -- integrity -------------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """Defects of the database itself: missing triggers, holes, stream table drift."""
+        problems: list[str] = []
+        triggers = {r[0] for r in self._fetch(self._sql.triggers, (self.schema,), "listing triggers")}
+        for needed in ("events_no_update", "events_no_delete", "events_no_truncate"):
+            if needed not in triggers:
+                problems.append(f"immutability trigger {needed} is missing or disabled")
+        functions = {r[0] for r in self._fetch(self._sql.functions, (self.schema,), "listing functions")}
+        if "append_events" not in functions:
+            problems.append("function append_events is missing")
+        for stream_id, count, low, top in self._fetch(self._sql.holes, (), "checking versions"):
+            problems.append(
+                f"stream {stream_id}: versions not contiguous from 1 "
+                f"({count} events, versions {low}..{top})"
+            )
+        for stream_id, recorded, actual in self._fetch(
+            self._sql.stream_drift, (), "checking stream versions"
+        ):
+            problems.append(
+                f"stream {stream_id}: stream table says version {recorded}, events say {actual}"
+            )
+        return problems
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._listener_lock:
+            self._drop_listener()
+        self._pool.close()
+
+    def __enter__(self) -> PostgresEventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresEventStore({self.location.display!r}, schema={self.schema!r})"
+
+
+def _check_batch(batch_size: int, limit: int | None) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise InvalidInputError(f"limit must be None or an int >= 0, not {limit!r}")

@@ -1,0 +1,252 @@
+"""The PostgreSQL store's SQL text and row conversions, free of any I/O style.
+
+The blocking store (`postgres.py`) runs these statements; an asyncio store
+will run the very same ones. Every text is built once per schema and never
+changes afterwards, so that psycopg prepares it on each connection after a few
+executions.
+
+Log order is (xid, position), and a reader sees only rows of transactions
+below the oldest transaction still running: `HORIZON`. A follower's
+Checkpoint is that pair: `Checkpoint(commit=xid, position=position)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import msgspec
+from psycopg import sql
+
+from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
+from histoire.core.streams import category_of
+from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion
+
+EVENT_COLUMNS = (
+    "event_id, stream_id, version, position, recorded_at, type, schema_version, "
+    "data, metadata, causation_id, correlation_id, xid"
+)
+HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+"""Every transaction below this id has ended: rows below it are final."""
+
+_metadata_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Every SQL statement of the store, for one schema."""
+
+    append: str
+    events_by_ids: str
+    event_by_id: str
+    stream_forward: str
+    stream_backward: str
+    stream_version: str
+    streams_page: str
+    streams_page_of_category: str
+    head: str
+    save_snapshot: str
+    load_snapshot: str
+    triggers: str
+    functions: str
+    holes: str
+    stream_drift: str
+    schema: str
+
+    def read_log(self, categories: int, types: bool) -> str:
+        """The log keyset query; `categories`: 0 unfiltered, 1 one category, 2 several."""
+        return _read_log(self.schema, categories, types)
+
+
+@cache
+def statements(schema: str) -> Statements:
+    """The statements of a store in `schema` (an already validated name)."""
+    s = sql.Identifier(schema).as_string(None)
+    return Statements(
+        schema=schema,
+        append=(
+            f"SELECT o_actual, o_positions, o_xid, o_recorded_at FROM {s}.append_events("
+            "%s, %s, %s, %s::uuid[], %s::text[], %s::integer[], %s::bytea[], %s::jsonb[], "
+            "%s::uuid[], %s::uuid[])"
+        ),
+        events_by_ids=f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_id = ANY(%s::uuid[])",
+        event_by_id=f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_id = %s::uuid",
+        stream_forward=(
+            f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = %s AND version >= %s "
+            "ORDER BY version LIMIT %s"
+        ),
+        stream_backward=(
+            f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = %s AND version <= %s "
+            "ORDER BY version DESC LIMIT %s"
+        ),
+        stream_version=f"SELECT version FROM {s}.streams WHERE stream_id = %s",
+        streams_page=(
+            f"SELECT stream_id, category, version, updated_at FROM {s}.streams "
+            "WHERE stream_id > %s ORDER BY stream_id LIMIT %s"
+        ),
+        streams_page_of_category=(
+            f"SELECT stream_id, category, version, updated_at FROM {s}.streams "
+            "WHERE category = %s AND stream_id > %s ORDER BY category, stream_id LIMIT %s"
+        ),
+        head=(
+            f"SELECT h.horizon, e.xid, e.position FROM (SELECT {HORIZON} AS horizon) AS h "
+            f"LEFT JOIN LATERAL (SELECT xid, position FROM {s}.events WHERE xid < h.horizon "
+            "ORDER BY xid DESC, position DESC LIMIT 1) AS e ON true"
+        ),
+        save_snapshot=(
+            f"INSERT INTO {s}.snapshots (stream_id, schema_version, version, data) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (stream_id, schema_version, version) "
+            "DO UPDATE SET data = excluded.data, recorded_at = excluded.recorded_at"
+        ),
+        load_snapshot=(
+            f"SELECT version, data, recorded_at FROM {s}.snapshots "
+            "WHERE stream_id = %s AND schema_version = %s AND version <= %s "
+            "ORDER BY version DESC LIMIT 1"
+        ),
+        triggers=(
+            "SELECT t.tgname FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'events' AND t.tgenabled <> 'D'"
+        ),
+        functions=(
+            "SELECT p.proname FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = %s"
+        ),
+        holes=(
+            f"SELECT stream_id, count(*), min(version), max(version) FROM {s}.events "
+            "GROUP BY stream_id HAVING count(*) <> max(version) OR min(version) <> 1"
+        ),
+        stream_drift=(
+            f"SELECT s.stream_id, s.version, coalesce(max(e.version), 0) FROM {s}.streams AS s "
+            f"LEFT JOIN {s}.events AS e ON e.stream_id = s.stream_id GROUP BY s.stream_id "
+            "HAVING s.version <> coalesce(max(e.version), 0)"
+        ),
+    )
+
+
+@cache
+def _read_log(schema: str, categories: int, types: bool) -> str:
+    s = sql.Identifier(schema).as_string(None)
+    where = [f"(xid, position) > (%s::bigint, %s::bigint) AND xid < {HORIZON}"]
+    if categories == 1:
+        where.append("category = %s")
+    elif categories:
+        where.append("category = ANY(%s::text[])")
+    if types:
+        where.append("type = ANY(%s::text[])")
+    return (
+        f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE {' AND '.join(where)} "
+        "ORDER BY xid, position LIMIT %s"
+    )
+
+
+def expected_code(expected: ExpectedVersion) -> int:
+    """The expected version as append_events takes it: -1 any, -2 exists, n exactly n."""
+    if expected is ANY:
+        return -1
+    if expected is STREAM_EXISTS:
+        return -2
+    if expected is NO_STREAM:
+        return 0
+    assert isinstance(expected, int)
+    return expected
+
+
+def append_params(
+    stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersion
+) -> tuple[Any, ...]:
+    """The parameters of `Statements.append`: one array per column."""
+    return (
+        stream_id,
+        category_of(stream_id),
+        expected_code(expected),
+        [e.event_id for e in events],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [bytes(e.data) for e in events],
+        [_metadata_encode(e.metadata).decode() if e.metadata else "{}" for e in events],
+        [e.causation_id for e in events],
+        [e.correlation_id for e in events],
+    )
+
+
+def append_result(
+    stream_id: str, events: Sequence[NewEvent], row: tuple[Any, ...]
+) -> AppendResult | int:
+    """What an append_events row says: the AppendResult, or the actual version on a mismatch."""
+    actual, positions, xid, recorded_at = row
+    if positions is None:
+        return int(actual)
+    records = tuple(
+        RecordedEvent(
+            event_id=e.event_id,
+            stream_id=stream_id,
+            version=actual + i + 1,
+            position=positions[i],
+            recorded_at=recorded_at,
+            type=e.type,
+            schema_version=e.schema_version,
+            data=bytes(e.data),
+            metadata=dict(e.metadata),
+            causation_id=e.causation_id,
+            correlation_id=e.correlation_id,
+            commit=xid,
+        )
+        for i, e in enumerate(events)
+    )
+    return AppendResult(
+        stream_id=stream_id,
+        first_version=actual + 1,
+        last_version=actual + len(events),
+        first_position=positions[0],
+        last_position=positions[-1],
+        events=records,
+    )
+
+
+def row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
+    """A row of `EVENT_COLUMNS` as a RecordedEvent (metadata stays bytes until read)."""
+    return RecordedEvent(
+        event_id=row[0],
+        stream_id=row[1],
+        version=row[2],
+        position=row[3],
+        recorded_at=row[4],
+        type=row[5],
+        schema_version=row[6],
+        data=row[7],
+        metadata=row[8],
+        causation_id=row[9],
+        correlation_id=row[10],
+        commit=row[11],
+    )
+
+
+def read_log_params(
+    commit: int,
+    position: int,
+    categories: Sequence[str] | None,
+    types: Sequence[str] | None,
+    size: int,
+) -> tuple[Any, ...]:
+    """The parameters of `Statements.read_log` for the same filters."""
+    params: list[Any] = [commit, position]
+    if categories is not None:
+        params.append(categories[0] if len(categories) == 1 else list(categories))
+    if types is not None:
+        params.append(list(types))
+    params.append(size)
+    return tuple(params)
+
+
+def category_mode(categories: Sequence[str] | None) -> int:
+    """0 unfiltered, 1 one category, 2 several (or none at all)."""
+    if categories is None:
+        return 0
+    return 1 if len(categories) == 1 else 2
+
+
+LAST_VERSION = (1 << 63) - 1
+"""A version past every stream's end: where a backward read starts by default."""
