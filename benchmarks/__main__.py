@@ -1,0 +1,5 @@
+"""`python -m benchmarks`: run the benchmark suite (see docs/benchmarks.md)."""
+
+from benchmarks.cli import main
+
+raise SystemExit(main())

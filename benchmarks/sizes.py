@@ -1,0 +1,88 @@
+"""Workload sizes: full (the published numbers), quick (1/10) and tiny (smoke test)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    accounts: int
+    """W1: accounts opened (one command, one new stream each)."""
+    deposits: int
+    """W2 and W3: deposits, one per account (so at most `accounts`)."""
+    threads: int
+    """W3: concurrent writers."""
+    threads_mid: int
+    """W3 scaling point between 1 writer (W2) and `threads`."""
+    bulk_streams: int
+    """W4: streams, each written by one append of `bulk_per_append` events."""
+    bulk_per_append: int
+    long_stream: int
+    """W5: events in the stream that is loaded."""
+    snapshot_every: int
+    loads: int
+    """W5: loads timed per round."""
+    log_streams: int
+    """W6: the log holds `log_streams` x `log_per_stream` events."""
+    log_per_stream: int
+    view_batch: int
+    """W6: events read and committed per view transaction."""
+
+    @property
+    def log_events(self) -> int:
+        return self.log_streams * self.log_per_stream
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Sizes(
+    name="full",
+    accounts=5_000,
+    deposits=5_000,
+    threads=16,
+    threads_mid=4,
+    bulk_streams=1_000,
+    bulk_per_append=100,
+    long_stream=10_000,
+    snapshot_every=100,
+    loads=5,
+    log_streams=1_000,
+    log_per_stream=100,
+    view_batch=1_000,
+)
+
+QUICK = Sizes(
+    name="quick",
+    accounts=500,
+    deposits=500,
+    threads=16,
+    threads_mid=4,
+    bulk_streams=100,
+    bulk_per_append=100,
+    long_stream=1_000,
+    snapshot_every=100,
+    loads=5,
+    log_streams=100,
+    log_per_stream=100,
+    view_batch=1_000,
+)
+
+TINY = Sizes(
+    name="tiny",
+    accounts=100,
+    deposits=100,
+    threads=8,
+    threads_mid=2,
+    bulk_streams=20,
+    bulk_per_append=100,
+    long_stream=500,
+    snapshot_every=100,
+    loads=2,
+    log_streams=20,
+    log_per_stream=100,
+    view_batch=500,
+)

@@ -1,0 +1,38 @@
+"""The benchmark suite runs and writes its outputs (no timing is checked: benchmarks
+never fail CI for being slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> None:
+    for module in ("eventsourcing", "matplotlib"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--tiny", "--no-postgres", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["errors"] == []
+    measured = {row["id"] for row in report["results"]}
+    assert {"W1", "W2", "W3", "W4", "W5a", "W5b", "W6a", "W6b"} <= measured
+    for row in report["results"]:
+        assert row["systems"]["histoire"]["median"] > 0
+    assert (tmp_path / "ratios.png").stat().st_size > 0
+    assert not list(tmp_path.glob("work-*")), "the databases were not cleaned up"
