@@ -19,6 +19,7 @@ import msgspec
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from histoire.core.recorded import RecordedEvent
 
@@ -115,7 +116,7 @@ def data_text(record: RecordedEvent) -> str:
     """The payload for a table cell: compact JSON, or the raw text marked as broken."""
     data, error = payload_of(record)
     if error:
-        return f"{data!s} [not JSON]"
+        return f"{data!s} (not JSON)"
     return spaced_json(data)
 
 
@@ -123,7 +124,7 @@ def metadata_text(record: RecordedEvent) -> str:
     """The metadata for a table cell: `key=value` pairs."""
     metadata, error = metadata_of(record)
     if error:
-        return f"{metadata!s} [{error}]"
+        return f"{metadata!s} ({error})"
     return ", ".join(f"{k}={v}" for k, v in metadata.items())
 
 
@@ -169,7 +170,7 @@ def print_table_stream(
                 ratio=1 if column.flexible else None,
             )
         for row in batch:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         console.print(table)
         count += len(batch)
     return count
