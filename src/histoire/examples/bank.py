@@ -83,7 +83,12 @@ class AccountClosureRefused(Event):
 
 
 BankEvent = (
-    AccountOpened | Deposited | Withdrawn | WithdrawalRefused | AccountClosed | AccountClosureRefused
+    AccountOpened
+    | Deposited
+    | Withdrawn
+    | WithdrawalRefused
+    | AccountClosed
+    | AccountClosureRefused
 )
 EVENTS: tuple[type[Event], ...] = (
     AccountOpened,
