@@ -1,11 +1,14 @@
 """`python -m benchmarks --profile`: where histoire spends its time, per operation.
 
-Runs each selected workload once with histoire only, under cProfile, and writes
-`profile-<id>.txt` (top functions, plus the time grouped by layer and divided by
-the number of operations). cProfile slows Python code down more than C code, so
-read the shares, not the absolute numbers; the un-profiled wall time per
-operation is printed next to them. Threaded workloads (W3) are profiled on their
-main thread only, so they are left out.
+Runs each selected workload with histoire only: once without the profiler (the
+wall time per operation), once under cProfile, and writes `profile-<id>.txt`
+(the time grouped by layer and divided by the number of operations, then the
+top functions) and `profile-<id>.prof` (for snakeviz, pstats...). cProfile slows
+Python code down more than C code, so read the shares, and compare with the wall
+time and with the machine's cost of one durable commit, printed first.
+
+Threaded workloads (W3) get one profiler per thread, merged; the report also
+gives the sizes of the group-commit batches.
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ import cProfile
 import gc
 import io
 import pstats
+import statistics
+import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import remove_sqlite, split, sqlite_connect
 from benchmarks.sizes import Sizes
 from benchmarks.systems_histoire import HistoireSystem
 from benchmarks.workloads import BY_ID
@@ -29,14 +37,14 @@ LAYERS = (
     ("histoire/app/", "app (handler)"),
     ("histoire/codec/", "codec"),
     ("histoire/store/group_commit", "store: group commit"),
-    ("histoire/store/sqlite", "store: sqlite.py (Python)"),
-    ("histoire/store/postgres", "store: postgres.py (Python)"),
+    ("histoire/store/sqlite", "store: sqlite*.py (Python)"),
+    ("histoire/store/postgres", "store: postgres*.py (Python)"),
     ("histoire/store/", "store: other (checks, protocol)"),
     ("histoire/core/", "core (events, versions, streams)"),
     ("histoire/examples/", "domain (bank decider)"),
     ("benchmarks/", "benchmark loop"),
-    ("uuid.py", "uuid"),
-    ("threading.py", "threading"),
+    ("uuid.py", "uuid (stdlib)"),
+    ("threading.py", "threading (stdlib)"),
     ("datetime", "datetime"),
 )
 
@@ -44,11 +52,13 @@ LAYERS = (
 def _layer(filename: str, funcname: str) -> str:
     if filename == "~":
         if "sqlite3" in funcname:
-            return "sqlite3 C calls (SQL, commit, fsync)"
+            if "execute" in funcname:
+                return "sqlite3 execute (SQL incl. COMMIT+fsync)"
+            return "sqlite3 other (fetch, cursor)"
         if "msgspec" in funcname:
             return "msgspec (C)"
-        if "psycopg" in funcname:
-            return "psycopg"
+        if "acquire" in funcname or "lock" in funcname:
+            return "lock waits (C)"
         return "builtins (C)"
     for needle, layer in LAYERS:
         if needle in filename:
@@ -60,9 +70,97 @@ def _layer(filename: str, funcname: str) -> str:
 
 def by_layer(stats: pstats.Stats) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
-    for (filename, _line, funcname), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _line, funcname), (_cc, _nc, tottime, _ct, _callers) in raw.items():
         totals[_layer(filename, funcname)] += tottime
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def durable_commit_cost(workdir: Path, n: int = 300) -> float:
+    """Median seconds of one transaction inserting one small row, WAL + synchronous=FULL."""
+    path = workdir / "commit-cost.db"
+    remove_sqlite(path)
+    conn = sqlite_connect(path)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (data) VALUES (?)", (b"x" * 100,))
+        conn.execute("COMMIT")
+        times.append(time.perf_counter() - started)
+    conn.close()
+    remove_sqlite(path)
+    return statistics.median(times)
+
+
+def _threaded_profiled(
+    parts: list[list[str]], work: Callable[[str], Any], profile: bool
+) -> tuple[Callable[[], int], list[cProfile.Profile]]:
+    profilers: list[cProfile.Profile] = []
+    barrier = threading.Barrier(len(parts) + 1)
+    errors: list[BaseException] = []
+
+    def worker(part: list[str]) -> None:
+        profiler = cProfile.Profile() if profile else None
+        barrier.wait()
+        if profiler is not None:
+            profiler.enable()
+        try:
+            for item in part:
+                work(item)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            if profiler is not None:
+                profiler.disable()
+                profilers.append(profiler)
+
+    threads = [threading.Thread(target=worker, args=(p,), daemon=True) for p in parts]
+    for thread in threads:
+        thread.start()
+
+    def run() -> int:
+        barrier.wait()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return sum(len(p) for p in parts)
+
+    return run, profilers
+
+
+class _BatchSizes:
+    """Wraps the store's group-commit batch runner to count batch sizes (profile mode only)."""
+
+    def __init__(self, store: Any) -> None:
+        self.sizes: Counter[int] = Counter()
+        self.committer = getattr(store, "_committer", None)
+        self.original = getattr(self.committer, "_run_batch", None)
+        if self.original is not None:
+            original = self.original
+
+            def counted(batch: list[Any]) -> None:
+                self.sizes[len(batch)] += 1
+                original(batch)
+
+            self.committer._run_batch = counted  # type: ignore[union-attr]
+
+    def restore(self) -> None:
+        if self.original is not None:
+            self.committer._run_batch = self.original  # type: ignore[union-attr]
+
+    def text(self) -> str:
+        if not self.sizes:
+            return "group-commit batch sizes: not observed"
+        batches = sum(self.sizes.values())
+        requests = sum(size * count for size, count in self.sizes.items())
+        common = ", ".join(f"{size}: {count}" for size, count in self.sizes.most_common(8))
+        return (
+            f"group-commit batches: {batches} for {requests} appends, "
+            f"mean {requests / batches:.2f} per batch (size: count) {common}"
+        )
 
 
 def profile(
@@ -73,77 +171,153 @@ def profile(
     console: Console,
     postgres_url: str | None,
 ) -> int:
-    jobs = {
-        "W1": lambda s: s.w1_open_accounts(sizes.accounts),
-        "W2": lambda s: s.w2_deposits(sizes.deposits),
+    del postgres_url  # SQLite only, for now
+    chain = [w for w in ("W1", "W2", "W3") if w in selected]
+    simple: dict[str, Callable[[HistoireSystem], Callable[[], int]]] = {
         "W4": lambda s: s.w4_bulk_append(sizes.bulk_streams, sizes.bulk_per_append),
         "W5a": lambda s: s.w5_load(sizes.loads, snapshots=False),
         "W5b": lambda s: s.w5_load(sizes.loads, snapshots=True),
         "W6a": lambda s: s.w6_memory(sizes.view_batch),
         "W6b": lambda s: s.w6_table(sizes.view_batch),
     }
-    wanted = [w for w in selected if w in jobs]
-    if not wanted:
-        console.print("nothing to profile: choose among " + ", ".join(jobs))
+    others = [w for w in selected if w in simple]
+    if not chain and not others:
+        console.print("nothing to profile: choose among W1, W2, W3, " + ", ".join(simple))
         return 2
+    commit = durable_commit_cost(workdir)
+    console.print(
+        f"one durable commit of one small row on this disk (WAL, synchronous=FULL): "
+        f"{commit * 1e6:,.0f} us (median)"
+    )
     system = HistoireSystem("sqlite", workdir, sizes)
+    header = f"durable commit of one small row on this disk: {commit * 1e6:.0f} us (median)\n"
     try:
-        if {"W1", "W2"} & set(wanted):
-            system.chain_start()
-        if {"W5a", "W5b"} & set(wanted):
+        if chain:
+            _profile_chain(system, chain, sizes, out, console, header)
+        if {"W5a", "W5b"} & set(others):
             system.w5_prepare(sizes.long_stream, sizes.snapshot_every)
-        if {"W6a", "W6b"} & set(wanted):
+        if {"W6a", "W6b"} & set(others):
             system.w6_prepare(sizes.log_streams, sizes.log_per_stream)
-        if "W2" in wanted and "W1" not in wanted:
-            system.w1_open_accounts(sizes.accounts)()
-        for wid in wanted:
-            # Once without the profiler for the wall time per op, then profiled.
-            if wid not in ("W1", "W2"):
-                run = jobs[wid](system)
-                gc.collect()
-                started = time.perf_counter()
-                ops = run()
-                wall = (time.perf_counter() - started) / ops
-            else:
-                wall = None
-            run = jobs[wid](system)
+        for wid in others:
+            simple[wid](system)()  # warm-up (first connection, caches)
+            system.cleanup()
+            run = simple[wid](system)
+            gc.collect()
+            started = time.perf_counter()
+            ops = run()
+            wall = (time.perf_counter() - started) / ops
+            system.cleanup()
+            run = simple[wid](system)
             gc.collect()
             profiler = cProfile.Profile()
-            started = time.perf_counter()
             profiler.enable()
-            ops = run()
+            run()
             profiler.disable()
-            profiled = (time.perf_counter() - started) / ops
-            stats = pstats.Stats(profiler)
-            layers = by_layer(stats)
-            total = sum(layers.values())
-            table = Table(
-                title=f"{wid} ({BY_ID[wid].title}): {ops:,} ops, per op", show_lines=False
-            )
-            table.add_column("layer")
-            table.add_column("us/op (profiled)", justify="right")
-            table.add_column("share", justify="right")
-            for layer, seconds in layers.items():
-                table.add_row(layer, f"{seconds / ops * 1e6:,.1f}", f"{seconds / total:.0%}")
-            console.print(table)
-            wall_text = f"{wall * 1e6:,.1f} us/op without profiler, " if wall else ""
-            console.print(f"  {wall_text}{profiled * 1e6:,.1f} us/op under cProfile")
-            buffer = io.StringIO()
-            buffer.write(
-                f"{wid}: {BY_ID[wid].title}\n{ops} ops; {wall_text}"
-                f"{profiled * 1e6:.1f} us/op under cProfile\n\nby layer (us/op, share):\n"
-            )
-            for layer, seconds in layers.items():
-                buffer.write(f"  {layer:40} {seconds / ops * 1e6:10.1f} {seconds / total:6.0%}\n")
-            for order in ("tottime", "cumulative"):
-                buffer.write(f"\n\n== top 40 by {order} ==\n")
-                pstats.Stats(profiler, stream=buffer).sort_stats(order).print_stats(40)
-            path = out / f"profile-{wid}.txt"
-            path.write_text(buffer.getvalue())
-            profiler.dump_stats(out / f"profile-{wid}.prof")
-            console.print(f"  wrote {path}")
-            if wid not in ("W1", "W2"):  # W2 deposits on the accounts W1 opened
-                system.cleanup()
+            system.cleanup()
+            _write(wid, ops, wall, [profiler], out, console, header)
     finally:
         system.close()
     return 0
+
+
+def _profile_chain(
+    system: HistoireSystem,
+    chain: list[str],
+    sizes: Sizes,
+    out: Path,
+    console: Console,
+    header: str,
+) -> None:
+    """W1 -> W2 -> W3 twice on fresh databases: first for the wall time, then profiled."""
+    walls: dict[str, float] = {}
+    batch_notes: dict[str, str] = {}
+    for profiled in (False, True):
+        system.chain_start()
+        profilers: dict[str, list[cProfile.Profile]] = {}
+        for wid in ("W1", "W2", "W3"):
+            if wid not in chain and wid != "W1":
+                continue
+            counter = _BatchSizes(system.store) if wid == "W3" else None
+            if wid == "W3":
+                handle = system.handler.handle
+                from histoire.examples import bank
+
+                command = bank.Deposit(amount_cents=100)
+                run, thread_profilers = _threaded_profiled(
+                    split(system.accounts[: sizes.deposits], sizes.threads),
+                    lambda s, handle=handle, command=command: handle(s, command),
+                    profiled,
+                )
+                profilers[wid] = thread_profilers
+            else:
+                run = (
+                    system.w1_open_accounts(sizes.accounts)
+                    if wid == "W1"
+                    else system.w2_deposits(sizes.deposits)
+                )
+                if profiled:
+                    profiler = cProfile.Profile()
+                    inner = run
+
+                    def run(
+                        inner: Callable[[], int] = inner, p: cProfile.Profile = profiler
+                    ) -> int:
+                        p.enable()
+                        try:
+                            return inner()
+                        finally:
+                            p.disable()
+
+                    profilers[wid] = [profiler]
+            gc.collect()
+            started = time.perf_counter()
+            ops = run()
+            elapsed = time.perf_counter() - started
+            if counter is not None:
+                counter.restore()
+                batch_notes[wid] = counter.text()
+            if not profiled:
+                walls[wid] = elapsed / ops
+            elif wid in chain:
+                note = batch_notes.get(wid, "")
+                _write(wid, ops, walls[wid], profilers[wid], out, console, header + note)
+        system.cleanup()
+
+
+def _write(
+    wid: str,
+    ops: int,
+    wall: float,
+    profilers: list[cProfile.Profile],
+    out: Path,
+    console: Console,
+    header: str,
+) -> None:
+    stats = pstats.Stats(profilers[0])
+    for extra in profilers[1:]:
+        stats.add(extra)
+    layers = by_layer(stats)
+    total = sum(layers.values())
+    title = f"{wid} ({BY_ID[wid].title}): {ops:,} ops; {wall * 1e6:,.1f} us/op wall, no profiler"
+    table = Table(title=title)
+    table.add_column("layer")
+    table.add_column("us/op (profiled)", justify="right")
+    table.add_column("share", justify="right")
+    for layer, seconds in layers.items():
+        table.add_row(layer, f"{seconds / ops * 1e6:,.1f}", f"{seconds / total:.0%}")
+    console.print(table)
+    if header.strip():
+        console.print(f"  [dim]{header.strip()}[/dim]")
+    buffer = io.StringIO()
+    buffer.write(f"{header}{title}\n(threads: {len(profilers)} profilers merged)\n\n")
+    buffer.write("by layer (us/op under cProfile, share):\n")
+    for layer, seconds in layers.items():
+        buffer.write(f"  {layer:42} {seconds / ops * 1e6:10.1f} {seconds / total:6.0%}\n")
+    for order in ("tottime", "cumulative"):
+        buffer.write(f"\n\n== top 45 by {order} ==\n")
+        stats.stream = buffer  # type: ignore[attr-defined]
+        stats.sort_stats(order).print_stats(45)
+    path = out / f"profile-{wid}.txt"
+    path.write_text(buffer.getvalue())
+    stats.dump_stats(out / f"profile-{wid}.prof")
+    console.print(f"  wrote {path}")
