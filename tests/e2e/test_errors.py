@@ -82,12 +82,15 @@ def test_a_file_that_is_not_a_database_is_one_line(histoire: Any, tmp_path: Path
 
 
 def test_help_and_version_exit_zero(histoire: Any) -> None:
-    """--help lists every command; --version names the version."""
+    """--help lists every command; --version names the version; no command shows the help."""
     run = histoire("--help")
     assert run.code == 0
     for command in ("demo", "streams", "events", "log", "verify", "migrate"):
         assert command in run.stdout
     assert histoire("--version").stdout.startswith("histoire, version ")
+    alone = histoire()
+    assert alone.code == 0
+    assert alone.stdout.startswith("Usage: histoire")
 
 
 def test_migrate_creates_then_finds_the_schema_up_to_date(histoire: Any, tmp_path: Path) -> None:

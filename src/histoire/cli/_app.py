@@ -24,6 +24,14 @@ USAGE_ERROR = 2
 FAILURE = 1
 
 
+class _NeverRaised(Exception):
+    pass
+
+
+# click >= 8.2 raises it for a group called without a command; older versions exit by themselves.
+_NO_ARGS_IS_HELP: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", _NeverRaised)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What the global options chose, passed to every command as `ctx.obj`."""
@@ -48,6 +56,9 @@ class HistoireGroup(click.Group):
         try:
             result = super().main(*args, **kwargs)
         except click.UsageError as exc:
+            if isinstance(exc, _NO_ARGS_IS_HELP) and exc.ctx is not None:
+                click.echo(exc.ctx.get_help())  # `histoire` alone: the help, not an error
+                sys.exit(0)
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             fail(exc.format_message() + hint, USAGE_ERROR)
         except click.ClickException as exc:
@@ -66,6 +77,7 @@ class HistoireGroup(click.Group):
 
 
 @click.group(
+    name="histoire",
     cls=HistoireGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
