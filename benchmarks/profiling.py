@@ -176,7 +176,7 @@ def profile(
     simple: dict[str, Callable[[HistoireSystem], Callable[[], int]]] = {
         "W4": lambda s: s.w4_bulk_append(sizes.bulk_streams, sizes.bulk_per_append),
         "W5a": lambda s: s.w5_load(sizes.loads, snapshots=False),
-        "W5b": lambda s: s.w5_load(sizes.loads, snapshots=True),
+        "W5b": lambda s: s.w5_load(sizes.snapshot_loads, snapshots=True),
         "W6a": lambda s: s.w6_memory(sizes.view_batch),
         "W6b": lambda s: s.w6_table(sizes.view_batch),
     }

@@ -199,7 +199,10 @@ class Runner:
                 self.measure(
                     wid,
                     system,
-                    lambda wid=wid: system.w5_load(sizes.loads, snapshots=wid == "W5b"),  # type: ignore[misc]
+                    lambda wid=wid: system.w5_load(  # type: ignore[misc]
+                        sizes.snapshot_loads if wid == "W5b" else sizes.loads,
+                        snapshots=wid == "W5b",
+                    ),
                     round_no,
                 )
 

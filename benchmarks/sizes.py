@@ -24,7 +24,9 @@ class Sizes:
     """W5: events in the stream that is loaded."""
     snapshot_every: int
     loads: int
-    """W5: loads timed per round."""
+    """W5a: loads of the whole stream timed per round."""
+    snapshot_loads: int
+    """W5b: loads from the snapshot timed per round (each is short: more of them)."""
     log_streams: int
     """W6: the log holds `log_streams` x `log_per_stream` events."""
     log_per_stream: int
@@ -50,6 +52,7 @@ FULL = Sizes(
     long_stream=10_000,
     snapshot_every=100,
     loads=5,
+    snapshot_loads=2_000,
     log_streams=1_000,
     log_per_stream=100,
     view_batch=1_000,
@@ -66,6 +69,7 @@ QUICK = Sizes(
     long_stream=1_000,
     snapshot_every=100,
     loads=5,
+    snapshot_loads=500,
     log_streams=100,
     log_per_stream=100,
     view_batch=1_000,
@@ -82,6 +86,7 @@ TINY = Sizes(
     long_stream=500,
     snapshot_every=100,
     loads=2,
+    snapshot_loads=20,
     log_streams=20,
     log_per_stream=100,
     view_batch=500,

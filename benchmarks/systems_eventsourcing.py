@@ -172,9 +172,6 @@ class EventsourcingSystem(System):
                 "POSTGRES_USER": parts["user"],
                 "POSTGRES_PASSWORD": parts["password"],
                 "POSTGRES_SCHEMA": schema,
-                # 16 writers in W3: let the pool hand out enough connections.
-                "POSTGRES_POOL_SIZE": "20",
-                "POSTGRES_MAX_OVERFLOW": "10",
             }
         app = cls(env=env)
         self.on_cleanup(app.close, long=long)
