@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     json_path = out / "results.json"
     report.write_json(result, json_path)
+    report.write_markdown(rows, out / "results.md", title)
     png_path = out / "ratios.png"
     if not report.write_chart(rows, png_path, title):
         console.print(
@@ -250,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     for wid, reason in sorted(runner.skipped.items()):
         console.print(f"[yellow]skipped {wid}: {reason}[/yellow]")
     console.print(f"targets met: {met}/{checked}; took {finished - started:.0f} s")
-    console.print(f"wrote {json_path}" + (f" and {png_path}" if png_path else ""))
+    console.print(
+        f"wrote {json_path}, {out / 'results.md'}" + (f" and {png_path}" if png_path else "")
+    )
     if runner.errors:
         console.print(
             f"[red]{len(runner.errors)} workload run(s) failed; see 'errors' in {json_path}[/red]"

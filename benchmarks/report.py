@@ -155,6 +155,46 @@ def render_table(rows: list[dict[str, Any]], console: Console, title: str) -> No
     )
 
 
+def _plain_target(target: dict[str, Any]) -> str:
+    met = {None: "n/a", True: "met", False: "**missed**"}[target["met"]]
+    if target["kind"] == "scaling":
+        series = target.get("series")
+        got = " -> ".join(_fmt(v) for v in series.values()) if series else "-"
+    elif target["kind"] == "absolute":
+        got = _fmt(target["value"])
+    else:
+        got = _ratio(target["value"])
+    return f"{target['text']}: {got} {met}"
+
+
+def write_markdown(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """The table as Markdown, to paste into docs/benchmarks.md."""
+
+    def cell(entry: dict[str, Any] | None) -> str:
+        if entry is None:
+            return "-"
+        if len(entry["values"]) == 1:
+            return _fmt(entry["median"])
+        return f"{_fmt(entry['median'])} ({_fmt(entry['min'])}-{_fmt(entry['max'])})"
+
+    lines = [
+        f"{title}; median (min-max) of the rounds.",
+        "",
+        "| workload | unit | histoire | eventsourcing | raw limit | h/es | h/raw | targets |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        systems = row["systems"]
+        targets = "; ".join(_plain_target(t) for t in row["targets"]) or "-"
+        lines.append(
+            f"| {row['id']} {row['title']} | {row['unit']} | {cell(systems['histoire'])} | "
+            f"{cell(systems['eventsourcing'])} | {cell(systems['raw'])} | "
+            f"{_ratio(row['ratio_vs_eventsourcing'])} | {_ratio(row['ratio_vs_limit'])} | "
+            f"{targets} |"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
 
