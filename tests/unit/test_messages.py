@@ -71,11 +71,6 @@ def test_events_are_immutable() -> None:
         event.owner = "eve"  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="msgspec does not pass kw_only on to subclasses: Event subclasses accept "
-    "positional arguments at run time, although type checkers are told they do not",
-)
 def test_events_take_keyword_arguments_only() -> None:
     """Fields are passed by name, so that adding one never shifts the others."""
     with pytest.raises(TypeError):

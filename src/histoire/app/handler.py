@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from histoire.codec.codec import Codec
+from histoire.codec.ids import new_event_id
 from histoire.codec.registry import EventRegistry
 from histoire.codec.states import decode_state, encode_state
 from histoire.codec.upcasting import Upcasters
@@ -168,7 +169,7 @@ class CommandHandler(Generic[C, S, E]):
             new_events = [
                 self.codec.encode(
                     event,
-                    event_id=event_id_for(command_id, i) if given_id else uuid.uuid4(),
+                    event_id=event_id_for(command_id, i) if given_id else new_event_id(),
                     metadata=metadata,
                     causation_id=causation,
                     correlation_id=correlation,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
 
+from histoire.codec.ids import new_event_id
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
 from histoire.core.errors import CodecError, EventDecodeError, UnknownEventTypeError
@@ -29,6 +30,7 @@ class Codec:
         self.registry = registry if isinstance(registry, EventRegistry) else EventRegistry(registry)
         self.upcasters = upcasters if upcasters is not None else Upcasters()
         self._decoders: dict[str, msgspec.json.Decoder[Any]] = {}
+        self._fast: dict[tuple[str, int], Callable[[bytes], Event]] = {}
 
     def encode(
         self,
@@ -46,7 +48,7 @@ class Codec:
         if cls.type_name not in self.registry:
             raise UnknownEventTypeError(cls.type_name, [t.type_name for t in self.registry])
         return NewEvent(
-            event_id=event_id or uuid.uuid4(),
+            event_id=event_id or new_event_id(),
             type=cls.type_name,
             schema_version=cls.schema_version,
             data=_encode(event),
@@ -57,6 +59,19 @@ class Codec:
 
     def decode(self, recorded: RecordedEvent) -> Event:
         """The domain event of a stored one, upcast to its class's current version."""
+        # Hot path of every fold and catch-up: one dict lookup, one msgspec call.
+        fast = self._fast.get((recorded.type, recorded.schema_version))
+        if fast is not None:
+            try:
+                return fast(recorded.data)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise EventDecodeError(
+                    recorded.type,
+                    recorded.schema_version,
+                    str(exc),
+                    stream_id=recorded.stream_id,
+                    version=recorded.version,
+                ) from exc
         return self.decode_payload(
             recorded.type,
             recorded.schema_version,
@@ -76,6 +91,7 @@ class Codec:
                 decoder = self._decoders.get(type_name)
                 if decoder is None:
                     decoder = self._decoders[type_name] = msgspec.json.Decoder(cls)
+                    self._fast[(type_name, schema_version)] = decoder.decode
                 event: Event = decoder.decode(data)
                 return event
             payload = _decode_any(data)

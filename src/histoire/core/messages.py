@@ -21,11 +21,25 @@ from typing import Any, ClassVar, dataclass_transform
 import msgspec
 
 
-# msgspec passes `frozen` and `kw_only` on to subclasses at run time; these
-# decorators tell type checkers so, or every subclass would be reported as "a
-# non-frozen dataclass inheriting from a frozen one".
+class _MessageMeta(msgspec.StructMeta):
+    """Makes every subclass frozen and keyword-only unless it says otherwise.
+
+    msgspec inherits `frozen` but not `kw_only`; keyword-only fields mean that
+    adding a field to an event never shifts the others.
+    """
+
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> _MessageMeta:
+        kwargs.setdefault("frozen", True)
+        kwargs.setdefault("kw_only", True)
+        cls: _MessageMeta = super().__new__(mcls, name, bases, namespace, **kwargs)
+        return cls
+
+
+# The decorators tell type checkers what the metaclass does at run time.
 @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(msgspec.field,))
-class Event(msgspec.Struct, frozen=True, kw_only=True):
+class Event(msgspec.Struct, metaclass=_MessageMeta):
     """Base of every domain event: an immutable fact in the past tense."""
 
     type_name: ClassVar[str] = "Event"
@@ -46,5 +60,5 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(msgspec.field,))
-class Command(msgspec.Struct, frozen=True, kw_only=True):
+class Command(msgspec.Struct, metaclass=_MessageMeta):
     """Base of commands: a request to change the system, which may be refused."""
