@@ -39,7 +39,7 @@ class _MessageMeta(msgspec.StructMeta):
 
 # The decorators tell type checkers what the metaclass does at run time.
 @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(msgspec.field,))
-class Event(msgspec.Struct, metaclass=_MessageMeta):
+class Event(msgspec.Struct, frozen=True, kw_only=True, metaclass=_MessageMeta):
     """Base of every domain event: an immutable fact in the past tense."""
 
     type_name: ClassVar[str] = "Event"
@@ -60,5 +60,5 @@ class Event(msgspec.Struct, metaclass=_MessageMeta):
 
 
 @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(msgspec.field,))
-class Command(msgspec.Struct, metaclass=_MessageMeta):
+class Command(msgspec.Struct, frozen=True, kw_only=True, metaclass=_MessageMeta):
     """Base of commands: a request to change the system, which may be refused."""
