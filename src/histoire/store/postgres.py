@@ -8,36 +8,34 @@ from its Checkpoint never skips an event that committed late (see
 docs/postgres.md). Durable by default (synchronous_commit on);
 `durability="fast"` turns synchronous_commit off for this store's sessions.
 
-The SQL text and row decoding live in `postgres_sql`, the error conversion in
-`postgres_errors`, the schema and URL handling in `postgres_schema`: this
-module is the blocking edge over them.
+The SQL text and row decoding live in `postgres_sql`, connection settings in
+`postgres_connect`, error conversion in `postgres_errors`, schema and URL
+handling in `postgres_schema`, LISTEN waits in `postgres_listen`: this module
+is the blocking edge over them, and an asyncio store another.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
-from psycopg import sql
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 
 from histoire.core.errors import ConcurrencyError, InvalidInputError, StoreError
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import replayed_result, validate_append
+from histoire.store.postgres_connect import connection_kwargs
 from histoire.store.postgres_errors import (
     EVENT_ID_CONSTRAINT,
     constraint_of,
     convert,
     is_connection_lost,
 )
+from histoire.store.postgres_listen import AppendListener
 from histoire.store.postgres_schema import (
     PostgresLocation,
     apply_migrations,
@@ -61,29 +59,6 @@ T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
 _LIST_PAGE = 1000
-_POLL_START = 0.005
-_POLL_MAX = 0.2
-
-
-class _JsonbAsBytes(Loader):
-    """Leaves jsonb as its JSON bytes: RecordedEvent decodes metadata only when read."""
-
-    def load(self, data: Any) -> bytes:
-        return bytes(data)
-
-
-class _JsonbAsBytesBinary(Loader):
-    format = Format.BINARY
-
-    def load(self, data: Any) -> bytes:
-        return bytes(data[1:])  # skip the jsonb format version byte
-
-
-def _adapters() -> psycopg.adapt.AdaptersMap:
-    adapters = psycopg.adapt.AdaptersMap(psycopg.adapters)
-    adapters.register_loader("jsonb", _JsonbAsBytes)
-    adapters.register_loader("jsonb", _JsonbAsBytesBinary)
-    return adapters
 
 
 def migrate(url: str, *, schema: str | None = None) -> int:
@@ -121,7 +96,7 @@ class PostgresEventStore:
         self.durability = self.location.durability
         self._sql = statements(self.schema)
         self._closed = False
-        self._kwargs = self._connection_kwargs(connect_timeout, prepare_threshold)
+        self._kwargs = connection_kwargs(self.location, connect_timeout, prepare_threshold)
         with self._connect("opening the store") as conn:
             try:
                 check_schema(conn, self.location, create)
@@ -136,29 +111,11 @@ class PostgresEventStore:
             open=True,
             name=f"histoire-{self.schema}",
         )
-        self._listener: Conn | None = None
-        self._listener_lock = threading.Lock()
-        self._notified_xid = 0
+        self._listener = AppendListener(
+            lambda: self._connect("listening for appends"), self.location.channel, self._convert
+        )
 
     # -- connections -------------------------------------------------------------
-
-    def _connection_kwargs(
-        self, connect_timeout: float, prepare_threshold: int | None
-    ) -> dict[str, Any]:
-        given = psycopg.conninfo.conninfo_to_dict(self.location.conninfo)
-        options = [str(given["options"])] if given.get("options") else []
-        options.append("-c TimeZone=UTC")
-        if self.durability == "fast":
-            options.append("-c synchronous_commit=off")
-        kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "prepare_threshold": prepare_threshold,
-            "context": _adapters(),
-            "options": " ".join(options),
-        }
-        if "connect_timeout" not in given:
-            kwargs["connect_timeout"] = str(max(2, round(connect_timeout)))
-        return kwargs
 
     def _connect(self, doing: str) -> Conn:
         try:
@@ -194,7 +151,8 @@ class PostgresEventStore:
     def _why_no_connection(self, timeout: psycopg_pool.PoolTimeout) -> psycopg.Error:
         """The real reason the pool has no connection, if connecting now fails."""
         try:
-            psycopg.connect(self.location.conninfo, **{**self._kwargs, "connect_timeout": "2"}).close()
+            kwargs = {**self._kwargs, "connect_timeout": "2"}
+            psycopg.connect(self.location.conninfo, **kwargs).close()
         except psycopg.Error as exc:
             return exc
         return timeout
@@ -344,10 +302,10 @@ class PostgresEventStore:
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
         last = ""
         while True:
-            if category is None:
-                query, params = self._sql.streams_page, (last, _LIST_PAGE)
-            else:
-                query, params = self._sql.streams_page_of_category, (category, last, _LIST_PAGE)
+            params: tuple[Any, ...] = (last, _LIST_PAGE)
+            query = self._sql.streams_page
+            if category is not None:
+                query, params = self._sql.streams_page_of_category, (category, *params)
             rows = self._fetch(query, params, "listing streams")
             for stream_id, cat, version, updated_at in rows:
                 yield StreamInfo(
@@ -371,58 +329,11 @@ class PostgresEventStore:
         """Block on LISTEN until an event past `after` is visible, or `timeout` passes.
 
         A notified transaction may still be above the horizon (an older one is
-        running); then this re-reads with a short backoff until it shows.
+        running); then this looks again with a short backoff until it shows.
         """
-        deadline = time.monotonic() + max(timeout, 0.0)
-        if not self._listener_lock.acquire(timeout=max(timeout, 0.0)):
-            return self.head() > tuple(after)
-        try:
-            return self._wait(tuple(after), deadline)
-        finally:
-            self._listener_lock.release()
-
-    def _wait(self, after: tuple[Any, ...], deadline: float) -> bool:
-        listener = self._listening()
-        pause = _POLL_START
-        while True:
-            horizon, head = self._head()
-            if head > after:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            # A notified transaction not yet below the horizon: look again soon.
-            pending = self._notified_xid >= horizon
-            try:
-                for notify in listener.notifies(timeout=min(left, pause) if pending else left):
-                    if notify.payload.isdigit():
-                        self._notified_xid = max(self._notified_xid, int(notify.payload))
-                    for more in listener.notifies(timeout=0):
-                        if more.payload.isdigit():
-                            self._notified_xid = max(self._notified_xid, int(more.payload))
-                    break
-            except psycopg.Error as exc:
-                self._drop_listener()
-                raise self._convert(exc, "waiting for events") from exc
-            pause = min(pause * 2, _POLL_MAX) if pending else _POLL_START
-
-    def _listening(self) -> Conn:
         if self._closed:
             raise StoreError(f"waiting for events: the store of {self.location.display} is closed")
-        if self._listener is None or self._listener.closed:
-            conn = self._connect("listening for appends")
-            try:
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.location.channel)))
-            except psycopg.Error as exc:
-                conn.close()
-                raise self._convert(exc, "listening for appends") from exc
-            self._listener = conn
-        return self._listener
-
-    def _drop_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
+        return self._listener.wait(after, timeout, self._head)
 
     # -- snapshots -------------------------------------------------------------------
 
@@ -466,12 +377,13 @@ class PostgresEventStore:
     def integrity_problems(self) -> list[str]:
         """Defects of the database itself: missing triggers, holes, stream table drift."""
         problems: list[str] = []
-        triggers = {r[0] for r in self._fetch(self._sql.triggers, (self.schema,), "listing triggers")}
+        found = self._fetch(self._sql.triggers, (self.schema,), "listing triggers")
+        triggers = {r[0] for r in found}
         for needed in ("events_no_update", "events_no_delete", "events_no_truncate"):
             if needed not in triggers:
                 problems.append(f"immutability trigger {needed} is missing or disabled")
-        functions = {r[0] for r in self._fetch(self._sql.functions, (self.schema,), "listing functions")}
-        if "append_events" not in functions:
+        found = self._fetch(self._sql.functions, (self.schema,), "listing functions")
+        if "append_events" not in {r[0] for r in found}:
             problems.append("function append_events is missing")
         for stream_id, count, low, top in self._fetch(self._sql.holes, (), "checking versions"):
             problems.append(
@@ -492,8 +404,7 @@ class PostgresEventStore:
         if self._closed:
             return
         self._closed = True
-        with self._listener_lock:
-            self._drop_listener()
+        self._listener.close()
         self._pool.close()
 
     def __enter__(self) -> PostgresEventStore:

@@ -51,7 +51,9 @@ class PostgresLocation:
         return f"{self.schema}_appended"
 
 
-def parse_url(url: str, schema: str | None = None, durability: str | None = None) -> PostgresLocation:
+def parse_url(
+    url: str, schema: str | None = None, durability: str | None = None
+) -> PostgresLocation:
     """Split a `postgresql://` URL into what psycopg gets and histoire's options.
 
     `?schema=name` and `?durability=full|fast` are histoire's; every other
@@ -124,7 +126,8 @@ def migrations() -> tuple[tuple[int, str, str], ...]:
             found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
     found.sort()
     if [v for v, _, _ in found] != list(range(1, len(found) + 1)):
-        raise SchemaError(f"PostgreSQL migrations are not numbered 1..N: {[n for _, n, _ in found]}")
+        names = [name for _, name, _ in found]
+        raise SchemaError(f"PostgreSQL migrations are not numbered 1..N: {names}")
     return tuple(found)
 
 
