@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from histoire.cli._render import metadata_of, payload_of
+from histoire.cli._stored import metadata_of, payload_of, raw_data
 from histoire.codec.codec import Codec
 from histoire.core.errors import CodecError
 from histoire.core.recorded import Checkpoint, RecordedEvent
@@ -109,7 +109,7 @@ def _check_payload(record: RecordedEvent, codec: Codec, report: Report) -> None:
         codec.decode_payload(
             record.type,
             record.schema_version,
-            _raw(record),
+            raw_data(record),
             stream_id=record.stream_id,
             version=record.version,
         )
@@ -149,11 +149,6 @@ def _check_streams(store: EventStore, counts: Counter[str], report: Report) -> N
                 stream_id=stream_id,
             )
         )
-
-
-def _raw(record: RecordedEvent) -> bytes:
-    data = record.data
-    return data.encode() if isinstance(data, str) else bytes(data)
 
 
 def _at(record: RecordedEvent, problem: str) -> Defect:

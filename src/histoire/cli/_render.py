@@ -11,7 +11,7 @@ import datetime as dt
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from histoire.cli._stored import metadata_of, payload_of
 from histoire.core.recorded import RecordedEvent
 
 _encode = msgspec.json.Encoder().encode
@@ -53,38 +54,6 @@ def spaced_json(value: Any) -> str:
 def timestamp(moment: dt.datetime) -> str:
     """A UTC instant for a table: `2024-05-01 12:00:01.123`."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
-def _as_bytes(raw: Any) -> bytes:
-    # A row edited by hand in SQLite may hold text where bytes were stored.
-    if isinstance(raw, str):
-        return raw.encode()
-    return bytes(raw)
-
-
-def payload_of(record: RecordedEvent) -> tuple[Any, str | None]:
-    """The stored payload decoded as JSON, or (the raw text, why it does not decode)."""
-    raw = _as_bytes(record.data)
-    try:
-        return _decode(raw), None
-    except msgspec.DecodeError as exc:
-        return raw.decode(errors="replace"), f"data is not valid JSON ({exc})"
-
-
-def metadata_of(record: RecordedEvent) -> tuple[Any, str | None]:
-    """The metadata as a mapping, or (the raw value, why it is not a JSON object)."""
-    try:
-        meta: Any = record.metadata
-    except (msgspec.DecodeError, ValueError, TypeError) as exc:
-        return None, f"metadata is not valid JSON ({exc})"
-    if isinstance(meta, str | bytes):
-        try:
-            meta = _decode(meta)
-        except msgspec.DecodeError as exc:
-            return _as_bytes(meta).decode(errors="replace"), f"metadata is not valid JSON ({exc})"
-    if not isinstance(meta, Mapping):
-        return meta, "metadata is not a JSON object"
-    return dict(meta), None
 
 
 def event_json(record: RecordedEvent) -> dict[str, Any]:
