@@ -25,7 +25,6 @@ from histoire.cli._stored import metadata_of, payload_of
 from histoire.core.recorded import RecordedEvent
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
 
 TABLE_CHUNK = 200
 MAX_COLUMN = 40
