@@ -82,9 +82,10 @@ def _drop_schemas(url: str) -> None:
         names, _schemas[url] = _schemas.get(url, []), []
     if not names:
         return
-    with contextlib.suppress(psycopg.Error), psycopg.connect(
-        url, autocommit=True, connect_timeout=2
-    ) as conn:
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(url, autocommit=True, connect_timeout=2) as conn,
+    ):
         for name in names:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
@@ -146,8 +147,17 @@ class TemporaryCluster:
             "-c fsync=on -c max_connections=200"
         )
         self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options,
-            "-w", "-t", "30", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
         )
 
     def stop(self, mode: str = "fast") -> None:
@@ -160,3 +170,16 @@ class TemporaryCluster:
         """Restart the server (fast mode: sessions are cut)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
         self.start()
+
+
+def postgres_url_or_skip() -> str:
+    """postgres_url(), or skip the test (fail it under HISTOIRE_REQUIRE_SERVICES=1)."""
+    import pytest
+
+    url = postgres_url()
+    if url is None:
+        message = "PostgreSQL is not reachable (see tests/_services.py)"
+        if require_services():
+            pytest.fail(message + " and HISTOIRE_REQUIRE_SERVICES=1")
+        pytest.skip(message)
+    return url

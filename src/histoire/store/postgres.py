@@ -316,12 +316,16 @@ class PostgresEventStore:
             last = rows[-1][0]
 
     def head(self) -> Checkpoint:
-        return self._head()[1]
+        return self._head()[0]
 
-    def _head(self) -> tuple[int, Checkpoint]:
-        """The visibility horizon (oldest running transaction) and the last visible event."""
-        horizon, xid, position = self._fetch(self._sql.head, (), "reading the log head")[0]
-        return int(horizon), START if xid is None else Checkpoint(xid, position)
+    def _head(self) -> tuple[Checkpoint, bool]:
+        """The last visible event's checkpoint, and whether committed events are still hidden.
+
+        Hidden: committed by a transaction above the horizon, because an older
+        one is still running; they show when it ends.
+        """
+        xid, position, hidden = self._fetch(self._sql.head, (), "reading the log head")[0]
+        return START if xid is None else Checkpoint(xid, position), bool(hidden)
 
     # -- following -----------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def is_connection_lost(error: BaseException) -> bool:
 
 def convert(error: BaseException, doing: str, location: PostgresLocation) -> HistoireError:
     """The histoire error for a psycopg (or pool) error met while `doing` something."""
-    message = _first_line(error)
+    message = _one_line(error)
     if isinstance(error, psycopg_pool.PoolClosed):
         return StoreError(f"{doing}: the store of {location.display} is closed")
     if isinstance(error, psycopg_pool.PoolTimeout):
@@ -66,7 +66,7 @@ def convert(error: BaseException, doing: str, location: PostgresLocation) -> His
             f"{doing}: no connection to PostgreSQL at {location.host} in time ({message}); "
             "the server may be down or restarting, or every pooled connection busy; retry later"
         )
-    state = getattr(error, "sqlstate", None)
+    state = getattr(error, "sqlstate", None) or _connect_failure_state(message)
     if state == "3D000":
         return StoreNotFoundError(f"{location.display} (the database does not exist: {message})")
     if state is not None and state.startswith("28"):
@@ -74,9 +74,11 @@ def convert(error: BaseException, doing: str, location: PostgresLocation) -> His
             f"{doing}: PostgreSQL at {location.host} refused the login ({message}); "
             "check the user and password of the URL"
         )
-    if is_connection_lost(error) or state in _RETRYABLE or (state is not None and (
-        state.startswith("08")
-    )):
+    if (
+        is_connection_lost(error)
+        or state in _RETRYABLE
+        or (state is not None and state.startswith("08"))
+    ):
         return StoreUnavailableError(
             f"{doing}: PostgreSQL at {location.host} is unavailable ({message}); it may be "
             "down or restarting: check that it runs, then retry"
@@ -105,6 +107,21 @@ def constraint_of(error: BaseException) -> str | None:
     return None
 
 
-def _first_line(error: BaseException) -> str:
+def _connect_failure_state(message: str) -> str | None:
+    """The SQLSTATE of a failed connection, which libpq reports as text only."""
+    if "FATAL:" not in message:
+        return None
+    if "database" in message and "does not exist" in message:
+        return "3D000"
+    if (
+        "authentication failed" in message
+        or "pg_hba.conf" in message
+        or ("role" in message and "does not exist" in message)
+    ):
+        return "28000"
+    return None
+
+
+def _one_line(error: BaseException) -> str:
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return text or type(error).__name__

@@ -1,12 +1,11 @@
 """Waiting for appends on PostgreSQL: LISTEN on the store's channel, no busy poll.
 
-`append_events` sends NOTIFY with its transaction id at commit. A notified
-transaction may not be readable yet: followers only see transactions below
-the oldest one still running (the horizon). So the waiter remembers the
-highest notified id, and while it is not below the horizon it looks again
-with a short backoff (5 ms doubling to 200 ms) instead of sleeping until the
-next notification, which may never come if the transaction holding the
-horizon back writes no events.
+`append_events` sends NOTIFY at commit. A committed event may not be
+readable yet: followers only see transactions below the oldest one still
+running (the horizon). While committed events are hidden that way, the waiter
+looks again with a short backoff (5 ms doubling to 200 ms) instead of sleeping
+until the next notification, which may never come if the transaction holding
+the horizon back writes no events.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from histoire.core.errors import StoreError
 from histoire.core.recorded import Checkpoint
 
 Conn = psycopg.Connection[Any]
-Head = Callable[[], tuple[int, Checkpoint]]
-"""Reads (horizon, checkpoint of the last visible event)."""
+Head = Callable[[], tuple[Checkpoint, bool]]
+"""Reads the last visible event's checkpoint, and whether committed events are hidden."""
 
 POLL_START = 0.005
 POLL_MAX = 0.2
@@ -44,7 +43,6 @@ class AppendListener:
         self._convert = convert
         self._conn: Conn | None = None
         self._lock = threading.Lock()
-        self._notified_xid = 0
         self._closed = False
 
     def wait(self, after: Checkpoint, timeout: float, head: Head) -> bool:
@@ -53,7 +51,7 @@ class AppendListener:
         deadline = time.monotonic() + timeout
         mark = tuple(after)
         if not self._lock.acquire(timeout=timeout):
-            return head()[1] > mark
+            return head()[0] > mark
         try:
             return self._wait(mark, deadline, head)
         finally:
@@ -63,25 +61,21 @@ class AppendListener:
         conn = self._listening()  # before reading the head: no notification is lost
         pause = POLL_START
         while True:
-            horizon, last = head()
+            last, hidden = head()
             if last > after:
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            pending = self._notified_xid >= horizon
             try:
-                for notify in conn.notifies(
-                    timeout=min(left, pause) if pending else left, stop_after=1
-                ):
-                    if notify.payload.isdigit():
-                        self._notified_xid = max(self._notified_xid, int(notify.payload))
+                for _ in conn.notifies(timeout=min(left, pause) if hidden else left, stop_after=1):
+                    pass
             except psycopg.Error as exc:
                 self._drop()
                 if self._closed:
                     raise StoreError("waiting for events: the store is closed") from exc
                 raise self._convert(exc, "waiting for events") from exc
-            pause = min(pause * 2, POLL_MAX) if pending else POLL_START
+            pause = min(pause * 2, POLL_MAX) if hidden else POLL_START
 
     def _listening(self) -> Conn:
         if self._closed:

@@ -91,7 +91,8 @@ def statements(schema: str) -> Statements:
             "WHERE category = %s AND stream_id > %s ORDER BY category, stream_id LIMIT %s"
         ),
         head=(
-            f"SELECT h.horizon, e.xid, e.position FROM (SELECT {HORIZON} AS horizon) AS h "
+            f"SELECT e.xid, e.position, EXISTS (SELECT 1 FROM {s}.events WHERE xid >= h.horizon) "
+            f"FROM (SELECT {HORIZON} AS horizon) AS h "
             f"LEFT JOIN LATERAL (SELECT xid, position FROM {s}.events WHERE xid < h.horizon "
             "ORDER BY xid DESC, position DESC LIMIT 1) AS e ON true"
         ),

@@ -1,0 +1,431 @@
+"""The PostgreSQL store beyond the contract: schema, database-enforced rules, errors, locking."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from histoire import (
+    NO_STREAM,
+    InvalidInputError,
+    InvalidStoreURLError,
+    NewEvent,
+    SchemaError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+    open_store,
+)
+from histoire.store.postgres import PostgresEventStore, migrate
+from histoire.store.postgres_sql import append_params, statements
+
+from .._services import _free_port, fresh_postgres_schema, postgres_url_or_skip
+
+pytestmark = pytest.mark.postgres
+
+Opener = Callable[..., PostgresEventStore]
+
+
+def new_events(count: int, type: str = "test.Happened") -> list[NewEvent]:
+    return [
+        NewEvent(event_id=uuid.uuid4(), type=type, schema_version=1, data=b'{"n":1}')
+        for _ in range(count)
+    ]
+
+
+def with_query(url: str, query: str) -> str:
+    return url + ("&" if "?" in url else "?") + query
+
+
+@pytest.fixture
+def url() -> str:
+    return postgres_url_or_skip()
+
+
+@pytest.fixture
+def schema(url: str) -> str:
+    return fresh_postgres_schema(url)
+
+
+@pytest.fixture
+def open_pg(url: str, schema: str) -> Iterator[Opener]:
+    opened: list[PostgresEventStore] = []
+
+    def make(**options: Any) -> PostgresEventStore:
+        store = PostgresEventStore(url, schema=schema, **options)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def raw(url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
+
+
+def schema_exists(raw: psycopg.Connection[Any], schema: str) -> bool:
+    return (
+        raw.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        is not None
+    )
+
+
+# -- schema and URL ---------------------------------------------------------------
+
+
+def test_create_false_on_a_missing_schema_raises_and_creates_nothing(
+    url: str, schema: str, raw: psycopg.Connection[Any]
+) -> None:
+    """Opening a store that is not there with create=False names it and creates nothing."""
+    with pytest.raises(StoreNotFoundError) as caught:
+        PostgresEventStore(url, schema=schema, create=False)
+    assert schema in str(caught.value)
+    assert not schema_exists(raw, schema)
+    with pytest.raises(StoreNotFoundError):
+        open_store(with_query(url, f"schema={schema}"), create=False)
+    assert not schema_exists(raw, schema)
+
+
+def test_the_schema_can_be_named_in_the_url(
+    url: str, schema: str, raw: psycopg.Connection[Any]
+) -> None:
+    """`?schema=name` chooses the schema and is not handed to libpq."""
+    store = open_store(with_query(url, f"schema={schema}"))
+    try:
+        store.append("account-1", new_events(2))
+    finally:
+        store.close()
+    count = raw.execute(f'SELECT count(*) FROM "{schema}".events').fetchone()
+    assert count == (2,)
+    reopened = open_store(with_query(url, f"schema={schema}"), create=False)
+    try:
+        assert reopened.stream_version("account-1") == 2
+    finally:
+        reopened.close()
+
+
+def test_a_schema_given_twice_differently_is_refused(url: str, schema: str) -> None:
+    """A `?schema=` and a schema= argument that disagree are an error, not a guess."""
+    with pytest.raises(InvalidStoreURLError):
+        PostgresEventStore(with_query(url, "schema=other"), schema=schema)
+
+
+@pytest.mark.parametrize("name", ["", "Upper", "with-dash", "1digit", "x" * 51, 'a"b'])
+def test_a_bad_schema_name_is_refused(url: str, name: str) -> None:
+    """Schema names are plain lowercase identifiers; anything else is refused up front."""
+    with pytest.raises(InvalidInputError):
+        PostgresEventStore(url, schema=name)
+
+
+def test_migrate_returns_the_version_and_is_idempotent(
+    url: str, schema: str, raw: psycopg.Connection[Any]
+) -> None:
+    """migrate() creates the schema, returns its version, and does nothing the second time."""
+    assert migrate(url, schema=schema) == 1
+    assert migrate(with_query(url, f"schema={schema}")) == 1
+    rows = raw.execute(f'SELECT version, name FROM "{schema}".schema_versions').fetchall()
+    assert rows == [(1, "0001_initial.sql")]
+
+
+def _migrate_in_process(url: str, schema: str) -> int:
+    return migrate(url, schema=schema)
+
+
+def test_processes_migrating_at_once_are_safe(url: str, schema: str, open_pg: Opener) -> None:
+    """Six processes migrating one new schema at once all succeed; it is created once."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(6, mp_context=context) as pool:
+        versions = list(pool.map(_migrate_in_process, [url] * 6, [schema] * 6))
+    assert versions == [1] * 6
+    store = open_pg(create=False)
+    assert store.integrity_problems() == []
+
+
+def test_stores_opening_a_new_schema_at_once_are_safe(open_pg: Opener) -> None:
+    """Threads opening the same new store at once (each migrating if needed) all succeed."""
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        stores = list(pool.map(lambda _: open_pg(), range(6)))
+    stores[0].append("account-1", new_events(1))
+    assert all(s.stream_version("account-1") == 1 for s in stores)
+
+
+def test_two_schemas_of_one_database_are_apart(url: str, open_pg: Opener) -> None:
+    """Two applications in two schemas of one database do not see each other's events."""
+    mine = open_pg()
+    other_schema = fresh_postgres_schema(url)
+    other = PostgresEventStore(url, schema=other_schema)
+    try:
+        mine.append("account-1", new_events(2))
+        other.append("account-1", new_events(5))
+        assert mine.stream_version("account-1") == 2
+        assert len(list(mine.read_log())) == 2
+        assert len(list(other.read_log())) == 5
+    finally:
+        other.close()
+
+
+# -- rules the database enforces --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE {s}.events SET type = 'forged'",
+        "DELETE FROM {s}.events",
+        "DELETE FROM {s}.events WHERE false",
+        "TRUNCATE {s}.events",
+    ],
+)
+def test_the_database_refuses_to_change_stored_events(
+    open_pg: Opener, schema: str, raw: psycopg.Connection[Any], statement: str
+) -> None:
+    """UPDATE, DELETE and TRUNCATE of events fail in the database itself, even as superuser."""
+    store = open_pg()
+    store.append("account-1", new_events(3))
+    before = list(store.read_log())
+    with pytest.raises(psycopg.errors.RestrictViolation, match="immutable"):
+        raw.execute(statement.format(s=f'"{schema}"'))
+    assert list(store.read_log()) == before
+
+
+def test_integrity_problems_reports_a_disabled_trigger_and_a_hole(
+    open_pg: Opener, schema: str, raw: psycopg.Connection[Any]
+) -> None:
+    """integrity_problems() is empty on a healthy store and names each defect otherwise."""
+    store = open_pg()
+    store.append("account-1", new_events(2))
+    assert store.integrity_problems() == []
+    raw.execute(f'ALTER TABLE "{schema}".events DISABLE TRIGGER events_no_delete')
+    raw.execute(
+        f'INSERT INTO "{schema}".events (event_id, stream_id, category, version, type, '
+        "schema_version, data) VALUES (%s, 'account-1', 'account', 5, 'forged', 1, '')",
+        (uuid.uuid4(),),
+    )
+    problems = store.integrity_problems()
+    assert any("events_no_delete" in p for p in problems)
+    assert any("account-1" in p and "contiguous" in p for p in problems)
+    assert any("stream table says version 2, events say 5" in p for p in problems)
+
+
+def test_an_event_the_database_cannot_keep_is_an_input_error(open_pg: Opener) -> None:
+    """Text with a NUL character (refused by PostgreSQL) is InvalidInputError, nothing written."""
+    store = open_pg()
+    store.append("account-1", new_events(1))
+    bad = [
+        NewEvent(event_id=uuid.uuid4(), type="a\x00b", schema_version=1, data=b"{}"),
+        NewEvent(
+            event_id=uuid.uuid4(), type="ok", schema_version=1, data=b"{}", metadata={"k": "\x00"}
+        ),
+    ]
+    for event in bad:
+        with pytest.raises(InvalidInputError):
+            store.append("account-1", [*new_events(1), event])
+    assert store.stream_version("account-1") == 1
+    assert len(list(store.read_log())) == 1
+
+
+def test_recorded_fields_come_back_typed(open_pg: Opener) -> None:
+    """recorded_at is UTC, ids are UUIDs, data is bytes, commit is the writing transaction."""
+    store = open_pg()
+    cause = uuid.uuid4()
+    event = NewEvent(
+        event_id=uuid.uuid4(),
+        type="t",
+        schema_version=2,
+        data=b"\x00\xff not even json",
+        metadata={"who": "ana", "n": [1, 2.5, None]},
+        causation_id=cause,
+    )
+    result = store.append("account-1", [event])
+    (read,) = store.read_stream("account-1")
+    assert read == result.events[0]
+    assert read.recorded_at.utcoffset() is not None and read.recorded_at.utcoffset().seconds == 0
+    assert read.data == b"\x00\xff not even json"
+    assert read.metadata == {"who": "ana", "n": [1, 2.5, None]}
+    assert read.causation_id == cause and read.correlation_id is None
+    assert read.commit == result.events[0].commit > 0
+    assert read.checkpoint == store.head()
+
+
+def test_durability_is_synchronous_commit_unless_fast_is_asked(open_pg: Opener) -> None:
+    """Sessions run with synchronous_commit on; durability='fast' alone turns it off."""
+
+    def setting(store: PostgresEventStore) -> str:
+        return str(
+            store._run("reading", lambda c: c.execute("SHOW synchronous_commit").fetchone())[0]
+        )
+
+    assert setting(open_pg()) == "on"
+    assert setting(open_pg(durability="fast")) == "off"
+
+
+# -- errors -----------------------------------------------------------------------
+
+
+def _replace_netloc(url: str, port: int | None = None, path: str | None = None) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if port is not None:
+        netloc = f"{netloc.rpartition('@')[0]}@127.0.0.1:{port}".lstrip("@")
+    return urlunsplit(parts._replace(netloc=netloc, path=path if path is not None else parts.path))
+
+
+def test_an_unreachable_server_is_store_unavailable_naming_the_host(url: str) -> None:
+    """No server on the port: StoreUnavailableError, retryable, naming host and port."""
+    port = _free_port()
+    with pytest.raises(StoreUnavailableError) as caught:
+        PostgresEventStore(_replace_netloc(url, port=port), connect_timeout=2)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert caught.value.retryable
+    assert "retry" in str(caught.value)
+
+
+def test_a_missing_database_is_store_not_found(url: str) -> None:
+    """A URL naming a database that does not exist: StoreNotFoundError, nothing created."""
+    missing = _replace_netloc(url, path="/histoire_no_such_database")
+    with pytest.raises(StoreNotFoundError, match="does not exist"):
+        PostgresEventStore(missing)
+
+
+def test_a_schema_dropped_under_an_open_store_is_a_schema_error(
+    open_pg: Opener, schema: str, raw: psycopg.Connection[Any]
+) -> None:
+    """Tables gone under an open store: SchemaError telling what to do, not a driver error."""
+    store = open_pg()
+    for _ in range(6):  # long enough for psycopg to have prepared the statements
+        store.append("account-1", new_events(1))
+        list(store.read_log())
+    raw.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with pytest.raises(SchemaError, match="create=True"):
+        store.append("account-1", new_events(1))
+    with pytest.raises(SchemaError):
+        list(store.read_log())
+
+
+def test_the_password_of_the_url_stays_out_of_messages(url: str) -> None:
+    """Errors show the URL without its password."""
+    port = _free_port()
+    secret = _replace_netloc(url, port=port).replace("://", "://someone:s3cret@", 1)
+    secret = secret.replace("postgres@", "", 1) if "someone:s3cret@postgres@" in secret else secret
+    with pytest.raises(StoreUnavailableError) as caught:
+        PostgresEventStore(secret, connect_timeout=2)
+    assert "s3cret" not in str(caught.value)
+
+
+# -- locking and visibility -------------------------------------------------------
+
+
+def _append_in(conn: psycopg.Connection[Any], schema: str, stream: str, count: int) -> list[Any]:
+    """Run append_events in the connection's current transaction, as the store does."""
+    events = new_events(count)
+    row = conn.execute(
+        statements(schema).append, append_params(stream, events, NO_STREAM)
+    ).fetchone()
+    assert row is not None and row[1] is not None
+    return list(row[1])
+
+
+def test_writers_to_different_streams_do_not_wait_for_each_other(
+    url: str, schema: str, open_pg: Opener
+) -> None:
+    """An append held open on one stream blocks that stream only; other streams go on."""
+    store = open_pg(pool_max=4)
+    store.append("warm-1", new_events(1))
+    held = psycopg.connect(url)
+    try:
+        _append_in(held, schema, "account-1", 2)  # transaction left open
+        started = time.monotonic()
+        other = store.append("account-2", new_events(1))
+        assert time.monotonic() - started < 2
+        assert other.version == 1
+
+        same: list[Any] = []
+        thread = threading.Thread(
+            target=lambda: same.append(store.append("account-1", new_events(1)))
+        )
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), "an append to the held stream should wait for its lock"
+        waiting = held.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+        ).fetchone()
+        assert waiting is not None and waiting[0] >= 1
+        held.commit()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+        assert same[0].first_version == 3  # after the two events of the held transaction
+    finally:
+        held.close()
+
+
+def test_a_late_commit_with_lower_positions_is_not_skipped(
+    url: str, schema: str, open_pg: Opener
+) -> None:
+    """Events of a transaction that took low positions and commits late reach the follower.
+
+    A reader resuming from "position > last seen" would skip them; reading below the
+    oldest running transaction in (xid, position) order does not.
+    """
+    store = open_pg()
+    store.append("warm-1", new_events(1))
+    before = store.head()
+    held = psycopg.connect(url)
+    try:
+        low = _append_in(held, schema, "account-1", 2)
+        later = store.append("account-2", new_events(1))
+        assert later.first_position > max(low)
+        assert store.head() == before, "a committed event above the horizon must stay hidden"
+        assert list(store.read_log(before)) == []
+        held.commit()
+    finally:
+        held.close()
+    seen = list(store.read_log(before))
+    assert [e.position for e in seen] == [*low, later.first_position]
+    assert [e.checkpoint for e in seen] == sorted(e.checkpoint for e in seen)
+    assert store.head() == seen[-1].checkpoint
+
+
+def test_a_notified_event_hidden_by_an_older_transaction_is_still_returned(
+    url: str, open_pg: Opener
+) -> None:
+    """wait_for_events returns once a notified event shows, even if no later notify comes."""
+    writer, follower = open_pg(), open_pg()
+    writer.append("warm-1", new_events(1))
+    mark = follower.head()
+    blocker = psycopg.connect(url)
+    try:
+        blocker.execute("SELECT pg_current_xact_id()")  # holds the horizon back, never notifies
+        writer.append("account-1", new_events(1))
+        # The notification arrives, but the event is not visible yet.
+        assert follower.wait_for_events(mark, timeout=0.3) is False
+        threading.Timer(0.3, blocker.commit).start()
+        started = time.monotonic()
+        assert follower.wait_for_events(mark, timeout=10) is True
+        assert time.monotonic() - started < 2
+    finally:
+        time.sleep(0.35)
+        blocker.close()
+    assert [e.stream_id for e in follower.read_log(mark)] == ["account-1"]
+
+
+def test_wait_for_events_wakes_on_notify_without_polling(open_pg: Opener) -> None:
+    """A waiting follower wakes within a few milliseconds of an append by another handle."""
+    writer, follower = open_pg(), open_pg()
+    mark = follower.head()
+    follower.wait_for_events(mark, timeout=0)  # opens the LISTEN connection
+    threading.Timer(0.2, lambda: writer.append("account-1", new_events(1))).start()
+    started = time.monotonic()
+    assert follower.wait_for_events(mark, timeout=10)
+    assert time.monotonic() - started < 1.5
