@@ -160,15 +160,19 @@ class TemporaryCluster:
             "start",
         )
 
-    def stop(self, mode: str = "fast") -> None:
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data: `fast` cuts sessions, `immediate` crashes it."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def stop(self) -> None:
         """Stop the server (if running) and remove its folder."""
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+            self.stop_server()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def restart(self) -> None:
-        """Restart the server (fast mode: sessions are cut)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+    def restart(self, mode: str = "fast") -> None:
+        """Stop the server and start it again."""
+        self.stop_server(mode)
         self.start()
 
 

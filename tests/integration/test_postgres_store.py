@@ -15,7 +15,6 @@ import psycopg
 import pytest
 
 from histoire import (
-    NO_STREAM,
     InvalidInputError,
     InvalidStoreURLError,
     NewEvent,
@@ -25,7 +24,6 @@ from histoire import (
     open_store,
 )
 from histoire.store.postgres import PostgresEventStore, migrate
-from histoire.store.postgres_sql import append_params, statements
 
 from .._services import _free_port, fresh_postgres_schema, postgres_url_or_skip
 
@@ -324,77 +322,7 @@ def test_the_password_of_the_url_stays_out_of_messages(url: str) -> None:
     assert "s3cret" not in str(caught.value)
 
 
-# -- locking and visibility -------------------------------------------------------
-
-
-def _append_in(conn: psycopg.Connection[Any], schema: str, stream: str, count: int) -> list[Any]:
-    """Run append_events in the connection's current transaction, as the store does."""
-    events = new_events(count)
-    row = conn.execute(
-        statements(schema).append, append_params(stream, events, NO_STREAM)
-    ).fetchone()
-    assert row is not None and row[1] is not None
-    return list(row[1])
-
-
-def test_writers_to_different_streams_do_not_wait_for_each_other(
-    url: str, schema: str, open_pg: Opener
-) -> None:
-    """An append held open on one stream blocks that stream only; other streams go on."""
-    store = open_pg(pool_max=4)
-    store.append("warm-1", new_events(1))
-    held = psycopg.connect(url)
-    try:
-        _append_in(held, schema, "account-1", 2)  # transaction left open
-        started = time.monotonic()
-        other = store.append("account-2", new_events(1))
-        assert time.monotonic() - started < 2
-        assert other.version == 1
-
-        same: list[Any] = []
-        thread = threading.Thread(
-            target=lambda: same.append(store.append("account-1", new_events(1)))
-        )
-        thread.start()
-        thread.join(timeout=0.5)
-        assert thread.is_alive(), "an append to the held stream should wait for its lock"
-        waiting = held.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
-        ).fetchone()
-        assert waiting is not None and waiting[0] >= 1
-        held.commit()
-        thread.join(timeout=5)
-        assert not thread.is_alive()
-        assert same[0].first_version == 3  # after the two events of the held transaction
-    finally:
-        held.close()
-
-
-def test_a_late_commit_with_lower_positions_is_not_skipped(
-    url: str, schema: str, open_pg: Opener
-) -> None:
-    """Events of a transaction that took low positions and commits late reach the follower.
-
-    A reader resuming from "position > last seen" would skip them; reading below the
-    oldest running transaction in (xid, position) order does not.
-    """
-    store = open_pg()
-    store.append("warm-1", new_events(1))
-    before = store.head()
-    held = psycopg.connect(url)
-    try:
-        low = _append_in(held, schema, "account-1", 2)
-        later = store.append("account-2", new_events(1))
-        assert later.first_position > max(low)
-        assert store.head() == before, "a committed event above the horizon must stay hidden"
-        assert list(store.read_log(before)) == []
-        held.commit()
-    finally:
-        held.close()
-    seen = list(store.read_log(before))
-    assert [e.position for e in seen] == [*low, later.first_position]
-    assert [e.checkpoint for e in seen] == sorted(e.checkpoint for e in seen)
-    assert store.head() == seen[-1].checkpoint
+# -- following --------------------------------------------------------------------
 
 
 def test_a_notified_event_hidden_by_an_older_transaction_is_still_returned(
