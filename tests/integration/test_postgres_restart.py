@@ -1,0 +1,162 @@
+"""FAULT TEST: the PostgreSQL server restarts in the middle of a run of appends.
+
+While it is down, commands fail with StoreUnavailableError (retryable, naming
+the server); once it is back, the pool reconnects and the same commands work;
+no append is half written. The test restarts a temporary cluster of its own
+(initdb + pg_ctl), so that other tests using the shared server are not cut off.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from histoire import AppendResult, NewEvent, StoreUnavailableError
+from histoire.store.postgres import PostgresEventStore
+
+from .._services import TemporaryCluster, require_services
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+STREAMS = [f"account-{n}" for n in range(6)]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[TemporaryCluster]:
+    started = TemporaryCluster.start_or_none()
+    if started is None:
+        message = "cannot start a PostgreSQL cluster to restart (initdb/pg_ctl missing or failing)"
+        if require_services():
+            pytest.fail(message)
+        pytest.skip(message)
+    yield started
+    started.stop()
+
+
+def new_events(count: int) -> list[NewEvent]:
+    return [
+        NewEvent(event_id=uuid.uuid4(), type="test.Happened", schema_version=1, data=b"{}")
+        for _ in range(count)
+    ]
+
+
+class Writer(threading.Thread):
+    """Appends batches at the expected version, retrying each one until it is acknowledged.
+
+    A retry sends the same event ids at the same expected version: if the first try
+    committed but its answer was lost, the store returns that first result.
+    """
+
+    def __init__(self, store: PostgresEventStore) -> None:
+        super().__init__(daemon=True)
+        self.store = store
+        self.stop = threading.Event()
+        self.acknowledged: list[AppendResult] = []
+        self.unavailable: list[StoreUnavailableError] = []
+        self.other_errors: list[BaseException] = []
+        self.versions = dict.fromkeys(STREAMS, 0)
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        while not self.stop.is_set():
+            stream = rng.choice(STREAMS)
+            events = new_events(rng.randint(1, 8))
+            while not self.stop.is_set():
+                try:
+                    result = self.store.append(stream, events, self.versions[stream])
+                except StoreUnavailableError as exc:
+                    self.unavailable.append(exc)
+                    time.sleep(0.05)
+                    continue
+                except BaseException as exc:
+                    self.other_errors.append(exc)
+                    return
+                self.acknowledged.append(result)
+                self.versions[stream] = result.last_version
+                break
+
+
+def _until_it_works(call: object, seconds: float) -> float:
+    """Seconds until `call()` stops raising StoreUnavailableError."""
+    started = time.monotonic()
+    while True:
+        try:
+            call()  # type: ignore[operator]
+            return time.monotonic() - started
+        except StoreUnavailableError:
+            if time.monotonic() - started > seconds:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_appends_survive_a_server_restart(cluster: TemporaryCluster, mode: str) -> None:
+    """Down: StoreUnavailableError on every command. Back: it works. Nothing half written."""
+    schema = f"restart_{mode}"
+    store = PostgresEventStore(
+        cluster.url, schema=schema, pool_min=2, pool_max=4, pool_timeout=1.0, connect_timeout=2
+    )
+    follower = PostgresEventStore(cluster.url, schema=schema, pool_timeout=1.0)
+    writer = Writer(store)
+    try:
+        writer.start()
+        time.sleep(1.0)
+        assert writer.acknowledged, "the writer did not get going"
+        follower.wait_for_events(follower.head(), timeout=0)  # opens its LISTEN connection
+
+        cluster.stop_server(mode)
+        down: list[StoreUnavailableError] = []
+        for command in (
+            lambda: store.append("account-99", new_events(1)),
+            lambda: store.stream_version("account-1"),
+            lambda: list(follower.read_log()),
+            lambda: follower.wait_for_events(follower.head(), timeout=1),
+        ):
+            with pytest.raises(StoreUnavailableError) as caught:
+                command()
+            down.append(caught.value)
+        for error in down:
+            assert error.retryable
+            assert f"127.0.0.1:{cluster.port}" in str(error), str(error)
+            assert "retry" in str(error)
+        cluster.start()
+
+        recovery = _until_it_works(lambda: store.append("account-99", new_events(1)), 15)
+        _until_it_works(lambda: follower.wait_for_events(follower.head(), timeout=0), 15)
+        acknowledged_before = len(writer.acknowledged)
+        deadline = time.monotonic() + 10
+        while len(writer.acknowledged) < acknowledged_before + 5:
+            assert time.monotonic() < deadline, "the writer did not resume"
+            time.sleep(0.05)
+        writer.stop.set()
+        writer.join(timeout=10)
+        assert not writer.is_alive()
+        assert writer.other_errors == []
+        assert writer.unavailable, "the writer should have met the outage"
+
+        assert store.integrity_problems() == []
+        for result in writer.acknowledged:
+            stored = list(
+                store.read_stream(
+                    result.stream_id, from_version=result.first_version, limit=len(result.events)
+                )
+            )
+            assert stored == list(result.events), f"acknowledged append {result} not intact"
+        for stream in STREAMS:
+            assert store.stream_version(stream) == writer.versions[stream]
+        whole = list(follower.read_log())
+        assert len({e.event_id for e in whole}) == len(whole)
+        print(
+            f"\n{mode}: {len(writer.acknowledged)} appends acknowledged, "
+            f"{len(writer.unavailable)} refused while down, back after {recovery:.2f} s"
+        )
+    finally:
+        writer.stop.set()
+        writer.join(timeout=10)
+        store.close()
+        follower.close()
