@@ -1,0 +1,185 @@
+"""SQLite group commit: concurrent appends share a transaction, yet each succeeds or fails alone.
+
+Appends committed in one transaction share its timestamp (`recorded_at`), which
+is how a user can see that fewer commits than appends happened.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from histoire import (
+    AppendResult,
+    ConcurrencyError,
+    DuplicateEventError,
+    InvalidInputError,
+    NewEvent,
+    StoreUnavailableError,
+)
+from histoire.store.sqlite import SQLiteEventStore
+from histoire.testing.contract import new_event, new_events
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
+    with SQLiteEventStore(tmp_path / "events.db") as store:
+        yield store
+
+
+def while_locked(
+    store: SQLiteEventStore, calls: list[Callable[[], AppendResult]]
+) -> list[AppendResult | BaseException]:
+    """Run `calls` in threads while another connection holds the write lock, then release it.
+
+    Every append queues behind the lock, as appends do behind a slow commit, so
+    that they reach the database together.
+    """
+    outcomes: list[AppendResult | BaseException] = [RuntimeError("not run")] * len(calls)
+    barrier = threading.Barrier(len(calls) + 1)
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[index] = calls[index]()
+        except BaseException as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    time.sleep(0.5)  # let every thread queue its append
+    blocker.execute("COMMIT")
+    blocker.close()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    return outcomes
+
+
+def test_sixteen_concurrent_appends_commit_together_and_a_conflict_fails_alone(
+    store: SQLiteEventStore,
+) -> None:
+    """Of 16 concurrent appends, the one with a wrong expected version alone fails."""
+    for i in range(16):
+        store.append(f"account-{i}", new_events(1 + i % 3))
+    head = store.head()
+    attempts = {i: new_events(2, start=100) for i in range(16)}
+    wrong = 7
+
+    def append(i: int) -> Callable[[], AppendResult]:
+        expected = store.stream_version(f"account-{i}") + (5 if i == wrong else 0)
+        return lambda: store.append(f"account-{i}", attempts[i], expected)
+
+    outcomes = while_locked(store, [append(i) for i in range(16)])
+
+    conflict = outcomes[wrong]
+    assert isinstance(conflict, ConcurrencyError), conflict
+    assert (conflict.stream_id, conflict.actual) == (f"account-{wrong}", 1 + wrong % 3)
+    results = [o for i, o in enumerate(outcomes) if i != wrong]
+    assert all(isinstance(r, AppendResult) for r in results), results
+    for i in range(16):
+        stored = [e.event_id for e in store.read_stream(f"account-{i}", from_version=2 + i % 3)]
+        assert stored == ([] if i == wrong else [e.event_id for e in attempts[i]])
+    new = list(store.read_log(head))
+    assert len(new) == 15 * 2
+    commits = {e.recorded_at for e in new}
+    assert len(commits) < 15, "every append had its own commit"
+    assert store.integrity_problems() == []
+
+
+def test_replays_and_reused_ids_in_a_group_fail_or_succeed_alone(store: SQLiteEventStore) -> None:
+    """A replay returns its first result and a reused id fails, without harming the others."""
+    replayed = new_events(2)
+    first = store.append("account-r", replayed)
+    taken = store.append("account-t", new_events(1)).events[0]
+    head = store.head()
+    reused = [new_event(), new_event(event_id=taken.event_id)]
+    calls: list[Callable[[], AppendResult]] = [
+        lambda: store.append("account-r", replayed, 0),
+        lambda: store.append("account-x", reused),
+    ]
+    normal = {i: new_events(1) for i in range(10)}
+    calls += [lambda i=i: store.append(f"account-{i}", normal[i], 0) for i in range(10)]
+
+    outcomes = while_locked(store, calls)
+
+    assert outcomes[0] == first
+    assert isinstance(outcomes[1], DuplicateEventError), outcomes[1]
+    assert store.stream_version("account-x") == 0
+    assert store.get_event(reused[0].event_id) is None
+    assert all(isinstance(o, AppendResult) for o in outcomes[2:]), outcomes[2:]
+    assert len(list(store.read_log(head))) == 10
+    assert store.integrity_problems() == []
+
+
+def test_an_unstorable_append_does_not_fail_the_others(store: SQLiteEventStore) -> None:
+    """An append whose metadata cannot be stored is refused alone; its neighbours commit."""
+    bad = NewEvent(
+        event_id=new_event().event_id,
+        type="t",
+        schema_version=1,
+        data=b"{}",
+        metadata={"when": object()},
+    )
+    calls: list[Callable[[], AppendResult]] = [lambda: store.append("account-bad", [bad])]
+    calls += [lambda i=i: store.append(f"account-{i}", new_events(1)) for i in range(8)]
+
+    outcomes = while_locked(store, calls)
+
+    assert isinstance(outcomes[0], InvalidInputError), outcomes[0]
+    assert all(isinstance(o, AppendResult) for o in outcomes[1:]), outcomes[1:]
+    assert len(list(store.read_log())) == 8
+
+
+def test_many_threads_appending_to_one_stream_get_every_version_once(
+    store: SQLiteEventStore,
+) -> None:
+    """Threads racing on one stream with exact versions and retries leave versions 1..N."""
+    threads, appends = 8, 25
+
+    def write() -> None:
+        done = 0
+        while done < appends:
+            version = store.stream_version("account-1")
+            try:
+                store.append("account-1", new_events(1), version)
+            except ConcurrencyError:
+                continue
+            done += 1
+
+    workers = [threading.Thread(target=write) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    versions = [e.version for e in store.read_stream("account-1")]
+    assert versions == list(range(1, threads * appends + 1))
+    assert store.integrity_problems() == []
+
+
+def test_a_lock_held_too_long_is_reported_as_unavailable(tmp_path: Path) -> None:
+    """A write lock held past lock_timeout gives StoreUnavailableError, not a driver error."""
+    path = tmp_path / "events.db"
+    with SQLiteEventStore(path, lock_timeout=0.3) as store:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as raised:
+                store.append("account-1", new_events(1))
+            assert time.monotonic() - started < 10
+            assert raised.value.retryable
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert store.stream_version("account-1") == 0
+        assert store.append("account-1", new_events(1)).version == 1
