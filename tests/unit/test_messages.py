@@ -89,8 +89,18 @@ def test_type_name_and_schema_version_are_not_encoded_as_fields() -> None:
     assert msgspec.json.decode(msgspec.json.encode(Renamed(name="x"))) == {"name": "x"}
 
 
-def test_commands_are_immutable() -> None:
-    """Commands are frozen, like events."""
+def test_a_required_field_may_follow_an_optional_one() -> None:
+    """Keyword-only fields may be declared in any order, defaults first or not."""
+
+    class Moved(Event):
+        note: str = ""
+        to: str
+
+    assert Moved(to="Paris") == Moved(note="", to="Paris")
+
+
+def test_commands_are_immutable_and_keyword_only() -> None:
+    """Commands are frozen and keyword-only, like events."""
 
     class Deposit(Command):
         amount_cents: int
@@ -98,3 +108,5 @@ def test_commands_are_immutable() -> None:
     command = Deposit(amount_cents=5)
     with pytest.raises(AttributeError):
         command.amount_cents = 6  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Deposit(5)  # type: ignore[misc]
