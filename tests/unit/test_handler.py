@@ -15,6 +15,7 @@ from histoire import (
     CommandHandler,
     ConcurrencyError,
     Decider,
+    DuplicateEventError,
     InvalidCommandError,
     MemoryEventStore,
     NewEvent,
@@ -153,6 +154,20 @@ def test_a_command_handled_again_with_its_id_returns_the_first_result() -> None:
     )
     assert handler.store.head() == head
     assert handler.load("account-1").state.balance_cents == 701
+
+
+def test_a_command_id_used_on_another_stream_is_refused() -> None:
+    """Reusing a command id for another stream raises DuplicateEventError and stores nothing."""
+    handler = bank_handler()
+    opened(handler, "account-1")
+    opened(handler, "account-2")
+    command_id = uuid.uuid4()
+    handler.handle("account-1", Deposit(amount_cents=700), command_id=command_id)
+    head = handler.store.head()
+    with pytest.raises(DuplicateEventError):
+        handler.handle("account-2", Deposit(amount_cents=700), command_id=command_id)
+    assert handler.store.head() == head
+    assert handler.load("account-2").state.balance_cents == 0
 
 
 def test_commands_without_an_id_are_each_stored() -> None:

@@ -20,7 +20,7 @@ from histoire.codec.registry import EventRegistry
 from histoire.codec.states import decode_state, encode_state
 from histoire.codec.upcasting import Upcasters
 from histoire.core.decider import Decider
-from histoire.core.errors import ConcurrencyError, RetriesExhaustedError
+from histoire.core.errors import ConcurrencyError, DuplicateEventError, RetriesExhaustedError
 from histoire.core.messages import Event
 from histoire.core.recorded import RecordedEvent
 from histoire.core.streams import validate_stream_id
@@ -199,6 +199,12 @@ class CommandHandler(Generic[C, S, E]):
         first = self.store.get_event(event_id_for(command_id, 0))
         if first is None:
             return None
+        if first.stream_id != stream_id:
+            raise DuplicateEventError(
+                stream_id,
+                first.event_id,
+                f"command {command_id} was already handled for {first.stream_id}",
+            )
         records: list[RecordedEvent] = []
         for index, record in enumerate(
             self.store.read_stream(first.stream_id, from_version=first.version)
