@@ -1,0 +1,1 @@
+"""The parts of histoire.testing.contract, one concern per module."""

@@ -1,0 +1,142 @@
+"""Store contract tests of what each recorded event carries, looking events up, listing streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from histoire.testing._contract.support import (
+    CLOCK_TOLERANCE,
+    StoreFactory,
+    fill,
+    new_event,
+    new_events,
+    settled_log,
+)
+
+
+class RecordContract:
+    """What each recorded event carries, looking events up, listing streams."""
+
+    # -- what each event records ------------------------------------------------
+
+    def test_every_recorded_field_round_trips(self, store_factory: StoreFactory) -> None:
+        """Every field of an appended event is read back as given, with the store's additions."""
+        store = store_factory()
+        metadata = {
+            "user": "ada",
+            "ip": "192.0.2.7",
+            "nested": {"roles": ["admin", "audit"], "level": 3, "ratio": 0.25},
+            "flags": [True, False, None],
+            "unicode": "café ☕ \u00e9\u0301",
+            "empty": {},
+            "big": 2**53 + 1,
+            "negative": -17,
+        }
+        cause, correlation = uuid.uuid4(), uuid.uuid4()
+        event = new_event(
+            "bank.Deposited",
+            b'{"amount_cents":1250,"currency":"EUR"}',
+            schema_version=3,
+            metadata=metadata,
+            causation_id=cause,
+            correlation_id=correlation,
+        )
+        store.append("account-1", new_events(1))
+        before = dt.datetime.now(dt.UTC)
+        result = store.append("account-1", [event])
+        after = dt.datetime.now(dt.UTC)
+        [log_event] = list(store.read_log(settled_log(store)[0].checkpoint))
+        stream_event = list(store.read_stream("account-1"))[-1]
+        fetched = store.get_event(event.event_id)
+        assert fetched is not None
+        for recorded in (result.events[0], log_event, stream_event, fetched):
+            assert recorded.event_id == event.event_id
+            assert recorded.stream_id == "account-1"
+            assert recorded.category == "account"
+            assert recorded.version == 2
+            assert recorded.position == result.first_position
+            assert recorded.type == "bank.Deposited"
+            assert recorded.schema_version == 3
+            assert bytes(recorded.data) == event.data
+            assert dict(recorded.metadata) == metadata
+            assert recorded.causation_id == cause
+            assert recorded.correlation_id == correlation
+            recorded_at = recorded.recorded_at
+            assert isinstance(recorded_at, dt.datetime)
+            assert recorded_at.tzinfo is not None, "recorded_at must be timezone-aware"
+            assert recorded_at.utcoffset() == dt.timedelta(0), "recorded_at must be in UTC"
+            assert before - CLOCK_TOLERANCE <= recorded_at <= after + CLOCK_TOLERANCE
+        assert log_event == stream_event == fetched == result.events[0]
+
+    def test_optional_fields_read_back_empty(self, store_factory: StoreFactory) -> None:
+        """An event with no metadata, causation or correlation reads back with {}, None, None."""
+        store = store_factory()
+        store.append("account-1", [new_event()])
+        [recorded] = list(store.read_stream("account-1"))
+        assert dict(recorded.metadata) == {}
+        assert recorded.causation_id is None
+        assert recorded.correlation_id is None
+
+    def test_payload_bytes_are_stored_unchanged(self, store_factory: StoreFactory) -> None:
+        """The payload is given back byte for byte, white space and key order included."""
+        store = store_factory()
+        payloads = [
+            b'{"b": 1,   "a": [1.50, "\\u00e9"]}',
+            b'{\n  "z": null\n}',
+            '{"text":"日本語 ☕"}'.encode(),
+            b"[]",
+            b'"just a string"',
+        ]
+        store.append("account-1", [new_event(data=p) for p in payloads])
+        assert [bytes(e.data) for e in store.read_stream("account-1")] == payloads
+        assert [bytes(e.data) for e in settled_log(store)] == payloads
+
+    def test_get_event_finds_a_stored_event_by_id(self, store_factory: StoreFactory) -> None:
+        """get_event returns the stored event with that id, and None for an unknown id."""
+        store = store_factory()
+        stored = store.append("account-1", new_events(3)).events
+        assert store.get_event(stored[1].event_id) == stored[1]
+        assert store.get_event(uuid.uuid4()) is None
+
+    # -- listing streams -----------------------------------------------------------
+
+    def test_list_streams_gives_each_stream_once_by_id(self, store_factory: StoreFactory) -> None:
+        """list_streams gives every stream with its category and version, by stream id."""
+        store = store_factory()
+        assert list(store.list_streams()) == []
+        before = dt.datetime.now(dt.UTC)
+        fill(store)
+        after = dt.datetime.now(dt.UTC)
+        streams = list(store.list_streams())
+        summary = [(s.stream_id, s.category, s.version) for s in streams]
+        assert summary == [
+            ("account-1", "account", 3),
+            ("account-2", "account", 2),
+            ("cart-1", "cart", 4),
+            ("order-1", "order", 1),
+        ]
+        for info in streams:
+            assert info.updated_at.utcoffset() == dt.timedelta(0)
+            assert before - CLOCK_TOLERANCE <= info.updated_at <= after + CLOCK_TOLERANCE
+
+    def test_list_streams_of_one_category(self, store_factory: StoreFactory) -> None:
+        """A category filter lists only the streams of that category."""
+        store = store_factory()
+        fill(store)
+        assert [s.stream_id for s in store.list_streams(category="account")] == [
+            "account-1",
+            "account-2",
+        ]
+        assert [s.stream_id for s in store.list_streams(category="order")] == ["order-1"]
+        assert list(store.list_streams(category="nothing")) == []
+
+    def test_list_streams_shows_the_latest_version(self, store_factory: StoreFactory) -> None:
+        """A stream's listed version and last change follow its latest append."""
+        store = store_factory()
+        store.append("account-1", new_events(1))
+        [first] = list(store.list_streams())
+        store.append("account-1", new_events(2))
+        [later] = list(store.list_streams())
+        assert (first.version, later.version) == (1, 3)
+        assert later.updated_at >= first.updated_at
