@@ -105,32 +105,40 @@ WRITER = textwrap.dedent(
 )
 
 
+def kill_writer_after(url: str, count: int) -> tuple[list[str], str]:
+    """Run WRITER on `url`, kill -9 it once it acknowledged `count` events.
+
+    Returns every line it acknowledged (some may be cut by the kill) and its stderr.
+    """
+    acknowledged: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        try:
+            deadline = time.monotonic() + 60
+            while len(acknowledged) < count and time.monotonic() < deadline:
+                line = child.stdout.readline()
+                if not line:
+                    break
+                acknowledged.append(line.decode())
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+        # Read the rest through the same buffered object: communicate() reads the
+        # raw pipe and would skip what readline() has buffered already.
+        rest, errors = child.stdout.read().decode(), child.stderr.read().decode()
+    assert child.returncode == -signal.SIGKILL, errors
+    return acknowledged + rest.splitlines(keepends=True), errors
+
+
 @pytest.mark.parametrize("durability", ["full", "fast"])
 def test_acknowledged_appends_survive_a_killed_writer(tmp_path: Path, durability: str) -> None:
     """After kill -9 of a writing process, the store opens and holds every acknowledged event."""
     path = tmp_path / "events.db"
-    url = f"sqlite:///{path}?durability={durability}"
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITER, url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    acknowledged: list[str] = []
-    try:
-        assert child.stdout is not None
-        deadline = time.monotonic() + 60
-        while len(acknowledged) < 300 and time.monotonic() < deadline:
-            line = child.stdout.readline()
-            if not line:
-                break
-            acknowledged.append(line.decode())
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        rest, errors = child.communicate(timeout=30)
-    assert child.returncode == -signal.SIGKILL, errors.decode()
-    acknowledged.extend(rest.decode().splitlines(keepends=True))
+    acknowledged, errors = kill_writer_after(f"sqlite:///{path}?durability={durability}", 300)
     complete = [line.split() for line in acknowledged if line.endswith("\n")]
-    assert len(complete) >= 300, errors.decode()
+    assert len(complete) >= 300, errors
 
     store = SQLiteEventStore(path, create=False)
     try:
@@ -155,14 +163,7 @@ def test_a_store_written_after_a_kill_goes_on_from_where_it_was(tmp_path: Path) 
     """A store reopened after a killed writer accepts appends at the next version."""
     path = tmp_path / "events.db"
     url = f"sqlite:///{path}"
-    child = subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE)
-    try:
-        assert child.stdout is not None
-        for _ in range(20):
-            child.stdout.readline()
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.communicate(timeout=30)
+    kill_writer_after(url, 20)
     store = open_store(url)
     try:
         version = store.stream_version("account-0")
