@@ -85,11 +85,6 @@ def test_a_refused_change_inside_a_transaction_leaves_nothing(path: Path) -> Non
     assert all_rows(path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="INSERT OR REPLACE deletes the conflicting row without firing the DELETE "
-    "trigger (recursive_triggers is off by default): a stored event can be overwritten",
-)
 def test_a_raw_insert_or_replace_cannot_overwrite_an_event(path: Path) -> None:
     """INSERT OR REPLACE over a stored position is refused, and the event stays."""
     before = all_rows(path)
@@ -129,3 +124,18 @@ def test_the_api_has_no_way_to_change_an_event(path: Path) -> None:
             store.append("account-1", [forged])
         assert store.get_event(first.event_id) == first
         assert store.get_event(uuid.uuid4()) is None
+
+
+def test_a_raw_insert_or_replace_cannot_move_an_event_id(path: Path) -> None:
+    """INSERT OR REPLACE of a stored event id at a new place is refused, and the event stays."""
+    before = all_rows(path)
+    forged = list(before[0])
+    forged[0] = max(row[0] for row in before) + 1  # a free position
+    forged[4] = 999  # a free version
+    conn = raw(path)
+    with pytest.raises(sqlite3.DatabaseError, match="already stored"):
+        conn.execute(
+            f"INSERT OR REPLACE INTO histoire_events VALUES ({','.join('?' * 12)})", forged
+        )
+    conn.close()
+    assert all_rows(path) == before

@@ -450,7 +450,12 @@ class SQLiteEventStore:
                 "SELECT name FROM sqlite_master WHERE type = 'trigger'", (), "listing triggers"
             )
         }
-        for needed in ("histoire_events_no_update", "histoire_events_no_delete"):
+        for needed in (
+            "histoire_events_no_update",
+            "histoire_events_no_delete",
+            "histoire_events_no_replace_id",
+            "histoire_events_no_replace_place",
+        ):
             if needed not in triggers:
                 problems.append(f"immutability trigger {needed} is missing")
         for stream_id, count, top, low in self._fetch(

@@ -39,3 +39,20 @@ CREATE TRIGGER histoire_events_no_delete BEFORE DELETE ON histoire_events
 BEGIN
     SELECT RAISE(ABORT, 'histoire: stored events are immutable (DELETE refused)');
 END;
+
+-- INSERT OR REPLACE would delete a conflicting event without firing the DELETE
+-- trigger (recursive_triggers is off by default): refuse any insert that
+-- conflicts, before SQLite's conflict resolution can run.
+CREATE TRIGGER histoire_events_no_replace_id BEFORE INSERT ON histoire_events
+WHEN EXISTS (SELECT 1 FROM histoire_events WHERE event_id = NEW.event_id)
+BEGIN
+    SELECT RAISE(ABORT, 'histoire: this event_id is already stored (events are immutable)');
+END;
+
+CREATE TRIGGER histoire_events_no_replace_place BEFORE INSERT ON histoire_events
+WHEN EXISTS (SELECT 1 FROM histoire_events WHERE position = NEW.position)
+  OR EXISTS (SELECT 1 FROM histoire_events
+             WHERE stream_id = NEW.stream_id AND version = NEW.version)
+BEGIN
+    SELECT RAISE(ABORT, 'histoire: this position or stream version is taken (events are immutable)');
+END;
