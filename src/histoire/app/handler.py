@@ -20,7 +20,12 @@ from histoire.codec.registry import EventRegistry
 from histoire.codec.states import decode_state, encode_state
 from histoire.codec.upcasting import Upcasters
 from histoire.core.decider import Decider
-from histoire.core.errors import ConcurrencyError, DuplicateEventError, RetriesExhaustedError
+from histoire.core.errors import (
+    CodecError,
+    ConcurrencyError,
+    DuplicateEventError,
+    RetriesExhaustedError,
+)
 from histoire.core.messages import Event
 from histoire.core.recorded import RecordedEvent
 from histoire.core.streams import validate_stream_id
@@ -110,8 +115,18 @@ class CommandHandler(Generic[C, S, E]):
                 stream_id, schema_version=policy.state_schema_version, max_version=at_version
             )
             if snapshot is not None:
-                state = decode_state(snapshot.data, decider.state_type)
-                version = snapshot_version = snapshot.version
+                try:
+                    state = decode_state(snapshot.data, decider.state_type)
+                    version = snapshot_version = snapshot.version
+                except CodecError:
+                    # A snapshot is a cache: one that no longer decodes is replaced
+                    # by a full replay, and the next command takes a new one.
+                    logger.warning(
+                        "snapshot of %s at version %d does not decode as %s; replaying",
+                        stream_id,
+                        snapshot.version,
+                        decider.state_type.__qualname__,
+                    )
         if state is None:
             state = decider.initial_state()
         evolve = decider.evolve

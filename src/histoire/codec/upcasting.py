@@ -24,7 +24,7 @@ class Upcasters:
 
     def register(self, type_name: str, from_version: int, upcaster: Upcaster | None = None) -> Any:
         """Register `upcaster` for `type_name` at `from_version` (also usable as a decorator)."""
-        if not isinstance(from_version, int) or from_version < 1:
+        if not isinstance(from_version, int) or isinstance(from_version, bool) or from_version < 1:
             raise ValueError(f"from_version must be an int >= 1, not {from_version!r}")
 
         def add(fn: Upcaster) -> Upcaster:

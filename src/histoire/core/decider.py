@@ -31,7 +31,9 @@ class SnapshotPolicy:
     state_schema_version: int = 1
 
     def __post_init__(self) -> None:
-        if self.every is not None and (not isinstance(self.every, int) or self.every < 1):
+        if self.every is not None and (
+            not isinstance(self.every, int) or isinstance(self.every, bool) or self.every < 1
+        ):
             raise ValueError(
                 f"SnapshotPolicy.every must be None or an int >= 1, not {self.every!r}"
             )

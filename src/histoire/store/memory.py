@@ -5,13 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any
+
+import msgspec
 
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import category_of, validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
 from histoire.store.checks import replayed_result, validate_append, validate_read
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+
+_encode_json = msgspec.json.Encoder().encode
+_decode_json = msgspec.json.Decoder().decode
+
+
+def _json_round_trip(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    if not metadata:
+        return {}
+    result: dict[str, Any] = _decode_json(_encode_json(metadata))
+    return result
 
 
 class MemoryEventStore:
@@ -53,7 +66,9 @@ class MemoryEventStore:
                     type=e.type,
                     schema_version=e.schema_version,
                     data=bytes(e.data),
-                    metadata=dict(e.metadata),
+                    # through JSON, so that what reads back is what SQLite and
+                    # PostgreSQL would give back (no tuples, no int keys)
+                    metadata=_json_round_trip(e.metadata),
                     causation_id=e.causation_id,
                     correlation_id=e.correlation_id,
                 )
