@@ -22,6 +22,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -49,6 +50,20 @@ def postgres_url() -> str | None:
     cluster = TemporaryCluster.start_or_none()
     if cluster is None:
         return None
+    atexit.register(cluster.stop)
+    return cluster.url
+
+
+@functools.cache
+def private_postgres_url() -> str | None:
+    """A URL of a temporary cluster of this session's own, or postgres_url() if none starts.
+
+    For tests that hold a transaction open on purpose: on a shared server that
+    would hold back the visibility horizon of everyone else's tests.
+    """
+    cluster = TemporaryCluster.start_or_none()
+    if cluster is None:
+        return postgres_url()
     atexit.register(cluster.stop)
     return cluster.url
 
@@ -176,14 +191,33 @@ class TemporaryCluster:
         self.start()
 
 
-def postgres_url_or_skip() -> str:
-    """postgres_url(), or skip the test (fail it under HISTOIRE_REQUIRE_SERVICES=1)."""
+def postgres_url_or_skip(private: bool = False) -> str:
+    """postgres_url() (or private_postgres_url()), or skip the test.
+
+    Under HISTOIRE_REQUIRE_SERVICES=1 a missing server fails the test instead.
+    """
     import pytest
 
-    url = postgres_url()
+    url = private_postgres_url() if private else postgres_url()
     if url is None:
         message = "PostgreSQL is not reachable (see tests/_services.py)"
         if require_services():
             pytest.fail(message + " and HISTOIRE_REQUIRE_SERVICES=1")
         pytest.skip(message)
     return url
+
+
+def settled_head(store: Any, timeout: float = 20.0) -> Any:
+    """A PostgreSQL store's head once no committed event hides behind a running transaction.
+
+    Other sessions on the same server (other test runs) can hold the visibility
+    horizon back for a moment; tests that compare heads wait for it to pass.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        checkpoint, hidden = store._head()
+        if not hidden or time.monotonic() > deadline:
+            return checkpoint
+        time.sleep(0.01)

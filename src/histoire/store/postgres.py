@@ -16,6 +16,7 @@ is the blocking edge over them, and an asyncio store another.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, Re
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import replayed_result, validate_append
+from histoire.store.postgres_arrays import UuidArray
 from histoire.store.postgres_connect import connection_kwargs
 from histoire.store.postgres_errors import (
     EVENT_ID_CONSTRAINT,
@@ -47,9 +49,10 @@ from histoire.store.postgres_sql import (
     append_params,
     append_result,
     category_mode,
+    event_rows,
     read_log_params,
-    row_to_event,
     statements,
+    to_datetime,
 )
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 
@@ -75,7 +78,17 @@ def migrate(url: str, *, schema: str | None = None) -> int:
 
 
 class PostgresEventStore:
-    """An EventStore in one schema of a PostgreSQL database (15 or newer)."""
+    """An EventStore in one schema of a PostgreSQL database (15 or newer).
+
+    `schema` (or `?schema=` in the URL; default `histoire`) lets applications
+    share a database. `create=False` opens an existing store only. The pool
+    holds `pool_min` to `pool_max` connections; a command waits `pool_timeout`
+    seconds for one, then raises StoreUnavailableError. `durability="fast"`
+    turns synchronous_commit off for this store's sessions. `visibility_wait`
+    bounds how long head() and read_log() wait for events committed before the
+    call but hidden behind an older running transaction. `prepare_threshold=None`
+    turns server-side prepared statements off (PgBouncer in transaction mode).
+    """
 
     def __init__(
         self,
@@ -89,11 +102,13 @@ class PostgresEventStore:
         connect_timeout: float = 5.0,
         durability: str | None = None,
         prepare_threshold: int | None = 5,
+        visibility_wait: float = 0.2,
     ) -> None:
         self.location: PostgresLocation = parse_url(url, schema, durability)
         self.url = url
         self.schema = self.location.schema
         self.durability = self.location.durability
+        self.visibility_wait = visibility_wait
         self._sql = statements(self.schema)
         self._closed = False
         self._kwargs = connection_kwargs(self.location, connect_timeout, prepare_threshold)
@@ -163,6 +178,13 @@ class PostgresEventStore:
 
         return self._run(doing, work)
 
+    def _fetch_events(self, query: str, params: Sequence[Any], doing: str) -> list[RecordedEvent]:
+        def work(conn: Conn) -> list[RecordedEvent]:
+            with conn.cursor(binary=True, row_factory=event_rows) as cursor:
+                return cursor.execute(query, params).fetchall()
+
+        return self._run(doing, work)
+
     # -- appending -----------------------------------------------------------------
 
     def append(
@@ -176,7 +198,7 @@ class PostgresEventStore:
 
         def work(conn: Conn) -> AppendResult:
             try:
-                row = conn.execute(self._sql.append, params).fetchone()
+                row = conn.execute(self._sql.append, params, binary=True).fetchone()
             except psycopg.errors.UniqueViolation as exc:
                 if constraint_of(exc) != EVENT_ID_CONSTRAINT:
                     raise
@@ -198,14 +220,14 @@ class PostgresEventStore:
         actual: int | None,
     ) -> AppendResult:
         """The first result of an append whose ids are stored, or the error to raise."""
-        rows = conn.execute(
-            self._sql.events_by_ids, ([e.event_id for e in events],), binary=True
-        ).fetchall()
-        if not rows:
+        with conn.cursor(binary=True, row_factory=event_rows) as cursor:
+            ids = UuidArray([e.event_id for e in events])
+            stored = cursor.execute(self._sql.events_by_ids, (ids,)).fetchall()
+        if not stored:
             if actual is None:  # pragma: no cover - the unique index said otherwise
                 raise StoreError(f"appending to {stream_id}: duplicate id vanished")
             raise ConcurrencyError(stream_id, expected_version, actual)
-        found = {r.event_id: r for r in map(row_to_event, rows)}
+        found = {r.event_id: r for r in stored}
         return replayed_result(
             stream_id, events, expected_version, [found.get(e.event_id) for e in events]
         )
@@ -238,14 +260,13 @@ class PostgresEventStore:
         doing = f"reading stream {stream_id}"
         while remaining is None or remaining > 0:
             batch = size if remaining is None else min(size, remaining)
-            rows = self._fetch(query, (stream_id, cursor, batch), doing)
-            for row in rows:
-                yield row_to_event(row)
+            events = self._fetch_events(query, (stream_id, cursor, batch), doing)
+            yield from events
             if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < batch:
+                remaining -= len(events)
+            if len(events) < batch:
                 return
-            cursor = rows[-1][2] - 1 if backward else rows[-1][2] + 1
+            cursor = events[-1].version - 1 if backward else events[-1].version + 1
 
     def read_log(
         self,
@@ -271,20 +292,20 @@ class PostgresEventStore:
     ) -> Iterator[RecordedEvent]:
         if cats == [] or kinds == []:
             return
+        self._settled()  # include what committed before this call, if it shows soon
         query = self._sql.read_log(category_mode(cats), kinds is not None)
         commit, position = int(after[0]), int(after[1])
         remaining = limit
         while remaining is None or remaining > 0:
             batch = size if remaining is None else min(size, remaining)
             params = read_log_params(commit, position, cats, kinds, batch)
-            rows = self._fetch(query, params, "reading the log")
-            for row in rows:
-                yield row_to_event(row)
+            events = self._fetch_events(query, params, "reading the log")
+            yield from events
             if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < batch:
+                remaining -= len(events)
+            if len(events) < batch:
                 return
-            commit, position = rows[-1][11], rows[-1][3]
+            commit, position = events[-1].commit, events[-1].position
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
@@ -296,8 +317,8 @@ class PostgresEventStore:
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
         if not isinstance(event_id, uuid.UUID):
             raise InvalidInputError(f"an event id is a uuid.UUID, not {type(event_id).__name__}")
-        rows = self._fetch(self._sql.event_by_id, (event_id,), f"reading event {event_id}")
-        return row_to_event(rows[0]) if rows else None
+        found = self._fetch_events(self._sql.event_by_id, (event_id,), f"reading event {event_id}")
+        return found[0] if found else None
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
         last = ""
@@ -309,14 +330,28 @@ class PostgresEventStore:
             rows = self._fetch(query, params, "listing streams")
             for stream_id, cat, version, updated_at in rows:
                 yield StreamInfo(
-                    stream_id=stream_id, category=cat, version=version, updated_at=updated_at
+                    stream_id=stream_id,
+                    category=cat,
+                    version=version,
+                    updated_at=to_datetime(updated_at),
                 )
             if len(rows) < _LIST_PAGE:
                 return
             last = rows[-1][0]
 
     def head(self) -> Checkpoint:
-        return self._head()[0]
+        """The checkpoint of the last visible event, once those committed before the call show.
+
+        Waits up to `visibility_wait` seconds for transactions older than the
+        newest committed one to end (usually a millisecond), so that a reader
+        sees its own appends even while other sessions write.
+        """
+        return self._settled()
+
+    def _head_row(self) -> tuple[Checkpoint, int, int]:
+        """(last visible event's checkpoint, newest committed xid, horizon)."""
+        xid, position, newest, horizon = self._fetch(self._sql.head, (), "reading the log head")[0]
+        return START if xid is None else Checkpoint(xid, position), newest or 0, horizon
 
     def _head(self) -> tuple[Checkpoint, bool]:
         """The last visible event's checkpoint, and whether committed events are still hidden.
@@ -324,8 +359,22 @@ class PostgresEventStore:
         Hidden: committed by a transaction above the horizon, because an older
         one is still running; they show when it ends.
         """
-        xid, position, hidden = self._fetch(self._sql.head, (), "reading the log head")[0]
-        return START if xid is None else Checkpoint(xid, position), bool(hidden)
+        checkpoint, newest, horizon = self._head_row()
+        return checkpoint, newest >= horizon
+
+    def _settled(self) -> Checkpoint:
+        checkpoint, newest, horizon = self._head_row()
+        if newest < horizon or self.visibility_wait <= 0:
+            return checkpoint
+        deadline = time.monotonic() + self.visibility_wait
+        pause = 0.001
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+            checkpoint, _, horizon = self._head_row()
+            if horizon > newest:
+                break
+        return checkpoint
 
     # -- following -----------------------------------------------------------------
 
@@ -373,7 +422,7 @@ class PostgresEventStore:
             version=version,
             schema_version=schema_version,
             data=data,
-            recorded_at=recorded_at,
+            recorded_at=to_datetime(recorded_at),
         )
 
     # -- integrity -------------------------------------------------------------------

@@ -12,7 +12,8 @@ Checkpoint is that pair: `Checkpoint(commit=xid, position=position)`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -23,6 +24,7 @@ from psycopg import sql
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
 from histoire.core.streams import category_of
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion
+from histoire.store.postgres_arrays import ByteaArray, IntArray, JsonbArray, TextArray, UuidArray
 
 EVENT_COLUMNS = (
     "event_id, stream_id, version, position, recorded_at, type, schema_version, "
@@ -32,6 +34,7 @@ HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
 """Every transaction below this id has ended: rows below it are final."""
 
 _metadata_encode = msgspec.json.Encoder().encode
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def statements(schema: str) -> Statements:
             "WHERE category = %s AND stream_id > %s ORDER BY category, stream_id LIMIT %s"
         ),
         head=(
-            f"SELECT e.xid, e.position, EXISTS (SELECT 1 FROM {s}.events WHERE xid >= h.horizon) "
+            f"SELECT e.xid, e.position, (SELECT max(xid) FROM {s}.events), h.horizon "
             f"FROM (SELECT {HORIZON} AS horizon) AS h "
             f"LEFT JOIN LATERAL (SELECT xid, position FROM {s}.events WHERE xid < h.horizon "
             "ORDER BY xid DESC, position DESC LIMIT 1) AS e ON true"
@@ -129,8 +132,12 @@ def statements(schema: str) -> Statements:
 
 @cache
 def _read_log(schema: str, categories: int, types: bool) -> str:
+    # The horizon is applied outside the LIMIT: inside, it made the planner expect
+    # few rows and sort everything below the horizon for every batch. Outside, the
+    # batch is an index range scan in (xid, position) order, cut where the
+    # horizon starts (rows come by xid, so nothing visible lies beyond the cut).
     s = sql.Identifier(schema).as_string(None)
-    where = [f"(xid, position) > (%s::bigint, %s::bigint) AND xid < {HORIZON}"]
+    where = ["(xid, position) > (%s::bigint, %s::bigint)"]
     if categories == 1:
         where.append("category = %s")
     elif categories:
@@ -138,8 +145,9 @@ def _read_log(schema: str, categories: int, types: bool) -> str:
     if types:
         where.append("type = ANY(%s::text[])")
     return (
-        f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE {' AND '.join(where)} "
-        "ORDER BY xid, position LIMIT %s"
+        f"SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {s}.events "
+        f"WHERE {' AND '.join(where)} ORDER BY xid, position LIMIT %s) AS batch "
+        f"WHERE xid < {HORIZON} ORDER BY xid, position"
     )
 
 
@@ -163,13 +171,13 @@ def append_params(
         stream_id,
         category_of(stream_id),
         expected_code(expected),
-        [e.event_id for e in events],
-        [e.type for e in events],
-        [e.schema_version for e in events],
-        [bytes(e.data) for e in events],
-        [_metadata_encode(e.metadata).decode() if e.metadata else "{}" for e in events],
-        [e.causation_id for e in events],
-        [e.correlation_id for e in events],
+        UuidArray([e.event_id for e in events]),
+        TextArray([e.type for e in events]),
+        IntArray([e.schema_version for e in events]),
+        ByteaArray([e.data for e in events]),
+        JsonbArray([_metadata_encode(e.metadata) if e.metadata else b"{}" for e in events]),
+        UuidArray([e.causation_id for e in events]),
+        UuidArray([e.correlation_id for e in events]),
     )
 
 
@@ -207,22 +215,21 @@ def append_result(
     )
 
 
-def row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
-    """A row of `EVENT_COLUMNS` as a RecordedEvent (metadata stays bytes until read)."""
-    return RecordedEvent(
-        event_id=row[0],
-        stream_id=row[1],
-        version=row[2],
-        position=row[3],
-        recorded_at=row[4],
-        type=row[5],
-        schema_version=row[6],
-        data=row[7],
-        metadata=row[8],
-        causation_id=row[9],
-        correlation_id=row[10],
-        commit=row[11],
-    )
+def row_to_event(row: Sequence[Any]) -> RecordedEvent:
+    """A row of `EVENT_COLUMNS` as a RecordedEvent (ids, time and metadata may stay raw)."""
+    return RecordedEvent(*row)
+
+
+def event_rows(cursor: Any) -> Callable[[Sequence[Any]], RecordedEvent]:
+    """A psycopg row factory that makes RecordedEvents of `EVENT_COLUMNS` rows."""
+    return row_to_event
+
+
+def to_datetime(value: dt.datetime | int) -> dt.datetime:
+    """A timestamptz as read (microseconds since the Unix epoch, raw) as a UTC datetime."""
+    if isinstance(value, int):
+        return _EPOCH + dt.timedelta(microseconds=value)
+    return value
 
 
 def read_log_params(

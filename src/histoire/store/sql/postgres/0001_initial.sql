@@ -129,20 +129,30 @@ BEGIN
         END IF;
     END LOOP;
 
-    WITH inserted AS (
+    IF n = 1 THEN                                   -- the usual case, without unnest
         INSERT INTO {schema}.events AS e
             (event_id, stream_id, category, version, type, schema_version, data, metadata,
              causation_id, correlation_id, recorded_at)
-        SELECT u.event_id, p_stream_id, p_category, o_actual + u.ord, u.type, u.schema_version,
-               u.data, u.metadata, u.causation_id, u.correlation_id, o_recorded_at
-          FROM unnest(p_event_ids, p_types, p_schema_versions, p_data, p_metadata,
-                      p_causation_ids, p_correlation_ids)
-               WITH ORDINALITY AS u(event_id, type, schema_version, data, metadata,
-                                    causation_id, correlation_id, ord)
-         ORDER BY u.ord
-        RETURNING e.position, e.version
-    )
-    SELECT array_agg(i.position ORDER BY i.version) INTO o_positions FROM inserted AS i;
+        VALUES (p_event_ids[1], p_stream_id, p_category, o_actual + 1, p_types[1],
+                p_schema_versions[1], p_data[1], p_metadata[1], p_causation_ids[1],
+                p_correlation_ids[1], o_recorded_at)
+        RETURNING ARRAY[e.position] INTO o_positions;
+    ELSE
+        WITH inserted AS (
+            INSERT INTO {schema}.events AS e
+                (event_id, stream_id, category, version, type, schema_version, data, metadata,
+                 causation_id, correlation_id, recorded_at)
+            SELECT u.event_id, p_stream_id, p_category, o_actual + u.ord, u.type, u.schema_version,
+                   u.data, u.metadata, u.causation_id, u.correlation_id, o_recorded_at
+              FROM unnest(p_event_ids, p_types, p_schema_versions, p_data, p_metadata,
+                          p_causation_ids, p_correlation_ids)
+                   WITH ORDINALITY AS u(event_id, type, schema_version, data, metadata,
+                                        causation_id, correlation_id, ord)
+             ORDER BY u.ord
+            RETURNING e.position, e.version
+        )
+        SELECT array_agg(i.position ORDER BY i.version) INTO o_positions FROM inserted AS i;
+    END IF;
     o_xid := pg_current_xact_id()::text::bigint;
     -- Delivered at commit; the payload tells followers which transaction to wait for.
     PERFORM pg_notify({channel}, o_xid::text);
