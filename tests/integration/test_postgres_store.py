@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,10 +17,12 @@ import psycopg
 import pytest
 
 from histoire import (
+    START,
     InvalidInputError,
     InvalidStoreURLError,
     NewEvent,
     SchemaError,
+    Snapshot,
     StoreNotFoundError,
     StoreUnavailableError,
     open_store,
@@ -201,7 +205,11 @@ def test_the_database_refuses_to_change_stored_events(
 def test_integrity_problems_reports_a_disabled_trigger_and_a_hole(
     open_pg: Opener, schema: str, raw: psycopg.Connection[Any]
 ) -> None:
-    """integrity_problems() is empty on a healthy store and names each defect otherwise."""
+    """integrity_problems() is empty on a healthy store and names each defect otherwise.
+
+    Defects: a disabled trigger, a hole in a stream, the streams table out of step,
+    an event with a transaction id from another cluster.
+    """
     store = open_pg()
     store.append("account-1", new_events(2))
     assert store.integrity_problems() == []
@@ -211,10 +219,17 @@ def test_integrity_problems_reports_a_disabled_trigger_and_a_hole(
         "schema_version, data) VALUES (%s, 'account-1', 'account', 5, 'forged', 1, '')",
         (uuid.uuid4(),),
     )
+    raw.execute(
+        f'INSERT INTO "{schema}".events (xid, event_id, stream_id, category, version, type, '
+        "schema_version, data) VALUES (%s, %s, 'account-1', 'account', 3, 'forged', 1, '')",
+        (1 << 60, uuid.uuid4()),
+    )
     problems = store.integrity_problems()
+    assert any("above the server's next one" in p for p in problems)
     assert any("events_no_delete" in p for p in problems)
     assert any("account-1" in p and "contiguous" in p for p in problems)
     assert any("stream table says version 2, events say 5" in p for p in problems)
+    assert len(problems) == 4, problems
 
 
 def test_an_event_the_database_cannot_keep_is_an_input_error(open_pg: Opener) -> None:
@@ -373,3 +388,78 @@ def test_wait_for_events_wakes_on_notify_without_polling(open_pg: Opener) -> Non
     started = time.monotonic()
     assert follower.wait_for_events(mark, timeout=10)
     assert time.monotonic() - started < 1.5
+
+
+# -- docs/postgres.md ---------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "postgres.md"
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+
+
+def _as_user(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
+def test_the_python_examples_of_the_postgres_docs_run(url: str, schema: str) -> None:
+    """The docs' examples run against the test server, in a fresh schema."""
+    namespace: dict[str, Any] = {}
+    opened = []
+    try:
+        for block in _blocks("python"):
+            code = re.sub(r"postgresql://[^\"?]+", url, block)
+            code = code.replace("schema=histoire", f"schema={schema}")
+            code = code.replace('schema="histoire"', f'schema="{schema}"')
+            exec(compile(code, str(DOCS), "exec"), namespace)
+            opened.append(namespace["store"])
+        assert len(opened) == 2
+        assert opened[-1].stream_version("account-1") == 0
+    finally:
+        for store in opened:
+            store.close()
+
+
+def test_the_application_role_of_the_docs_appends_and_reads_but_cannot_change_events(
+    url: str, open_pg: Opener, schema: str, raw: psycopg.Connection[Any]
+) -> None:
+    """The GRANTs of docs/postgres.md are enough to use the store and no more."""
+    (grants,) = [b for b in _blocks("sql") if "GRANT" in b]
+    role = f"h_app_{uuid.uuid4().hex[:12]}"
+    owner = open_pg()
+    owner.append("account-1", new_events(1))
+    script = (
+        grants.replace("histoire_app", role)
+        .replace("'change me'", "'s3cret'")
+        .replace("SCHEMA histoire ", f'SCHEMA "{schema}" ')
+        .replace("histoire.", f'"{schema}".')
+    )
+    try:
+        raw.execute(script)
+    except psycopg.errors.InsufficientPrivilege:
+        pytest.skip("the test role may not create roles")
+    try:
+        as_app = _as_user(url, role, "s3cret")
+        with PostgresEventStore(as_app, schema=schema, create=False) as app:
+            result = app.append("account-1", new_events(2), 1)
+            assert [e.version for e in app.read_stream("account-1")] == [1, 2, 3]
+            assert list(app.read_log())[-1] == result.events[-1]
+            app.save_snapshot(
+                Snapshot(stream_id="account-1", version=3, schema_version=1, data=b"{}")
+            )
+            app.save_snapshot(
+                Snapshot(stream_id="account-1", version=3, schema_version=1, data=b"[]")
+            )
+            assert app.load_snapshot("account-1", schema_version=1) is not None
+            assert app.wait_for_events(START, timeout=1)
+            assert app.integrity_problems() == []
+        with psycopg.connect(as_app, autocommit=True) as conn:
+            for statement in ("UPDATE {}.events SET type = 'x'", "DELETE FROM {}.events"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement.format(f'"{schema}"'))
+    finally:
+        raw.execute(f'DROP OWNED BY "{role}"')
+        raw.execute(f'DROP ROLE "{role}"')

@@ -428,7 +428,7 @@ class PostgresEventStore:
     # -- integrity -------------------------------------------------------------------
 
     def integrity_problems(self) -> list[str]:
-        """Defects of the database itself: missing triggers, holes, stream table drift."""
+        """Defects of the database: missing triggers, holes, stream table drift, foreign xids."""
         problems: list[str] = []
         found = self._fetch(self._sql.triggers, (self.schema,), "listing triggers")
         triggers = {r[0] for r in found}
@@ -448,6 +448,12 @@ class PostgresEventStore:
         ):
             problems.append(
                 f"stream {stream_id}: stream table says version {recorded}, events say {actual}"
+            )
+        newest, next_xid = self._fetch(self._sql.future_xids, (), "checking transaction ids")[0]
+        if newest is not None and newest >= next_xid:
+            problems.append(
+                f"events carry transaction id {newest}, above the server's next one ({next_xid}): "
+                "restored from another cluster? They stay hidden from read_log (docs/postgres.md)"
             )
         return problems
 

@@ -55,6 +55,7 @@ class Statements:
     triggers: str
     functions: str
     holes: str
+    future_xids: str
     stream_drift: str
     schema: str
 
@@ -121,6 +122,10 @@ def statements(schema: str) -> Statements:
         holes=(
             f"SELECT stream_id, count(*), min(version), max(version) FROM {s}.events "
             "GROUP BY stream_id HAVING count(*) <> max(version) OR min(version) <> 1"
+        ),
+        future_xids=(
+            f"SELECT max(xid), pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
+            f"FROM {s}.events"
         ),
         stream_drift=(
             f"SELECT s.stream_id, s.version, coalesce(max(e.version), 0) FROM {s}.streams AS s "
