@@ -277,7 +277,7 @@ def test_durability_is_synchronous_commit_unless_fast_is_asked(open_pg: Opener) 
 
     def setting(store: PostgresEventStore) -> str:
         return str(
-            store._run("reading", lambda c: c.execute("SHOW synchronous_commit").fetchone())[0]
+            store._db.run("reading", lambda c: c.execute("SHOW synchronous_commit").fetchone())[0]
         )
 
     assert setting(open_pg()) == "on"

@@ -8,21 +8,22 @@ from its Checkpoint never skips an event that committed late (see
 docs/postgres.md). Durable by default (synchronous_commit on);
 `durability="fast"` turns synchronous_commit off for this store's sessions.
 
-The SQL text and row decoding live in `postgres_sql`, connection settings in
-`postgres_connect`, error conversion in `postgres_errors`, schema and URL
-handling in `postgres_schema`, LISTEN waits in `postgres_listen`: this module
-is the blocking edge over them, and an asyncio store another.
+The SQL text and row decoding live in `postgres_sql` (array parameters in
+`postgres_arrays`), connection settings in `postgres_connect`, error
+conversion in `postgres_errors`, schema and URL handling in `postgres_schema`:
+none of them does I/O. The blocking edge is this module, its pool
+(`postgres_pool`) and LISTEN waits (`postgres_listen`); an asyncio store would
+be a second edge over the same modules.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
 
 import psycopg
-import psycopg_pool
 
 from histoire.core.errors import ConcurrencyError, InvalidInputError, StoreError
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
@@ -35,9 +36,9 @@ from histoire.store.postgres_errors import (
     EVENT_ID_CONSTRAINT,
     constraint_of,
     convert,
-    is_connection_lost,
 )
 from histoire.store.postgres_listen import AppendListener
+from histoire.store.postgres_pool import StorePool, connect
 from histoire.store.postgres_schema import (
     PostgresLocation,
     apply_migrations,
@@ -58,7 +59,6 @@ from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 
 __all__ = ["PostgresEventStore", "migrate"]
 
-T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
 _LIST_PAGE = 1000
@@ -110,80 +110,22 @@ class PostgresEventStore:
         self.durability = self.location.durability
         self.visibility_wait = visibility_wait
         self._sql = statements(self.schema)
-        self._closed = False
-        self._kwargs = connection_kwargs(self.location, connect_timeout, prepare_threshold)
-        with self._connect("opening the store") as conn:
+        kwargs = connection_kwargs(self.location, connect_timeout, prepare_threshold)
+        with connect(self.location, kwargs, "opening the store") as conn:
             try:
                 check_schema(conn, self.location, create)
             except psycopg.Error as exc:
-                raise self._convert(exc, "preparing the schema") from exc
-        self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
-            self.location.conninfo,
-            kwargs=self._kwargs,
-            min_size=pool_min,
-            max_size=pool_max,
-            timeout=pool_timeout,
-            open=True,
-            name=f"histoire-{self.schema}",
+                raise convert(exc, "preparing the schema", self.location) from exc
+        self._db = StorePool(
+            self.location, kwargs, min_size=pool_min, max_size=pool_max, timeout=pool_timeout
         )
+        self._fetch = self._db.fetch
+        self._fetch_events = self._db.fetch_events
         self._listener = AppendListener(
-            lambda: self._connect("listening for appends"), self.location.channel, self._convert
+            lambda: self._db.connect("listening for appends"),
+            self.location.channel,
+            self._db.convert,
         )
-
-    # -- connections -------------------------------------------------------------
-
-    def _connect(self, doing: str) -> Conn:
-        try:
-            return psycopg.connect(self.location.conninfo, **self._kwargs)
-        except psycopg.Error as exc:
-            raise self._convert(exc, doing) from exc
-
-    def _convert(self, exc: BaseException, doing: str) -> Exception:
-        return convert(exc, doing, self.location)
-
-    def _run(self, doing: str, work: Callable[[Conn], T]) -> T:
-        """Run `work` on a pooled connection; errors come out as histoire's.
-
-        A connection found dead (the server restarted since it was pooled) is
-        replaced and `work` tried once more: reads are safe to repeat, and so
-        are appends, which are idempotent by event id.
-        """
-        if self._closed:
-            raise StoreError(f"{doing}: the store of {self.location.display} is closed")
-        for attempt in (1, 2):
-            try:
-                with self._pool.connection() as conn:
-                    return work(conn)
-            except psycopg_pool.PoolTimeout as exc:
-                raise self._convert(self._why_no_connection(exc), doing) from exc
-            except psycopg.Error as exc:
-                if attempt == 1 and is_connection_lost(exc):
-                    self._pool.check()
-                    continue
-                raise self._convert(exc, doing) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _why_no_connection(self, timeout: psycopg_pool.PoolTimeout) -> psycopg.Error:
-        """The real reason the pool has no connection, if connecting now fails."""
-        try:
-            kwargs = {**self._kwargs, "connect_timeout": "2"}
-            psycopg.connect(self.location.conninfo, **kwargs).close()
-        except psycopg.Error as exc:
-            return exc
-        return timeout
-
-    def _fetch(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
-        def work(conn: Conn) -> list[tuple[Any, ...]]:
-            return conn.execute(query, params, binary=True).fetchall()
-
-        return self._run(doing, work)
-
-    def _fetch_events(self, query: str, params: Sequence[Any], doing: str) -> list[RecordedEvent]:
-        def work(conn: Conn) -> list[RecordedEvent]:
-            with conn.cursor(binary=True, row_factory=event_rows) as cursor:
-                return cursor.execute(query, params).fetchall()
-
-        return self._run(doing, work)
 
     # -- appending -----------------------------------------------------------------
 
@@ -209,7 +151,7 @@ class PostgresEventStore:
                 return result
             return self._replay(conn, stream_id, events, expected_version, result)
 
-        return self._run(f"appending to {stream_id}", work)
+        return self._db.run(f"appending to {stream_id}", work)
 
     def _replay(
         self,
@@ -384,7 +326,7 @@ class PostgresEventStore:
         A notified transaction may still be above the horizon (an older one is
         running); then this looks again with a short backoff until it shows.
         """
-        if self._closed:
+        if self._db.closed:
             raise StoreError(f"waiting for events: the store of {self.location.display} is closed")
         return self._listener.wait(after, timeout, self._head)
 
@@ -402,7 +344,7 @@ class PostgresEventStore:
         def work(conn: Conn) -> None:
             conn.execute(self._sql.save_snapshot, params)
 
-        self._run(f"saving a snapshot of {snapshot.stream_id}", work)
+        self._db.run(f"saving a snapshot of {snapshot.stream_id}", work)
 
     def load_snapshot(
         self, stream_id: str, *, schema_version: int, max_version: int | None = None
@@ -460,11 +402,10 @@ class PostgresEventStore:
     # -- lifetime --------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._closed:
+        if self._db.closed:
             return
-        self._closed = True
         self._listener.close()
-        self._pool.close()
+        self._db.close()
 
     def __enter__(self) -> PostgresEventStore:
         return self

@@ -1,0 +1,117 @@
+"""The blocking PostgreSQL store's connections: a psycopg pool, retries, error conversion.
+
+Every command runs through `StorePool.run`: it borrows a pooled connection,
+converts psycopg's errors into histoire's, and replaces a connection found
+dead (the server restarted since it was pooled) before trying once more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+from histoire.core.errors import StoreError
+from histoire.core.recorded import RecordedEvent
+from histoire.store.postgres_errors import convert, is_connection_lost
+from histoire.store.postgres_schema import PostgresLocation
+from histoire.store.postgres_sql import event_rows
+
+T = TypeVar("T")
+Conn = psycopg.Connection[Any]
+
+
+class StorePool:
+    """The connections of one store: a pool for commands, direct ones on request."""
+
+    def __init__(
+        self,
+        location: PostgresLocation,
+        kwargs: dict[str, Any],
+        *,
+        min_size: int,
+        max_size: int,
+        timeout: float,
+    ) -> None:
+        self.location = location
+        self._kwargs = kwargs
+        self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
+            location.conninfo,
+            kwargs=kwargs,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=True,
+            name=f"histoire-{location.schema}",
+        )
+        self.closed = False
+
+    def convert(self, exc: BaseException, doing: str) -> Exception:
+        """The histoire error for a psycopg error met while `doing` something."""
+        return convert(exc, doing, self.location)
+
+    def connect(self, doing: str) -> Conn:
+        """A new connection of our own (not pooled), set up like the pooled ones."""
+        return connect(self.location, self._kwargs, doing)
+
+    def run(self, doing: str, work: Callable[[Conn], T]) -> T:
+        """Run `work` on a pooled connection; errors come out as histoire's.
+
+        A connection found dead is replaced and `work` tried once more: reads
+        are safe to repeat, and so are appends, which are idempotent by event id.
+        """
+        if self.closed:
+            raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    return work(conn)
+            except psycopg_pool.PoolTimeout as exc:
+                raise self.convert(self._why_no_connection(exc), doing) from exc
+            except psycopg.Error as exc:
+                if attempt == 1 and is_connection_lost(exc):
+                    self._pool.check()
+                    continue
+                raise self.convert(exc, doing) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _why_no_connection(self, timeout: psycopg_pool.PoolTimeout) -> psycopg.Error:
+        """The real reason the pool has no connection, if connecting now fails."""
+        try:
+            kwargs = {**self._kwargs, "connect_timeout": "2"}
+            psycopg.connect(self.location.conninfo, **kwargs).close()
+        except psycopg.Error as exc:
+            return exc
+        return timeout
+
+    def fetch(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
+        """The rows of one query, in binary."""
+
+        def work(conn: Conn) -> list[tuple[Any, ...]]:
+            return conn.execute(query, params, binary=True).fetchall()
+
+        return self.run(doing, work)
+
+    def fetch_events(self, query: str, params: Sequence[Any], doing: str) -> list[RecordedEvent]:
+        """The rows of one query of `EVENT_COLUMNS`, as RecordedEvents."""
+
+        def work(conn: Conn) -> list[RecordedEvent]:
+            with conn.cursor(binary=True, row_factory=event_rows) as cursor:
+                return cursor.execute(query, params).fetchall()
+
+        return self.run(doing, work)
+
+    def close(self) -> None:
+        """Close every pooled connection; later commands raise StoreError."""
+        self.closed = True
+        self._pool.close()
+
+
+def connect(location: PostgresLocation, kwargs: dict[str, Any], doing: str) -> Conn:
+    """A new connection, with psycopg's errors converted."""
+    try:
+        return psycopg.connect(location.conninfo, **kwargs)
+    except psycopg.Error as exc:
+        raise convert(exc, doing, location) from exc
