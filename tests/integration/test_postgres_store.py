@@ -23,6 +23,7 @@ from histoire import (
     NewEvent,
     SchemaError,
     Snapshot,
+    StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
     open_store,
@@ -463,3 +464,42 @@ def test_the_application_role_of_the_docs_appends_and_reads_but_cannot_change_ev
     finally:
         raw.execute(f'DROP OWNED BY "{role}"')
         raw.execute(f'DROP ROLE "{role}"')
+
+
+def test_closing_the_store_ends_a_wait_in_progress(open_pg: Opener) -> None:
+    """close() from another thread ends a waiting follower at once with StoreError."""
+    store = open_pg()
+    outcome: list[object] = []
+
+    def wait() -> None:
+        try:
+            outcome.append(store.wait_for_events(START, timeout=30))
+        except StoreError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    store.close()
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
+    assert time.monotonic() - started < 2
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError)
+    with pytest.raises(StoreError, match="closed"):
+        store.append("account-1", new_events(1))
+
+
+def test_the_postgres_scheme_is_accepted(url: str, schema: str) -> None:
+    """postgres:// URLs open the same store as postgresql:// ones."""
+    short = url.replace("postgresql://", "postgres://", 1)
+    store = open_store(short, schema=schema)
+    try:
+        store.append("account-1", new_events(1))
+    finally:
+        store.close()
+    again = open_store(url, schema=schema, create=False)
+    try:
+        assert again.stream_version("account-1") == 1
+    finally:
+        again.close()

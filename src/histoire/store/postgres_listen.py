@@ -27,6 +27,8 @@ Head = Callable[[], tuple[Checkpoint, bool]]
 
 POLL_START = 0.005
 POLL_MAX = 0.2
+CLOSE_CHECK = 0.25
+"""A wait wakes this often to see whether the store was closed meanwhile."""
 
 
 class AppendListener:
@@ -68,14 +70,25 @@ class AppendListener:
             if left <= 0:
                 return False
             try:
-                for _ in conn.notifies(timeout=min(left, pause) if hidden else left, stop_after=1):
-                    pass
+                self._receive(conn, min(left, pause) if hidden else left)
             except psycopg.Error as exc:
                 self._drop()
                 if self._closed:
                     raise StoreError("waiting for events: the store is closed") from exc
                 raise self._convert(exc, "waiting for events") from exc
+            if self._closed:
+                raise StoreError("waiting for events: the store is closed")
             pause = min(pause * 2, POLL_MAX) if hidden else POLL_START
+
+    def _receive(self, conn: Conn, seconds: float) -> None:
+        """Return at the first notification, after `seconds`, or soon after close()."""
+        end = time.monotonic() + seconds
+        while not self._closed:
+            left = min(end - time.monotonic(), CLOSE_CHECK)
+            if left <= 0:
+                return
+            for _ in conn.notifies(timeout=left, stop_after=1):
+                return
 
     def _listening(self) -> Conn:
         if self._closed:
@@ -98,7 +111,7 @@ class AppendListener:
     def close(self) -> None:
         """Close the LISTEN connection; a wait in progress ends with StoreError."""
         self._closed = True
-        if self._lock.acquire(timeout=1.0):
+        if self._lock.acquire(timeout=CLOSE_CHECK + 1.0):
             try:
                 self._drop()
             finally:
