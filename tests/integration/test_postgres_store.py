@@ -503,3 +503,23 @@ def test_the_postgres_scheme_is_accepted(url: str, schema: str) -> None:
         assert again.stream_version("account-1") == 1
     finally:
         again.close()
+
+
+def test_an_append_is_one_statement(open_pg: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Appends of 1 and of 20 events each send one statement (one round trip), reads one each."""
+    store = open_pg()
+    store.append("account-1", new_events(1))
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query)[:60])
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+    store.append("account-1", new_events(1), 1)
+    assert len(sent) == 1, sent
+    store.append("account-2", new_events(20))
+    assert len(sent) == 2, sent
+    assert len(list(store.read_stream("account-1"))) == 2
+    assert len(sent) == 3, sent
