@@ -103,6 +103,31 @@ def _drop_schemas(url: str) -> None:
     ):
         for name in names:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        conn.execute(_DROP_STALE_SCHEMAS)
+
+
+# Test schemas of sessions that died before their exit hook (killed runs): at most
+# 100 per session, and only those migrated more than an hour ago.
+_DROP_STALE_SCHEMAS = """
+DO $$
+DECLARE
+    found record;
+    applied timestamptz;
+    dropped integer := 0;
+BEGIN
+    FOR found IN SELECT nspname FROM pg_namespace WHERE nspname ~ '^t_[0-9a-f]{32}$' LOOP
+        EXIT WHEN dropped >= 100;
+        CONTINUE WHEN to_regclass(format('%I.schema_versions', found.nspname)) IS NULL;
+        EXECUTE format('SELECT max(applied_at) FROM %I.schema_versions', found.nspname)
+            INTO applied;
+        IF applied < now() - interval '1 hour' THEN
+            EXECUTE format('DROP SCHEMA %I CASCADE', found.nspname);
+            dropped := dropped + 1;
+        END IF;
+    END LOOP;
+END
+$$
+"""
 
 
 def _free_port() -> int:
