@@ -29,6 +29,7 @@ from histoire import (
     open_store,
 )
 from histoire.store.postgres import PostgresEventStore, migrate
+from histoire.store.postgres_schema import parse_url
 
 from .._services import _free_port, fresh_postgres_schema, postgres_url_or_skip, settled_head
 
@@ -523,3 +524,51 @@ def test_an_append_is_one_statement(open_pg: Opener, monkeypatch: pytest.MonkeyP
     assert len(sent) == 2, sent
     assert len(list(store.read_stream("account-1"))) == 2
     assert len(sent) == 3, sent
+
+
+def test_url_options_are_histoire_s_and_the_rest_goes_to_libpq() -> None:
+    """schema and durability are taken out of the URL; other parameters stay; no password shown."""
+    location = parse_url(
+        "postgresql://ana:pw@db.example.com:6432/shop?sslmode=require&schema=app_1&durability=fast"
+    )
+    assert location.schema == "app_1"
+    assert location.durability == "fast"
+    assert location.conninfo == "postgresql://ana:pw@db.example.com:6432/shop?sslmode=require"
+    assert location.display == "postgresql://ana:***@db.example.com:6432/shop?sslmode=require"
+    assert location.host == "db.example.com:6432"
+    assert location.channel == "app_1_appended"
+    assert parse_url("postgres://db/shop").schema == "histoire"
+    with pytest.raises(InvalidStoreURLError):
+        parse_url("postgresql://db/shop?durability=sometimes")
+
+
+def test_events_with_and_without_optional_ids_in_one_append_round_trip(open_pg: Opener) -> None:
+    """Arrays with NULL elements (no causation for some events) keep each event's own values."""
+    store = open_pg()
+    cause = uuid.uuid4()
+    events = [
+        NewEvent(
+            event_id=uuid.uuid4(),
+            type=f"t{i}",
+            schema_version=i + 1,
+            data=bytes([i]) * i,
+            metadata={"i": i} if i % 2 else {},
+            causation_id=cause if i % 2 else None,
+            correlation_id=None if i % 3 else cause,
+        )
+        for i in range(5)
+    ]
+    result = store.append("account-1", events)
+    read = list(store.read_stream("account-1"))
+    assert read == list(result.events)
+    for event, stored in zip(events, read, strict=True):
+        assert (stored.type, stored.schema_version, stored.data) == (
+            event.type,
+            event.schema_version,
+            event.data,
+        )
+        assert stored.metadata == event.metadata
+        assert (stored.causation_id, stored.correlation_id) == (
+            event.causation_id,
+            event.correlation_id,
+        )
