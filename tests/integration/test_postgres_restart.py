@@ -19,7 +19,7 @@ import pytest
 from histoire import AppendResult, NewEvent, StoreUnavailableError
 from histoire.store.postgres import PostgresEventStore
 
-from .._services import TemporaryCluster
+from .._services import TemporaryCluster, require_services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -31,7 +31,10 @@ def cluster() -> Iterator[TemporaryCluster]:
     started = TemporaryCluster.start_or_none()
     if started is None:
         # Restarting a shared server would cut off everyone else's sessions: skip instead.
-        pytest.skip("cannot start a PostgreSQL cluster of our own to restart (initdb/pg_ctl)")
+        message = "cannot start a PostgreSQL cluster of our own to restart (initdb/pg_ctl)"
+        if require_services():
+            pytest.fail(message + " and HISTOIRE_REQUIRE_SERVICES=1")
+        pytest.skip(message)
     yield started
     started.stop()
 

@@ -44,7 +44,7 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
                 url,
                 f"PostgreSQL support is not installed ({exc}); pip install 'histoire[postgres]'",
             ) from exc
-        return PostgresEventStore(url, create=create, **options)  # type: ignore[no-any-return]
+        return PostgresEventStore(url, create=create, **options)
     raise InvalidStoreURLError(
         url, f"unknown scheme {scheme!r}; use one of memory://, sqlite:///PATH, postgresql://"
     )
