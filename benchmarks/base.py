@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import Prepared, pg_drop_schemas, random_schema, remove_sqlite
+from benchmarks.pg_follow import Latencies
 from benchmarks.sizes import Sizes
 
 
@@ -104,4 +105,12 @@ class System:
         raise NotImplementedError
 
     def w6_table(self, batch: int) -> Prepared:
+        raise NotImplementedError
+
+    def w8_writer_processes(self, processes: int, seconds: float, accounts: int) -> Prepared:
+        """PostgreSQL only: `processes` writer processes set up and waiting; run() starts them."""
+        raise NotImplementedError
+
+    def w9_follow(self, rate: float, seconds: float) -> Latencies:
+        """PostgreSQL only: append at `rate` for `seconds` while a follower follows live."""
         raise NotImplementedError

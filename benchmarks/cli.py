@@ -53,15 +53,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="rounds per workload (default 3; 1 with --quick/--tiny)",
     )
     parser.add_argument(
-        "--only", default=None, help="comma-separated workloads: W1..W7 or ids such as W5a, W7.W2"
+        "--only",
+        default=None,
+        help="comma-separated workloads: W1..W9 or ids such as W5a, W7.W2, W8.16",
     )
     parser.add_argument(
         "--postgres",
         default=None,
         metavar="URL",
-        help=f"PostgreSQL for W7 (default ${POSTGRES_URL_ENV} or {DEFAULT_POSTGRES_URL})",
+        help=f"PostgreSQL for W7-W9 (default ${POSTGRES_URL_ENV} or {DEFAULT_POSTGRES_URL})",
     )
-    parser.add_argument("--no-postgres", action="store_true", help="skip W7")
+    parser.add_argument("--no-postgres", action="store_true", help="skip W7, W8 and W9")
     parser.add_argument(
         "--out",
         default="benchmarks/results",
@@ -230,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "sizes": sizes.as_dict(),
         "rounds": rounds,
-        "order": "per workload: histoire round, eventsourcing round, raw round, repeat",
+        "order": "per workload: histoire round, eventsourcing round, raw round, repeat "
+        "(W8: per round and writer count, histoire then eventsourcing; W8 and W9 have no raw)",
         "environment": env,
         "durability": runner.durability,
         "skipped": runner.skipped,
         "errors": runner.errors,
+        "details": runner.details,
         "targets_met": met,
         "targets_checked": checked,
         "results": rows,

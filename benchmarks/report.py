@@ -13,7 +13,18 @@ from rich.table import Table
 from benchmarks.runner import SYSTEM_NAMES, summary
 from benchmarks.workloads import BY_ID, WORKLOADS, Target
 
-SCALING_SERIES = {"W3": ("W2", "W3m", "W3"), "W7.W3": ("W7.W2", "W7.W3")}
+SCALING_SERIES = {
+    "W3": ("W2", "W3m", "W3"),
+    "W7.W3": ("W7.W2", "W7.W3"),
+    "W8.16": ("W8.1", "W8.4", "W8.16"),
+}
+
+
+def _better_ratio(h: float | None, other: float | None, lower_is_better: bool) -> float | None:
+    """How many times better histoire is: h/other for throughputs, other/h for latencies."""
+    if not h or not other:
+        return None
+    return other / h if lower_is_better else h / other
 
 
 def _median(summaries: dict[str, Any], system: str) -> float | None:
@@ -36,8 +47,9 @@ def evaluate(values: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
         h = _median(summaries, "histoire")
         peer = _median(summaries, "eventsourcing")
         raw = _median(summaries, "raw")
-        ratio_peer = h / peer if h and peer else None
-        ratio_limit = h / raw if h and raw else None
+        lower = workload.lower_is_better
+        ratio_peer = _better_ratio(h, peer, lower)
+        ratio_limit = _better_ratio(h, raw, lower)
         targets = []
         for target in workload.targets:
             targets.append(_check(target, workload.id, h, ratio_peer, ratio_limit, medians))
@@ -47,6 +59,10 @@ def evaluate(values: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
                 "db": workload.db,
                 "title": workload.title,
                 "unit": workload.unit,
+                "better": "lower" if lower else "higher",
+                "ratios": "eventsourcing / histoire, raw / histoire"
+                if lower
+                else "histoire / eventsourcing, histoire / raw",
                 "systems": summaries,
                 "ratio_vs_eventsourcing": ratio_peer,
                 "ratio_vs_limit": ratio_limit,
@@ -139,8 +155,9 @@ def render_table(rows: list[dict[str, Any]], console: Console, title: str) -> No
     table.add_column("targets")
     for row in rows:
         systems = row["systems"]
+        note = "\n[dim]lower is better; ratio es/h[/dim]" if row["better"] == "lower" else ""
         table.add_row(
-            f"[bold]{row['id']}[/bold] [dim]{row['unit']}[/dim]\n[dim]{row['title']}[/dim]",
+            f"[bold]{row['id']}[/bold] [dim]{row['unit']}[/dim]\n[dim]{row['title']}[/dim]{note}",
             _cell(systems["histoire"]),
             _cell(systems["eventsourcing"]),
             _cell(systems["raw"]),
@@ -151,7 +168,9 @@ def render_table(rows: list[dict[str, Any]], console: Console, title: str) -> No
     console.print(table)
     console.print(
         "[dim]median of the rounds, and below it min-max (IQR from 4 rounds); h/es = histoire / "
-        "eventsourcing, h/raw = histoire / raw limit (throughput ratios, higher is better)[/dim]"
+        "eventsourcing, h/raw = histoire / raw limit (throughput ratios, higher is better); for "
+        "latencies (ms, lower is better) the ratio is inverted, es/h: above 1, histoire is "
+        "better[/dim]"
     )
 
 
@@ -178,7 +197,8 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         return f"{_fmt(entry['median'])} ({_fmt(entry['min'])}-{_fmt(entry['max'])})"
 
     lines = [
-        f"{title}; median (min-max) of the rounds.",
+        f"{title}; median (min-max) of the rounds. Ratios above 1: histoire is better "
+        "(for latencies in ms, lower is better and the ratios are es/h and raw/h).",
         "",
         "| workload | unit | histoire | eventsourcing | raw limit | h/es | h/raw | targets |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -186,8 +206,10 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     for row in rows:
         systems = row["systems"]
         targets = "; ".join(_plain_target(t) for t in row["targets"]) or "-"
+        lower = row["better"] == "lower"
+        unit = row["unit"] + (" (lower is better; ratios es/h, raw/h)" if lower else "")
         lines.append(
-            f"| {row['id']} {row['title']} | {row['unit']} | {cell(systems['histoire'])} | "
+            f"| {row['id']} {row['title']} | {unit} | {cell(systems['histoire'])} | "
             f"{cell(systems['eventsourcing'])} | {cell(systems['raw'])} | "
             f"{_ratio(row['ratio_vs_eventsourcing'])} | {_ratio(row['ratio_vs_limit'])} | "
             f"{targets} |"
@@ -213,7 +235,7 @@ def write_chart(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
         ("ratio_vs_eventsourcing", "peer", "histoire / eventsourcing (higher is better)", True),
         ("ratio_vs_limit", "limit", "histoire / raw limit (1 = the limit)", False),
     ]
-    ids = [row["id"] for row in rows]
+    ids = [row["id"] + (" (es/h)" if row["better"] == "lower" else "") for row in rows]
     fig, axes = plt.subplots(1, 2, figsize=(13, max(3.0, 0.45 * len(ids) + 1.5)), sharey=True)
     for ax, (key, kind, label, log) in zip(axes, panels, strict=True):
         values = [row[key] or 0.0 for row in rows]

@@ -1,4 +1,8 @@
-"""Runs the workloads: histoire round, peer round, raw round, repeat."""
+"""Runs the workloads: histoire round, peer round, raw round, repeat.
+
+W8 and W9 (PostgreSQL, processes and live following) compare histoire with the
+peer only: no raw limit.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ from rich.console import Console
 from benchmarks.base import System
 from benchmarks.common import Prepared, pg_drop_schemas, random_schema
 from benchmarks.sizes import Sizes
-from benchmarks.workloads import BY_ID
+from benchmarks.workloads import BY_ID, LATENCIES, WRITER_PROCESSES
 
 SYSTEM_NAMES = ("histoire", "eventsourcing", "raw")
 
 
 def postgres_unavailable(url: str) -> str | None:
-    """Why W7 cannot run against `url`, or None if it can."""
+    """Why the PostgreSQL workloads cannot run against `url`, or None if they can."""
     if importlib.util.find_spec("histoire.store.postgres") is None:
         return "histoire.store.postgres does not exist yet (open_store('postgresql://...') fails)"
     if importlib.util.find_spec("psycopg") is None:
@@ -66,6 +70,8 @@ class Runner:
         self.errors: list[dict[str, str]] = []
         self.skipped: dict[str, str] = {}
         self.durability: dict[str, dict[str, dict[str, object]]] = {}
+        self.details: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        """Per workload group and system, what each round saw beyond its value (W9)."""
 
     # -- measuring --------------------------------------------------------------
 
@@ -81,19 +87,7 @@ class Runner:
             ops = run()
             elapsed = time.perf_counter() - started
         except Exception as exc:
-            self.errors.append(
-                {
-                    "workload": wid,
-                    "system": system.name,
-                    "round": str(round_no),
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(),
-                }
-            )
-            self.console.print(
-                f"  [red]{wid:7} round {round_no} {system.name:13} FAILED: "
-                f"{type(exc).__name__}: {exc}[/red]"
-            )
+            self._failed(wid, system, round_no, exc)
             return False
         rate = ops / elapsed
         if record:
@@ -105,6 +99,21 @@ class Runner:
                 f"({ops:,} in {elapsed:.2f} s)"
             )
         return True
+
+    def _failed(self, wid: str, system: System, round_no: int, exc: Exception) -> None:
+        self.errors.append(
+            {
+                "workload": wid,
+                "system": system.name,
+                "round": str(round_no),
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            }
+        )
+        self.console.print(
+            f"  [red]{wid:7} round {round_no} {system.name:13} FAILED: "
+            f"{type(exc).__name__}: {exc}[/red]"
+        )
 
     def _round_robin(self, systems: list[System], body: Callable[[System, int], None]) -> None:
         for round_no in range(1, self.rounds + 1):
@@ -231,6 +240,57 @@ class Runner:
 
         self._round_robin(ready, body)
 
+    def run_writer_processes(self, systems: list[System]) -> None:
+        """W8: per round, each number of writer processes, histoire then the peer."""
+        wanted = [wid for wid in WRITER_PROCESSES if wid in self.selected]
+        if not wanted:
+            return
+        sizes = self.sizes
+
+        def prepare(system: System, processes: int) -> Callable[[], Prepared]:
+            return lambda: system.w8_writer_processes(
+                processes, sizes.writer_seconds, sizes.writer_accounts
+            )
+
+        for round_no in range(1, self.rounds + 1):
+            for wid in wanted:
+                for system in systems:
+                    try:
+                        self.measure(wid, system, prepare(system, WRITER_PROCESSES[wid]), round_no)
+                    finally:
+                        system.cleanup()
+
+    def run_follow_latency(self, systems: list[System]) -> None:
+        """W9: one follow per system and round; p50, p99 and max of its latencies."""
+        wanted = [wid for wid in LATENCIES if wid in self.selected]
+        if not wanted:
+            return
+        sizes = self.sizes
+
+        def body(system: System, round_no: int) -> None:
+            try:
+                latencies = system.w9_follow(sizes.follow_rate, sizes.follow_seconds)
+            except Exception as exc:
+                self._failed("W9", system, round_no, exc)
+                return
+            stats = latencies.stats()
+            for wid in wanted:
+                self.values[wid][system.name].append(stats[LATENCIES[wid]])
+            events = len(latencies.samples_ns)
+            rate = events / latencies.seconds
+            mean = sum(latencies.samples_ns) / events / 1e6
+            seen: dict[str, Any] = {"round": round_no, "events": events}
+            seen.update({k: round(v, 3) for k, v in stats.items()}, mean=round(mean, 3))
+            seen["rate_per_s"] = round(rate, 1)
+            self.details.setdefault("W9", {}).setdefault(system.name, []).append(seen)
+            self.console.print(
+                f"  W9      round {round_no} {system.name:13} p50 {stats['p50']:.2f} ms, "
+                f"p99 {stats['p99']:.2f} ms, max {stats['max']:.2f} ms "
+                f"({events:,} events at {rate:.0f}/s)"
+            )
+
+        self._round_robin(systems, body)
+
     # -- the whole suite -------------------------------------------------------------
 
     def _facts(self, kind: str, systems: list[System]) -> None:
@@ -265,7 +325,8 @@ class Runner:
             else postgres_unavailable(self.postgres_url)
         )
         if reason is not None:
-            self.console.print(f"[yellow]W7 skipped: {reason}[/yellow]")
+            listed = ", ".join(wid for wid in BY_ID if wid in pg_ids)
+            self.console.print(f"[yellow]{listed} skipped: {reason}[/yellow]")
             for wid in pg_ids:
                 self.skipped[wid] = reason
                 del self.values[wid]
@@ -276,6 +337,9 @@ class Runner:
         try:
             self.run_chain(systems, {"W1": "W7.W1", "W2": "W7.W2", "W3": "W7.W3"})
             self.run_catch_up(systems, {"W6a": "W7.W6a", "W6b": "W7.W6b"})
+            peers = [system for system in systems if system.name != "raw"]
+            self.run_writer_processes(peers)
+            self.run_follow_latency(peers)
         finally:
             for system in systems:
                 system.close()

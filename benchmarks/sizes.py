@@ -32,6 +32,14 @@ class Sizes:
     log_per_stream: int
     view_batch: int
     """W6: events read and committed per view transaction."""
+    writer_seconds: float
+    """W8: how long each writer process keeps handling deposits (fixed duration)."""
+    writer_accounts: int
+    """W8: accounts opened before the clock, split evenly between the writer processes."""
+    follow_rate: int
+    """W9: events appended per second, one per append, while the follower follows."""
+    follow_seconds: float
+    """W9: how long the writer appends (so `follow_rate` x this many events per round)."""
 
     @property
     def log_events(self) -> int:
@@ -56,6 +64,10 @@ FULL = Sizes(
     log_streams=1_000,
     log_per_stream=100,
     view_batch=1_000,
+    writer_seconds=2.5,
+    writer_accounts=400,
+    follow_rate=200,
+    follow_seconds=3.0,
 )
 
 QUICK = Sizes(
@@ -73,6 +85,10 @@ QUICK = Sizes(
     log_streams=100,
     log_per_stream=100,
     view_batch=1_000,
+    writer_seconds=1.0,
+    writer_accounts=160,
+    follow_rate=200,
+    follow_seconds=1.0,
 )
 
 TINY = Sizes(
@@ -90,4 +106,8 @@ TINY = Sizes(
     log_streams=20,
     log_per_stream=100,
     view_batch=500,
+    writer_seconds=0.5,
+    writer_accounts=32,
+    follow_rate=100,
+    follow_seconds=0.5,
 )

@@ -11,6 +11,10 @@
   (its "materialised view") writing the rows and the tracking record in one
   transaction per batch. Its SQLite recorder has no subscriptions, and its
   `ProcessApplication` commits once per event, so batches are the fair peer.
+- W8 (PostgreSQL): a `Bank` per writer process (see pg_writers.py).
+- W9 (PostgreSQL): `app.save(account)` per event, followed live by
+  `eventsourcing.projection.ApplicationSubscription` (its recorder's
+  LISTEN/NOTIFY `subscribe()`; see pg_follow.py).
 
 Durability: its SQLite datastore sets journal_mode=WAL but not `synchronous`;
 `DurableSQLiteFactory` sets PRAGMA synchronous=FULL on every connection it opens
@@ -48,6 +52,8 @@ from benchmarks.common import (
     split,
     threaded,
 )
+from benchmarks.pg_follow import EventsourcingFollow, Latencies, measure
+from benchmarks.pg_writers import WriterProcesses, eventsourcing_writer, split_accounts
 from benchmarks.view import CREATE_BALANCES, UPSERT_BALANCE
 
 # -- the domain, in the library's idiom ---------------------------------------
@@ -160,22 +166,26 @@ class EventsourcingSystem(System):
                 "SQLITE_DBNAME": str(path),
             }
         else:
-            assert self.pg_url is not None
-            schema = self.new_pg_schema(what, long=long)
-            pg_create_schemas(self.pg_url, [schema])
-            parts = pg_parts(self.pg_url)
-            env = {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "POSTGRES_DBNAME": parts["dbname"],
-                "POSTGRES_HOST": parts["host"],
-                "POSTGRES_PORT": parts["port"],
-                "POSTGRES_USER": parts["user"],
-                "POSTGRES_PASSWORD": parts["password"],
-                "POSTGRES_SCHEMA": schema,
-            }
+            env = self.new_pg_env(what, long=long)
         app = cls(env=env)
         self.on_cleanup(app.close, long=long)
         return app
+
+    def new_pg_env(self, what: str, *, long: bool = False) -> dict[str, str]:
+        """The environment of a `Bank` on PostgreSQL, in a fresh schema (its default pool)."""
+        assert self.pg_url is not None
+        schema = self.new_pg_schema(what, long=long)
+        pg_create_schemas(self.pg_url, [schema])
+        parts = pg_parts(self.pg_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts["dbname"],
+            "POSTGRES_HOST": parts["host"],
+            "POSTGRES_PORT": parts["port"],
+            "POSTGRES_USER": parts["user"],
+            "POSTGRES_PASSWORD": parts["password"],
+            "POSTGRES_SCHEMA": schema,
+        }
 
     def durability(self) -> dict[str, object]:
         if self.kind == "postgres":
@@ -347,3 +357,24 @@ class EventsourcingSystem(System):
             return count
 
         return run
+
+    # -- W8, W9 (PostgreSQL) ------------------------------------------------------------
+
+    def w8_writer_processes(self, processes: int, seconds: float, accounts: int) -> Prepared:
+        env = self.new_pg_env("writers")
+        Bank(env=env).close()  # creates the tables once, not from 16 processes at once
+        # One connection per single-threaded process, like histoire's pool_min=1 (16 x
+        # its default 5 would hold 80 of the server's 100); CREATE_TABLE done above.
+        env = {**env, "CREATE_TABLE": "no", "POSTGRES_POOL_SIZE": "1"}
+        writers = WriterProcesses(
+            eventsourcing_writer,
+            [(env, n) for n in split_accounts(accounts, processes)],
+            seconds,
+        )
+        self.on_cleanup(writers.stop)
+        return writers.start()
+
+    def w9_follow(self, rate: float, seconds: float) -> Latencies:
+        side = EventsourcingFollow(self.new_pg_env("follow"))
+        self.on_cleanup(side.close)
+        return measure(side, round(rate * seconds), rate)

@@ -18,6 +18,8 @@ from benchmarks.common import (
     sqlite_pragmas,
     threaded,
 )
+from benchmarks.pg_follow import HistoireFollow, Latencies, measure
+from benchmarks.pg_writers import WriterProcesses, histoire_writer, split_accounts
 from benchmarks.view import SQLiteBalanceView
 from histoire import (
     NO_STREAM,
@@ -250,3 +252,23 @@ class HistoireSystem(System):
             return count
 
         return run
+
+    # -- W8, W9 (PostgreSQL) ------------------------------------------------------------
+
+    def w8_writer_processes(self, processes: int, seconds: float, accounts: int) -> Prepared:
+        assert self.pg_url is not None
+        schema = self.new_pg_schema("writers")
+        open_store(self.pg_url, schema=schema).close()  # migrated once, not by 16 at once
+        writers = WriterProcesses(
+            histoire_writer,
+            [(self.pg_url, schema, n) for n in split_accounts(accounts, processes)],
+            seconds,
+        )
+        self.on_cleanup(writers.stop)
+        return writers.start()
+
+    def w9_follow(self, rate: float, seconds: float) -> Latencies:
+        assert self.pg_url is not None
+        side = HistoireFollow(self.pg_url, self.new_pg_schema("follow"))
+        self.on_cleanup(side.close)
+        return measure(side, round(rate * seconds), rate)

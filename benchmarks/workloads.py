@@ -22,10 +22,17 @@ class Workload:
     title: str
     unit: str
     targets: tuple[Target, ...] = field(default_factory=tuple)
+    lower_is_better: bool = False
+    """A latency: its ratios are inverted (eventsourcing / histoire), so that
+    above 1 still means histoire is better."""
 
 
 def _wl(id: str, db: str, title: str, unit: str, *targets: Target) -> Workload:
     return Workload(id, db, title, unit, targets)
+
+
+def _latency(id: str, title: str) -> Workload:
+    return Workload(id, "postgres", title, "ms", (), lower_is_better=True)
 
 
 LIMIT_85 = Target("limit", 0.85, "h/raw >= 0.85")
@@ -74,7 +81,19 @@ WORKLOADS: tuple[Workload, ...] = (
     _wl("W7.W3", "postgres", "W3 on PostgreSQL", "commands/s", SCALES),
     _wl("W7.W6a", "postgres", "W6a on PostgreSQL", "events/s"),
     _wl("W7.W6b", "postgres", "W6b on PostgreSQL", "events/s"),
+    _wl("W8.1", "postgres", "deposits, 1 writer process", "commands/s"),
+    _wl("W8.4", "postgres", "deposits, 4 writer processes", "commands/s"),
+    _wl("W8.16", "postgres", "deposits, 16 writer processes", "commands/s", SCALES),
+    _latency("W9.p50", "append to live follower, median"),
+    _latency("W9.p99", "append to live follower, p99"),
+    _latency("W9.max", "append to live follower, max"),
 )
+
+WRITER_PROCESSES = {"W8.1": 1, "W8.4": 4, "W8.16": 16}
+"""W8: the number of writer processes of each workload id."""
+
+LATENCIES = {"W9.p50": "p50", "W9.p99": "p99", "W9.max": "max"}
+"""W9: the statistic of the per-event latencies that each workload id reports."""
 
 BY_ID = {w.id: w for w in WORKLOADS}
 
@@ -86,11 +105,13 @@ GROUPS = {
     "W5": ("W5a", "W5b"),
     "W6": ("W6a", "W6b"),
     "W7": ("W7.W1", "W7.W2", "W7.W3", "W7.W6a", "W7.W6b"),
+    "W8": tuple(WRITER_PROCESSES),
+    "W9": tuple(LATENCIES),
 }
 
 
 def select(only: str | None) -> list[str]:
-    """The workload ids named by `--only` (W1..W7, or exact ids such as W5a, W7.W2)."""
+    """The workload ids named by `--only` (W1..W9, or exact ids such as W5a, W7.W2, W8.16)."""
     if not only:
         return [w.id for w in WORKLOADS]
     chosen: set[str] = set()
