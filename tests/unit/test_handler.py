@@ -371,13 +371,13 @@ def test_a_snapshot_is_taken_every_n_events() -> None:
     handler = bank_handler(store, snapshot_every=3)
     opened(handler)
     handler.handle("account-1", Deposit(amount_cents=10))
-    assert store.load_snapshot("account-1", schema_version=1) is None
+    assert store.load_snapshot("account-1", name="bank", schema_version=1) is None
     handler.handle("account-1", Deposit(amount_cents=20))
-    snapshot = store.load_snapshot("account-1", schema_version=1)
+    snapshot = store.load_snapshot("account-1", name="bank", schema_version=1)
     assert snapshot is not None and snapshot.version == 3
     for _ in range(3):
         handler.handle("account-1", Deposit(amount_cents=1))
-    snapshot = store.load_snapshot("account-1", schema_version=1)
+    snapshot = store.load_snapshot("account-1", name="bank", schema_version=1)
     assert snapshot is not None and snapshot.version == 6
     loaded = handler.load("account-1")
     assert (loaded.version, loaded.snapshot_version, loaded.state.balance_cents) == (6, 6, 33)
@@ -406,7 +406,13 @@ def test_a_snapshot_of_another_state_schema_is_ignored_and_rebuilt() -> None:
     handler = bank_handler(store)
     opened(handler, deposit=40)
     store.save_snapshot(
-        Snapshot(stream_id="account-1", version=2, schema_version=1, data=b'{"shape":"old"}')
+        Snapshot(
+            stream_id="account-1",
+            name="bank",
+            version=2,
+            schema_version=1,
+            data=b'{"shape":"old"}',
+        )
     )
     decider = Decider(
         name="bank",
@@ -421,7 +427,7 @@ def test_a_snapshot_of_another_state_schema_is_ignored_and_rebuilt() -> None:
     loaded = v2.load("account-1")
     assert (loaded.state.balance_cents, loaded.snapshot_version) == (40, 0)
     v2.handle("account-1", Deposit(amount_cents=2))
-    rebuilt = store.load_snapshot("account-1", schema_version=2)
+    rebuilt = store.load_snapshot("account-1", name="bank", schema_version=2)
     assert rebuilt is not None and rebuilt.version == 3
     assert v2.load("account-1").snapshot_version == 3
     assert v2.load("account-1").state.balance_cents == 42
@@ -439,3 +445,23 @@ def test_a_failed_snapshot_does_not_fail_the_command() -> None:
     opened(handler, deposit=5)
     assert handler.load("account-1").state.balance_cents == 5
     assert store.stream_version("account-1") == 2
+
+
+def test_deciders_on_one_stream_never_read_each_others_snapshots() -> None:
+    """A snapshot belongs to the decider that took it: another decider folding the stream
+    ignores it and replays."""
+    store = MemoryEventStore()
+    handler = bank_handler(store, snapshot_every=2)
+    opened(handler, deposit=40)
+    assert handler.load("account-1").snapshot_version == 2
+    other = Decider(
+        name="audit",
+        initial_state=lambda: 0,
+        decide=lambda command, state: [],
+        evolve=lambda count, event: count + 1,
+        events=EVENTS,
+        state_type=int,
+        snapshots=SnapshotPolicy(every=2),
+    )
+    loaded = CommandHandler(store, other, upcasters=make_upcasters()).load("account-1")
+    assert (loaded.state, loaded.snapshot_version) == (2, 0)

@@ -112,7 +112,10 @@ class CommandHandler(Generic[C, S, E]):
         policy = decider.snapshots
         if policy.every is not None and decider.state_type is not None:
             snapshot = self.store.load_snapshot(
-                stream_id, schema_version=policy.state_schema_version, max_version=at_version
+                stream_id,
+                name=decider.name,
+                schema_version=policy.state_schema_version,
+                max_version=at_version,
             )
             if snapshot is not None:
                 try:
@@ -245,6 +248,7 @@ class CommandHandler(Generic[C, S, E]):
             return
         snapshot = Snapshot(
             stream_id=stream_id,
+            name=self.decider.name,
             version=version,
             schema_version=policy.state_schema_version,
             data=encode_state(state),

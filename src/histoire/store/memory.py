@@ -37,7 +37,7 @@ class MemoryEventStore:
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._by_id: dict[uuid.UUID, RecordedEvent] = {}
-        self._snapshots: dict[str, dict[tuple[int, int], Snapshot]] = {}
+        self._snapshots: dict[str, dict[tuple[str, int, int], Snapshot]] = {}
         self._closed = False
 
     def append(
@@ -176,6 +176,7 @@ class MemoryEventStore:
         validate_stream_id(snapshot.stream_id)
         stamped = Snapshot(
             stream_id=snapshot.stream_id,
+            name=snapshot.name,
             version=snapshot.version,
             schema_version=snapshot.schema_version,
             data=bytes(snapshot.data),
@@ -183,16 +184,21 @@ class MemoryEventStore:
         )
         with self._lock:
             per_stream = self._snapshots.setdefault(snapshot.stream_id, {})
-            per_stream[(snapshot.schema_version, snapshot.version)] = stamped
+            per_stream[(snapshot.name, snapshot.schema_version, snapshot.version)] = stamped
 
     def load_snapshot(
-        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+        self,
+        stream_id: str,
+        *,
+        name: str = "",
+        schema_version: int,
+        max_version: int | None = None,
     ) -> Snapshot | None:
         with self._lock:
             candidates = [
                 s
-                for (sv, v), s in self._snapshots.get(stream_id, {}).items()
-                if sv == schema_version and (max_version is None or v <= max_version)
+                for (n, sv, v), s in self._snapshots.get(stream_id, {}).items()
+                if n == name and sv == schema_version and (max_version is None or v <= max_version)
             ]
         return max(candidates, key=lambda s: s.version, default=None)
 

@@ -336,6 +336,7 @@ class PostgresEventStore:
         validate_stream_id(snapshot.stream_id)
         params = (
             snapshot.stream_id,
+            snapshot.name,
             snapshot.schema_version,
             snapshot.version,
             bytes(snapshot.data),
@@ -347,13 +348,18 @@ class PostgresEventStore:
         self._db.run(f"saving a snapshot of {snapshot.stream_id}", work)
 
     def load_snapshot(
-        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+        self,
+        stream_id: str,
+        *,
+        name: str = "",
+        schema_version: int,
+        max_version: int | None = None,
     ) -> Snapshot | None:
         validate_stream_id(stream_id)
         top = LAST_VERSION if max_version is None else max_version
         rows = self._fetch(
             self._sql.load_snapshot,
-            (stream_id, schema_version, top),
+            (stream_id, name, schema_version, top),
             f"loading a snapshot of {stream_id}",
         )
         if not rows:
@@ -361,6 +367,7 @@ class PostgresEventStore:
         version, data, recorded_at = rows[0]
         return Snapshot(
             stream_id=stream_id,
+            name=name,
             version=version,
             schema_version=schema_version,
             data=data,

@@ -101,13 +101,13 @@ def statements(schema: str) -> Statements:
             "ORDER BY xid DESC, position DESC LIMIT 1) AS e ON true"
         ),
         save_snapshot=(
-            f"INSERT INTO {s}.snapshots (stream_id, schema_version, version, data) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (stream_id, schema_version, version) "
+            f"INSERT INTO {s}.snapshots (stream_id, name, schema_version, version, data) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (stream_id, name, schema_version, version) "
             "DO UPDATE SET data = excluded.data, recorded_at = excluded.recorded_at"
         ),
         load_snapshot=(
             f"SELECT version, data, recorded_at FROM {s}.snapshots "
-            "WHERE stream_id = %s AND schema_version = %s AND version <= %s "
+            "WHERE stream_id = %s AND name = %s AND schema_version = %s AND version <= %s "
             "ORDER BY version DESC LIMIT 1"
         ),
         triggers=(

@@ -28,9 +28,14 @@ class StreamInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """A cached state of a stream at `version`, encoded at `schema_version`."""
+    """A cached state of a stream at `version`, encoded at `schema_version`.
+
+    `name` says whose state it is (the decider's name), so that two deciders
+    folding the same stream never read each other's snapshots.
+    """
 
     stream_id: str
+    name: str = ""
     version: int
     schema_version: int
     data: bytes
@@ -112,9 +117,15 @@ class EventStore(Protocol):
         ...
 
     def load_snapshot(
-        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+        self,
+        stream_id: str,
+        *,
+        name: str = "",
+        schema_version: int,
+        max_version: int | None = None,
     ) -> Snapshot | None:
-        """The latest snapshot of `stream_id` at `schema_version`, not past `max_version`."""
+        """The latest snapshot named `name` of `stream_id` at `schema_version`, not past
+        `max_version`."""
         ...
 
     def close(self) -> None:

@@ -406,9 +406,11 @@ class SQLiteEventStore:
         try:
             self._reader().execute(
                 "INSERT OR REPLACE INTO histoire_snapshots "
-                "(stream_id, schema_version, version, data, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                "(stream_id, name, schema_version, version, data, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     snapshot.stream_id,
+                    snapshot.name,
                     snapshot.schema_version,
                     snapshot.version,
                     bytes(snapshot.data),
@@ -419,13 +421,19 @@ class SQLiteEventStore:
             raise _convert(exc, f"saving a snapshot of {snapshot.stream_id}") from exc
 
     def load_snapshot(
-        self, stream_id: str, *, schema_version: int, max_version: int | None = None
+        self,
+        stream_id: str,
+        *,
+        name: str = "",
+        schema_version: int,
+        max_version: int | None = None,
     ) -> Snapshot | None:
+        top = (1 << 62) if max_version is None else max_version
         rows = self._fetch(
             "SELECT version, data, recorded_at FROM histoire_snapshots "
-            "WHERE stream_id = ? AND schema_version = ? AND version <= ? "
+            "WHERE stream_id = ? AND name = ? AND schema_version = ? AND version <= ? "
             "ORDER BY version DESC LIMIT 1",
-            (stream_id, schema_version, (1 << 62) if max_version is None else max_version),
+            (stream_id, name, schema_version, top),
             f"loading a snapshot of {stream_id}",
         )
         if not rows:
@@ -433,6 +441,7 @@ class SQLiteEventStore:
         version, data, recorded = rows[0]
         return Snapshot(
             stream_id=stream_id,
+            name=name,
             version=version,
             schema_version=schema_version,
             data=data,

@@ -170,7 +170,9 @@ class Story:
         )
         for cents in (1_000, 1_500, 500):
             self._handle(self.accounts, ACCOUNT, bank.Deposit(amount_cents=cents), ADA)
-        snapshot = self.store.load_snapshot(ACCOUNT, schema_version=1)
+        snapshot = self.store.load_snapshot(
+            ACCOUNT, name=self.accounts.decider.name, schema_version=1
+        )
         if snapshot is not None:
             self.say.say(
                 f"A snapshot was saved at version {snapshot.version}: "

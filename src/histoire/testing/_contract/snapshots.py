@@ -95,3 +95,19 @@ class SnapshotContract:
         )
         loaded = reader.load_snapshot("account-1", schema_version=1)
         assert loaded is not None and loaded.version == 2
+
+    def test_snapshots_belong_to_their_name(self, store_factory: StoreFactory) -> None:
+        """Snapshots of two names on one stream are kept apart, and each loads its own."""
+        store = store_factory()
+        store.save_snapshot(
+            Snapshot(stream_id="account-1", name="bank", version=4, schema_version=1, data=b"b")
+        )
+        store.save_snapshot(
+            Snapshot(stream_id="account-1", name="audit", version=2, schema_version=1, data=b"a")
+        )
+        bank = store.load_snapshot("account-1", name="bank", schema_version=1)
+        audit = store.load_snapshot("account-1", name="audit", schema_version=1)
+        assert bank is not None and (bank.name, bank.version, bytes(bank.data)) == ("bank", 4, b"b")
+        assert audit is not None and (audit.version, bytes(audit.data)) == (2, b"a")
+        assert store.load_snapshot("account-1", name="other", schema_version=1) is None
+        assert store.load_snapshot("account-1", schema_version=1) is None

@@ -43,11 +43,12 @@ CREATE INDEX streams_category_idx ON {schema}.streams (category, stream_id);
 
 CREATE TABLE {schema}.snapshots (
     stream_id       text        COLLATE "C" NOT NULL,
+    name            text        COLLATE "C" NOT NULL,   -- whose state: the decider's name
     schema_version  integer     NOT NULL,
     version         bigint      NOT NULL,
     recorded_at     timestamptz NOT NULL DEFAULT now(),
     data            bytea       NOT NULL,
-    PRIMARY KEY (stream_id, schema_version, version)
+    PRIMARY KEY (stream_id, name, schema_version, version)
 );
 
 -- Stored events are immutable: any UPDATE, DELETE or TRUNCATE is refused.

@@ -23,11 +23,12 @@ CREATE INDEX histoire_events_by_category ON histoire_events (category, position)
 
 CREATE TABLE histoire_snapshots (
     stream_id       TEXT    NOT NULL,
+    name            TEXT    NOT NULL,              -- whose state: the decider's name
     schema_version  INTEGER NOT NULL,
     version         INTEGER NOT NULL,
     data            BLOB    NOT NULL,
     recorded_at     INTEGER NOT NULL,
-    PRIMARY KEY (stream_id, schema_version, version)
+    PRIMARY KEY (stream_id, name, schema_version, version)
 ) WITHOUT ROWID;
 
 CREATE TRIGGER histoire_events_no_update BEFORE UPDATE ON histoire_events
