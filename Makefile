@@ -20,10 +20,6 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-$(VENV)/.installed-bench: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
-
 demo: $(VENV)/.installed
 	$(BIN)/histoire demo --fresh
 
@@ -40,7 +36,7 @@ unit: $(VENV)/.installed-dev
 
 test: lint typecheck unit
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
 
 clean:

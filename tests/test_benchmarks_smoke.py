@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> None:
+    """`python -m benchmarks --tiny` runs every SQLite workload and writes JSON and PNG."""
     for module in ("eventsourcing", "matplotlib"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
