@@ -172,6 +172,7 @@ class HistoireSystem(System):
                 snapped.save_snapshot(
                     Snapshot(
                         stream_id=self.long_id,
+                        name=decider.name,
                         version=written,
                         schema_version=schema_version,
                         data=encode_state(state),
@@ -191,6 +192,8 @@ class HistoireSystem(System):
                 loaded = load(stream_id)
                 if loaded.version != expected:
                     raise AssertionError(f"loaded version {loaded.version}, not {expected}")
+                if snapshots and loaded.snapshot_version == 0:
+                    raise AssertionError("W5b loaded without its snapshot")
             return loads
 
         return run
