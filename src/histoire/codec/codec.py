@@ -46,7 +46,12 @@ class Codec:
         if not isinstance(event, Event):
             raise CodecError(f"{cls.__qualname__} is not an Event: cannot encode {event!r}")
         if cls.type_name not in self.registry:
-            raise UnknownEventTypeError(cls.type_name, [t.type_name for t in self.registry])
+            raise UnknownEventTypeError(
+                cls.type_name,
+                [t.type_name for t in self.registry],
+                hint=f"; list {cls.__qualname__} in the decider's events=[...] "
+                "or register it in the codec's EventRegistry",
+            )
         return NewEvent(
             event_id=event_id or new_event_id(),
             type=cls.type_name,

@@ -104,11 +104,11 @@ class CodecError(HistoireError):
 class UnknownEventTypeError(CodecError):
     """A stored event has a type name that the registry does not know."""
 
-    def __init__(self, type_name: str, known: list[str] | None = None) -> None:
+    def __init__(self, type_name: str, known: list[str] | None = None, hint: str = "") -> None:
         self.type_name = type_name
         self.known = sorted(known or [])
-        hint = f" (known: {', '.join(self.known)})" if self.known else ""
-        super().__init__(f"unknown event type {type_name!r}{hint}")
+        listed = f" (known: {', '.join(self.known)})" if self.known else " (none registered)"
+        super().__init__(f"unknown event type {type_name!r}{listed}{hint}")
 
 
 class EventDecodeError(CodecError):
