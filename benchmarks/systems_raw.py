@@ -132,7 +132,72 @@ def _history(events: int) -> list[tuple[str, bytes]]:
     return [(OPENED, OPENED_DATA)] + [(DEPOSITED, DEPOSITED_DATA)] * (events - 1)
 
 
-class RawSQLite(System):
+class _LogCatchUp:
+    """Mixed into a System (which gives new_sqlite_path and on_cleanup).
+
+    W6 for both raw systems: read the log in keyset batches of `_SELECT_LOG` and fold
+    balances into a dict (W6a) or a SQLite view with its checkpoint (W6b)."""
+
+    _SELECT_LOG: str
+    log_conn: Any
+    log_streams: int
+
+    def w6_memory(self, batch: int) -> Prepared:
+        conn, streams, query = self.log_conn, self.log_streams, self._SELECT_LOG
+
+        def run() -> int:
+            balances: dict[str, int] = {}
+            position, count = 0, 0
+            while True:
+                rows = conn.execute(query, (position, batch)).fetchall()
+                for _, stream_id, kind, data in rows:
+                    payload = decode(data)
+                    if kind == DEPOSITED:
+                        balances[stream_id] += payload["amount_cents"]
+                    elif kind == OPENED:
+                        balances[stream_id] = 0
+                count += len(rows)
+                if len(rows) < batch:
+                    break
+                position = rows[-1][0]
+            if len(balances) != streams:
+                raise AssertionError(f"{len(balances)} balances, not {streams}")
+            return count
+
+        return run
+
+    def w6_table(self, batch: int) -> Prepared:
+        view = SQLiteBalanceView(self.new_sqlite_path("view"))
+        self.on_cleanup(view.close)
+        conn, streams, query = self.log_conn, self.log_streams, self._SELECT_LOG
+
+        def run() -> int:
+            position = view.checkpoint()[1]
+            count = 0
+            while True:
+                rows = conn.execute(query, (position, batch)).fetchall()
+                if not rows:
+                    break
+                changes: list[tuple[str, int]] = []
+                for _, stream_id, kind, data in rows:
+                    payload = decode(data)
+                    if kind == DEPOSITED:
+                        changes.append((stream_id, payload["amount_cents"]))
+                    elif kind == OPENED:
+                        changes.append((stream_id, 0))
+                position = rows[-1][0]
+                view.apply(changes, (0, position))
+                count += len(rows)
+                if len(rows) < batch:
+                    break
+            if view.count() != streams:
+                raise AssertionError(f"{view.count()} balances, not {streams}")
+            return count
+
+        return run
+
+
+class RawSQLite(_LogCatchUp, System):
     name = "raw"
 
     _INSERT = (
@@ -367,62 +432,8 @@ class RawSQLite(System):
         "ORDER BY position LIMIT ?"
     )
 
-    def w6_memory(self, batch: int) -> Prepared:
-        conn, streams, query = self.log_conn, self.log_streams, self._SELECT_LOG
 
-        def run() -> int:
-            balances: dict[str, int] = {}
-            position, count = 0, 0
-            while True:
-                rows = conn.execute(query, (position, batch)).fetchall()
-                for _, stream_id, kind, data in rows:
-                    payload = decode(data)
-                    if kind == DEPOSITED:
-                        balances[stream_id] += payload["amount_cents"]
-                    elif kind == OPENED:
-                        balances[stream_id] = 0
-                count += len(rows)
-                if len(rows) < batch:
-                    break
-                position = rows[-1][0]
-            if len(balances) != streams:
-                raise AssertionError(f"{len(balances)} balances, not {streams}")
-            return count
-
-        return run
-
-    def w6_table(self, batch: int) -> Prepared:
-        view = SQLiteBalanceView(self.new_sqlite_path("view"))
-        self.on_cleanup(view.close)
-        conn, streams, query = self.log_conn, self.log_streams, self._SELECT_LOG
-
-        def run() -> int:
-            position = view.checkpoint()[1]
-            count = 0
-            while True:
-                rows = conn.execute(query, (position, batch)).fetchall()
-                if not rows:
-                    break
-                changes: list[tuple[str, int]] = []
-                for _, stream_id, kind, data in rows:
-                    payload = decode(data)
-                    if kind == DEPOSITED:
-                        changes.append((stream_id, payload["amount_cents"]))
-                    elif kind == OPENED:
-                        changes.append((stream_id, 0))
-                position = rows[-1][0]
-                view.apply(changes, (0, position))
-                count += len(rows)
-                if len(rows) < batch:
-                    break
-            if view.count() != streams:
-                raise AssertionError(f"{view.count()} balances, not {streams}")
-            return count
-
-        return run
-
-
-class RawPostgres(System):
+class RawPostgres(_LogCatchUp, System):
     """psycopg 3, one connection per thread, the server's synchronous_commit."""
 
     name = "raw"
@@ -582,57 +593,3 @@ class RawPostgres(System):
         "SELECT position, stream_id, type, data FROM events WHERE position > %s "
         "ORDER BY position LIMIT %s"
     )
-
-    def w6_memory(self, batch: int) -> Prepared:
-        conn, streams, query = self.log_conn, self.log_streams, self._SELECT_LOG
-
-        def run() -> int:
-            balances: dict[str, int] = {}
-            position, count = 0, 0
-            while True:
-                rows = conn.execute(query, (position, batch)).fetchall()
-                for _, stream_id, kind, data in rows:
-                    payload = decode(data)
-                    if kind == DEPOSITED:
-                        balances[stream_id] += payload["amount_cents"]
-                    elif kind == OPENED:
-                        balances[stream_id] = 0
-                count += len(rows)
-                if len(rows) < batch:
-                    break
-                position = rows[-1][0]
-            if len(balances) != streams:
-                raise AssertionError(f"{len(balances)} balances, not {streams}")
-            return count
-
-        return run
-
-    def w6_table(self, batch: int) -> Prepared:
-        view = SQLiteBalanceView(self.new_sqlite_path("view"))
-        self.on_cleanup(view.close)
-        conn, streams, query = self.log_conn, self.log_streams, self._SELECT_LOG
-
-        def run() -> int:
-            position = view.checkpoint()[1]
-            count = 0
-            while True:
-                rows = conn.execute(query, (position, batch)).fetchall()
-                if not rows:
-                    break
-                changes: list[tuple[str, int]] = []
-                for _, stream_id, kind, data in rows:
-                    payload = decode(data)
-                    if kind == DEPOSITED:
-                        changes.append((stream_id, payload["amount_cents"]))
-                    elif kind == OPENED:
-                        changes.append((stream_id, 0))
-                position = rows[-1][0]
-                view.apply(changes, (0, position))
-                count += len(rows)
-                if len(rows) < batch:
-                    break
-            if view.count() != streams:
-                raise AssertionError(f"{view.count()} balances, not {streams}")
-            return count
-
-        return run
