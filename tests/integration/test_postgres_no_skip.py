@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -129,25 +129,6 @@ def new_events(count: int) -> list[NewEvent]:
 def url() -> str:
     # These tests hold the horizon back on purpose: on a server of their own if possible.
     return postgres_url_or_skip(private=True)
-
-
-@pytest.fixture
-def schema(url: str) -> str:
-    return fresh_postgres_schema(url)
-
-
-@pytest.fixture
-def open_pg(url: str, schema: str) -> Iterator[Opener]:
-    opened: list[PostgresEventStore] = []
-
-    def make(**options: Any) -> PostgresEventStore:
-        store = PostgresEventStore(url, schema=schema, **options)
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        store.close()
 
 
 def _append_in(conn: psycopg.Connection[Any], schema: str, stream: str, count: int) -> list[Any]:

@@ -55,25 +55,6 @@ def url() -> str:
 
 
 @pytest.fixture
-def schema(url: str) -> str:
-    return fresh_postgres_schema(url)
-
-
-@pytest.fixture
-def open_pg(url: str, schema: str) -> Iterator[Opener]:
-    opened: list[PostgresEventStore] = []
-
-    def make(**options: Any) -> PostgresEventStore:
-        store = PostgresEventStore(url, schema=schema, **options)
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
 def raw(url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(url, autocommit=True) as conn:
         yield conn
