@@ -105,6 +105,10 @@ class CommandHandler(Generic[C, S, E]):
             if as_of.tzinfo is None:
                 raise ValueError("as_of must be timezone-aware (UTC recommended)")
             return self._load_as_of(stream_id, as_of)
+        return self._load(stream_id, at_version)
+
+    def _load(self, stream_id: str, at_version: int | None = None) -> LoadedState[S]:
+        # The write path calls this with a stream id it has already validated.
         decider = self.decider
         state: S | None = None
         version = 0
@@ -180,7 +184,7 @@ class CommandHandler(Generic[C, S, E]):
                 replay = self._replayed(stream_id, command_id)
                 if replay is not None:
                     return replay
-            loaded = self.load(stream_id)
+            loaded = self._load(stream_id)
             decided = self._decide(command, loaded.state)
             if not decided:
                 return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)

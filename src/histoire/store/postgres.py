@@ -29,7 +29,7 @@ from histoire.core.errors import ConcurrencyError, InvalidInputError, StoreError
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
-from histoire.store.checks import replayed_result, validate_append
+from histoire.store.checks import replayed_result, validate_append, validate_read
 from histoire.store.postgres_arrays import UuidArray
 from histoire.store.postgres_connect import connection_kwargs
 from histoire.store.postgres_errors import (
@@ -186,7 +186,7 @@ class PostgresEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         validate_stream_id(stream_id)
-        _check_batch(batch_size, limit)
+        validate_read(batch_size, limit)
         if backward:
             query = self._sql.stream_backward
             cursor = LAST_VERSION if from_version is None else from_version
@@ -219,7 +219,7 @@ class PostgresEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        _check_batch(batch_size, limit)
+        validate_read(batch_size, limit)
         cats = None if categories is None else sorted(set(categories))
         kinds = None if types is None else sorted(set(types))
         return self._log_pages(after, cats, kinds, limit, batch_size)
@@ -422,10 +422,3 @@ class PostgresEventStore:
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self.location.display!r}, schema={self.schema!r})"
-
-
-def _check_batch(batch_size: int, limit: int | None) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise InvalidInputError(f"limit must be None or an int >= 0, not {limit!r}")

@@ -38,7 +38,7 @@ from histoire.core.errors import (
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
-from histoire.store.checks import validate_append
+from histoire.store.checks import validate_append, validate_read
 from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
@@ -279,7 +279,7 @@ class SQLiteEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         validate_stream_id(stream_id)
-        _check_batch(batch_size, limit)
+        validate_read(batch_size, limit)
         if backward:
             query = (
                 f"SELECT {_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version <= ? "
@@ -313,7 +313,7 @@ class SQLiteEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        _check_batch(batch_size, limit)
+        validate_read(batch_size, limit)
         where = ["position > ?"]
         params: list[Any] = []
         if categories is not None:
@@ -497,13 +497,6 @@ class SQLiteEventStore:
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     message = str(exc)
     return "locked" in message or "busy" in message
-
-
-def _check_batch(batch_size: int, limit: int | None) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise InvalidInputError(f"limit must be None or an int >= 0, not {limit!r}")
 
 
 def _split_sql(script: str) -> list[str]:
