@@ -39,7 +39,7 @@ def test_invalid_expected_versions_are_refused(expected: Any) -> None:
 )
 def test_a_met_expected_version_passes(expected: Any, actual: int) -> None:
     """check_expected_version returns quietly when the stream's version meets the expectation."""
-    check_expected_version("account-1", expected, actual)
+    assert check_expected_version("account-1", expected, actual) is None
 
 
 @pytest.mark.parametrize(
