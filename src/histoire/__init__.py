@@ -4,6 +4,7 @@ Every event is stored, forever and unchanged; state, views and reactions are
 derived from them.
 """
 
+from histoire.app.application import Application
 from histoire.app.handler import CommandHandler, CommandResult, LoadedState, event_id_for
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
@@ -45,6 +46,7 @@ __all__ = [
     "START",
     "STREAM_EXISTS",
     "AppendResult",
+    "Application",
     "Checkpoint",
     "Codec",
     "CodecError",
