@@ -23,7 +23,8 @@ backend converts them where they arise.
     │   ├── StoreUnavailableError         server down, lock not obtained in time (retryable)
     │   ├── SchemaError                   the database schema is missing or of another version
     │   └── IntegrityError                the database refused a write (immutability, constraint)
-    └── RetriesExhaustedError             a command kept conflicting after all retries
+    ├── RetriesExhaustedError             a command kept conflicting after all retries
+    └── HandlerError                      a projection's or reaction's handler failed on an event
 """
 
 from __future__ import annotations
@@ -169,3 +170,21 @@ class RetriesExhaustedError(HistoireError):
         self.attempts = attempts
         self.last = last
         super().__init__(f"command on {stream_id} conflicted {attempts} times; last: {last}")
+
+
+class HandlerError(HistoireError):
+    """A follower's handler (projection, reaction) failed on an event; the follower stopped.
+
+    The events before it are handled and checkpointed; this one and the ones after
+    it wait until the handler is fixed, or until the event is skipped explicitly.
+    """
+
+    def __init__(
+        self, follower: str, event_id: object, stream_id: str, version: int, error: str
+    ) -> None:
+        self.follower = follower
+        self.event_id = event_id
+        self.stream_id = stream_id
+        self.version = version
+        self.error = error
+        super().__init__(f"{follower} failed on event {event_id} ({stream_id}@{version}): {error}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
 import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -10,11 +12,13 @@ from typing import Any
 
 import msgspec
 
+from histoire.core.errors import StoreError
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import category_of, validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
 from histoire.store.checks import replayed_result, validate_append, validate_read
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.transactions import Transaction, committing
 
 _encode_json = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
@@ -39,6 +43,9 @@ class MemoryEventStore:
         self._by_id: dict[uuid.UUID, RecordedEvent] = {}
         self._snapshots: dict[str, dict[tuple[str, int, int], Snapshot]] = {}
         self._closed = False
+        # Read models of projections: SQLite in memory, so that their SQL runs in tests.
+        self._read_models: sqlite3.Connection | None = None
+        self._read_models_lock = threading.RLock()
 
     def append(
         self,
@@ -202,5 +209,22 @@ class MemoryEventStore:
             ]
         return max(candidates, key=lambda s: s.version, default=None)
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A transaction on an in-memory SQLite database that holds this store's read models."""
+        with self._read_models_lock:
+            if self._read_models is None:
+                self._read_models = sqlite3.connect(
+                    ":memory:", isolation_level=None, check_same_thread=False
+                )
+            conn = self._read_models
+            conn.execute("BEGIN")
+            with committing(conn, lambda exc: StoreError(f"committing a read model: {exc}")) as tx:
+                yield tx
+
     def close(self) -> None:
         self._closed = True
+        with self._read_models_lock:
+            if self._read_models is not None:
+                self._read_models.close()
+                self._read_models = None

@@ -18,6 +18,7 @@ be a second edge over the same modules.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
@@ -56,6 +57,7 @@ from histoire.store.postgres_sql import (
     to_datetime,
 )
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.transactions import PostgresTransaction, Transaction
 
 __all__ = ["PostgresEventStore", "migrate"]
 
@@ -317,6 +319,17 @@ class PostgresEventStore:
             if horizon > newest:
                 break
         return checkpoint
+
+    # -- read models -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A transaction on the store's database, for read models and follower checkpoints.
+
+        Tables named through `tx.table(name)` live in the store's schema.
+        """
+        with self._db.transaction("writing a read model") as conn:
+            yield PostgresTransaction(conn, self.schema)
 
     # -- following -----------------------------------------------------------------
 

@@ -7,7 +7,8 @@ dead (the server restarted since it was pooled) before trying once more.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -85,6 +86,30 @@ class StorePool:
         except psycopg.Error as exc:
             return exc
         return timeout
+
+    @contextmanager
+    def transaction(self, doing: str) -> Iterator[Conn]:
+        """A pooled connection inside BEGIN, committed on a clean exit.
+
+        Errors of the body go out as they are (a read-model handler's own error);
+        errors of BEGIN, COMMIT or the pool come out as histoire's.
+        """
+        if self.closed:
+            raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.rollback()
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except psycopg.Error as exc:
+                    raise self.convert(exc, doing) from exc
+        except psycopg_pool.PoolTimeout as exc:
+            raise self.convert(self._why_no_connection(exc), doing) from exc
 
     def fetch(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
         """The rows of one query, in binary."""

@@ -43,6 +43,7 @@ from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
 from histoire.store.sqlite_writer import EventIdTaken, write_batch, write_one_by_one
+from histoire.store.transactions import Transaction, committing
 
 Durability = Literal["full", "fast"]
 SCHEMA_VERSION = 1
@@ -266,6 +267,19 @@ class SQLiteEventStore:
                 if time.monotonic() > deadline or not _is_busy(exc):
                     raise _convert(exc, "starting an append") from exc
                 time.sleep(0.005)
+
+    # -- read models ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction on the file, for read models and follower checkpoints.
+
+        It takes the file's one writer lock, as appends do: keep it short.
+        """
+        conn = self._reader()
+        self._begin(conn)
+        with committing(conn, lambda exc: _convert(exc, "committing a read model")) as tx:
+            yield tx
 
     # -- reading -----------------------------------------------------------
 

@@ -1,0 +1,146 @@
+"""The follower: reads the global log from a checkpoint, in order, for ever.
+
+Projections, reactions and the relay all read through it. It inherits the
+store's guarantees (each stream's events in version order, nothing skipped
+once a checkpoint is passed) and adds what they share:
+
+- filters by category and event type, applied by the store;
+- consumer groups: member `i` of `n` takes the streams whose stable hash
+  (CRC-32 of the UTF-8 stream id) modulo `n` is `i`, so that `n` processes
+  split the streams between them without a coordinator and each stream's
+  events stay with one member, in order;
+- batches: the checkpoint a batch ends at covers the events other members
+  or the filters left out, so that a filtered follower's checkpoint still
+  reaches the head of the log;
+- live following: when the log is exhausted it sleeps on the store's
+  `wait_for_events` (LISTEN/NOTIFY on PostgreSQL) until something new may be
+  there, or until it is told to stop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+from histoire.core.errors import InvalidInputError
+from histoire.core.recorded import Checkpoint, RecordedEvent
+from histoire.store.protocol import EventStore
+
+IDLE_WAIT = 1.0
+"""Longest sleep between two looks at an idle log, in seconds (a stop is seen sooner)."""
+
+
+def stream_hash(stream_id: str) -> int:
+    """The stable hash consumer groups split streams by: CRC-32 of the UTF-8 stream id."""
+    return zlib.crc32(stream_id.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroup:
+    """Member `member` (0-based) of a group of `members` followers sharing one log."""
+
+    member: int = 0
+    members: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("member", "members"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidInputError(f"consumer group {name} must be an int, not {value!r}")
+        if self.members < 1 or not 0 <= self.member < self.members:
+            raise InvalidInputError(
+                f"consumer group member {self.member} of {self.members}: need 0 <= member < members"
+            )
+
+    def owns(self, stream_id: str) -> bool:
+        """Whether this member handles `stream_id`."""
+        return self.members == 1 or stream_hash(stream_id) % self.members == self.member
+
+    def __str__(self) -> str:
+        return f"{self.member}/{self.members}"
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Events to handle, and the checkpoint to record once they are handled."""
+
+    events: list[RecordedEvent]
+    checkpoint: Checkpoint
+
+
+class Follower:
+    """Reads the log after a checkpoint, in batches, filtered, split by consumer group."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        group: ConsumerGroup | None = None,
+        batch_size: int = 1000,
+    ) -> None:
+        if isinstance(categories, str) or isinstance(types, str):
+            raise InvalidInputError("categories and types must be collections of str, not a str")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
+        self.store = store
+        self.categories = None if categories is None else sorted(set(categories))
+        self.types = None if types is None else sorted(set(types))
+        self.group = group or ConsumerGroup()
+        self.batch_size = batch_size
+
+    def batches(
+        self,
+        after: Checkpoint,
+        *,
+        live: bool = False,
+        stop: threading.Event | None = None,
+        idle_wait: float = IDLE_WAIT,
+        heartbeat: float | None = None,
+    ) -> Iterator[Batch]:
+        """Batches of events after `after`; forever if `live` (until `stop` is set).
+
+        Without `live`, it ends once it has reached the head of the log as it
+        was when the call began... or any later point: a catch-up.
+        A batch may be empty: it then only moves the checkpoint forward, or,
+        every `heartbeat` seconds of an idle live follow, says it is alive.
+        """
+        stop = stop or threading.Event()
+        checkpoint = after
+        owns = self.group.owns
+        while not stop.is_set():
+            # The head is read before the log: every event it covers that the
+            # filters let through is in the read that follows, so that when the
+            # read comes back short, the checkpoint may jump to the head.
+            head = self.store.head()
+            records = list(
+                self.store.read_log(
+                    checkpoint,
+                    categories=self.categories,
+                    types=self.types,
+                    limit=self.batch_size,
+                    batch_size=self.batch_size,
+                )
+            )
+            end = records[-1].checkpoint if records else checkpoint
+            if len(records) < self.batch_size and head > end:
+                end = head
+            mine = [r for r in records if owns(r.stream_id)]
+            if mine or end != checkpoint:
+                yield Batch(mine, end)
+                checkpoint = end
+            if len(records) == self.batch_size:
+                continue
+            if not live:
+                return
+            idle_since = time.monotonic()
+            while not stop.is_set() and not self.store.wait_for_events(
+                checkpoint, min(idle_wait, 0.25)
+            ):
+                if heartbeat is not None and time.monotonic() - idle_since >= heartbeat:
+                    yield Batch([], checkpoint)
+                    idle_since = time.monotonic()

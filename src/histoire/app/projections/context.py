@@ -1,0 +1,74 @@
+"""What a projection handler is given: the event's record and its read model's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from histoire.app.projections.definition import validate_name
+from histoire.app.projections.documents import Documents
+from histoire.core.errors import InvalidInputError
+from histoire.core.recorded import RecordedEvent
+from histoire.store.transactions import Dialect, Transaction
+
+
+def table_name(projection: str, generation: int, table: str) -> str:
+    """The unquoted name of a projection's table in one generation of its read model."""
+    return f"{projection}__g{generation}__{table}"
+
+
+class ProjectionContext:
+    """A handler's access to its read model (in the store's database) and the current record.
+
+    `table(name)` gives the quoted name of one of the projection's tables in
+    the generation being written; `documents(name)` a portable JSON document
+    table; `execute` and `executemany` run SQL in the batch's transaction, in
+    the database's own dialect (`dialect`: "sqlite", placeholders `?`;
+    "postgresql", placeholders `%s`).
+    """
+
+    record: RecordedEvent
+    """The stored event being handled: stream id, version, time, metadata, ids."""
+
+    def __init__(self, tx: Transaction | None, projection: str, generation: int) -> None:
+        self._tx = tx
+        self.projection = projection
+        self.generation = generation
+        self._documents: dict[str, Documents] = {}
+
+    @property
+    def tx(self) -> Transaction:
+        """The batch's transaction (transactional projections only)."""
+        if self._tx is None:
+            raise InvalidInputError(
+                f"projection {self.projection!r} is not transactional: its handlers write "
+                "elsewhere, not in the event store's database"
+            )
+        return self._tx
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the store's database: "sqlite" or "postgresql"."""
+        return self.tx.dialect
+
+    def table(self, name: str) -> str:
+        """The quoted name of table `name` of this projection's read model."""
+        validate_name("table", name)
+        return self.tx.table(table_name(self.projection, self.generation, name))
+
+    def documents(self, name: str) -> Documents:
+        """The JSON document table `name` of this projection's read model (made on first use)."""
+        found = self._documents.get(name)
+        if found is None:
+            found = Documents(self.tx, self.table(name))
+            found.create()
+            self._documents[name] = found
+        return found
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement in the batch's transaction; its rows."""
+        return self.tx.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per row of parameters."""
+        self.tx.executemany(sql, rows)

@@ -1,0 +1,246 @@
+"""Running a projection: catch up from its checkpoint, then follow the log live.
+
+A transactional projection handles each batch in one transaction of the
+store's database: the read-model rows and the checkpoint commit together, so
+every event is applied exactly once, across crashes too. Other projections
+record their checkpoint after their handlers succeeded: at least once.
+
+A handler that raises stops the projection (never a silent skip): the events
+before the failing one are committed with their checkpoint, and the failure
+(event, error, traceback) is recorded for `status` to show. Running again
+retries that event; `skip` tells the projection to pass over it, on record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from histoire.app.follower import Batch, ConsumerGroup, Follower
+from histoire.app.projections import generations
+from histoire.app.projections.context import ProjectionContext
+from histoire.app.projections.definition import Projection
+from histoire.codec.codec import Codec
+from histoire.core.errors import HandlerError, InvalidInputError
+from histoire.core.recorded import START, Checkpoint, RecordedEvent
+from histoire.store import progress
+from histoire.store.progress import FollowerKey
+from histoire.store.protocol import EventStore
+from histoire.store.transactions import TransactionalStore
+
+HEARTBEAT = 2.0
+"""Seconds between two progress records of an idle live projection (status: running)."""
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What one run of a projection did."""
+
+    projection: str
+    generation: int = 0
+    handled: int = 0
+    checkpoint: Checkpoint = START
+    failure: HandlerError | None = None
+    swapped: bool = False
+    """Whether a new generation was built and swapped in."""
+
+
+class _Failed(Exception):
+    def __init__(self, index: int, error: BaseException) -> None:
+        self.index = index
+        self.error = error
+
+
+class _Stale(Exception):
+    """Another process swapped generations or restarted the build: plan again."""
+
+
+class ProjectionRunner:
+    """Catches a projection up and keeps it live, on one store, as one consumer-group member."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        projection: Projection,
+        *,
+        codec: Codec | None = None,
+        group: ConsumerGroup | None = None,
+        batch_size: int = 500,
+        on_batch: Callable[[RunReport, Batch], None] | None = None,
+    ) -> None:
+        if not isinstance(store, TransactionalStore):
+            raise InvalidInputError(
+                f"{store.url}: this store cannot hold projection checkpoints (no transaction())"
+            )
+        self.store = store
+        self.projection = projection
+        self.codec = codec or projection.codec()
+        missing = [
+            t.type_name for t in projection.event_types if t.type_name not in self.codec.registry
+        ]
+        if missing:
+            raise InvalidInputError(
+                f"projection {projection.name!r} handles {', '.join(missing)}, "
+                "which the codec does not know"
+            )
+        self.group = group or ConsumerGroup()
+        self.batch_size = batch_size
+        self.on_batch = on_batch
+        self._handlers = projection.handlers
+
+    def run(
+        self,
+        *,
+        live: bool = False,
+        stop: threading.Event | None = None,
+        rebuild: bool = False,
+    ) -> RunReport:
+        """Catch up (and keep following if `live`, until `stop`); build and swap a new
+        generation first when the version changed or `rebuild` is asked."""
+        stop = stop or threading.Event()
+        report = RunReport(self.projection.name)
+        while not stop.is_set():
+            with self.store.transaction() as tx:
+                plan = generations.plan(tx, self.projection, rebuild=rebuild)
+                name = generations.follower_name(self.projection.name, plan.generation)
+                key = FollowerKey(name, self.group.member, self.group.members)
+                recorded = progress.load(tx, key)
+                skips = progress.skipped(tx, name)
+            rebuild = False
+            report.generation = plan.generation
+            report.checkpoint = started_at = recorded.checkpoint if recorded else START
+            follower = Follower(
+                self.store,
+                categories=self.projection.categories,
+                types=list(self._handlers),
+                group=self.group,
+                batch_size=self.batch_size,
+            )
+            failing = recorded is not None and recorded.failed_event_id is not None
+            try:
+                for batch in follower.batches(
+                    report.checkpoint,
+                    live=live and not plan.building,
+                    stop=stop,
+                    heartbeat=HEARTBEAT,
+                ):
+                    self._apply(batch, key, plan, skips, clear=failing, report=report)
+                    failing = False
+                    if self.on_batch is not None:
+                        self.on_batch(report, batch)
+            except _Stale:
+                continue
+            except _StopRun:
+                return report
+            if report.failure is not None or stop.is_set() or not plan.building:
+                return report
+            if self._swap(plan, started_at):
+                report.swapped = True
+                if not live:
+                    return report
+            else:
+                time.sleep(0.2)  # other members of the group are still building
+        return report
+
+    # -- one batch -------------------------------------------------------------
+
+    def _apply(
+        self,
+        batch: Batch,
+        key: FollowerKey,
+        plan: generations.Plan,
+        skips: set[str],
+        *,
+        clear: bool,
+        report: RunReport,
+    ) -> None:
+        events = (
+            [r for r in batch.events if str(r.event_id) not in skips] if skips else batch.events
+        )
+        transactional = self.projection.transactional
+        try:
+            if not transactional:
+                self._handle(events, ProjectionContext(None, self.projection.name, plan.generation))
+            with self.store.transaction() as tx:
+                if not generations.still_current(tx, self.projection.name, plan):
+                    raise _Stale
+                if transactional:
+                    self._handle(
+                        events, ProjectionContext(tx, self.projection.name, plan.generation)
+                    )
+                if clear:
+                    progress.clear_failure(tx, key)
+                progress.save(tx, key, batch.checkpoint, len(events))
+        except _Failed as failed:
+            self._record_failure(events, failed, key, plan, report)
+            raise _StopRun from None
+        report.handled += len(events)
+        report.checkpoint = batch.checkpoint
+
+    def _handle(self, events: list[RecordedEvent], context: ProjectionContext) -> None:
+        handlers = self._handlers
+        decode = self.codec.decode
+        for index, record in enumerate(events):
+            context.record = record
+            try:
+                handlers[record.type](decode(record), context)
+            except Exception as exc:
+                raise _Failed(index, exc) from exc
+
+    def _record_failure(
+        self,
+        events: list[RecordedEvent],
+        failed: _Failed,
+        key: FollowerKey,
+        plan: generations.Plan,
+        report: RunReport,
+    ) -> None:
+        record = events[failed.index]
+        before = events[: failed.index]
+        error = f"{type(failed.error).__name__}: {failed.error}"
+        trace = "".join(traceback.format_exception(failed.error))
+        report.failure = HandlerError(
+            f"projection {self.projection.name!r}",
+            record.event_id,
+            record.stream_id,
+            record.version,
+            error,
+        )
+        try:
+            # The events before the failing one are applied again and kept.
+            with self.store.transaction() as tx:
+                if before and self.projection.transactional:
+                    self._handle(
+                        before, ProjectionContext(tx, self.projection.name, plan.generation)
+                    )
+                if before:
+                    progress.save(tx, key, before[-1].checkpoint, len(before))
+                    report.handled += len(before)
+                    report.checkpoint = before[-1].checkpoint
+                progress.record_failure(tx, key, str(record.event_id), error, trace)
+        except _Failed:
+            with self.store.transaction() as tx:
+                progress.record_failure(tx, key, str(record.event_id), error, trace)
+
+    def _swap(self, plan: generations.Plan, started_at: Checkpoint) -> bool:
+        """Swap the built generation in once every member has caught up this far."""
+        with self.store.transaction() as tx:
+            if not generations.still_current(tx, self.projection.name, plan):
+                return True  # another member swapped it in
+            name = generations.follower_name(self.projection.name, plan.generation)
+            members = [
+                p
+                for p in progress.load_all(tx, name)
+                if p.key.name == name and p.key.members == self.group.members
+            ]
+            if len(members) < self.group.members or any(p.checkpoint < started_at for p in members):
+                return False
+            generations.swap(tx, self.projection.name, plan.generation)
+            return True
+
+
+class _StopRun(Exception):
+    pass
