@@ -88,7 +88,7 @@ class StorePool:
         return timeout
 
     @contextmanager
-    def transaction(self, doing: str) -> Iterator[Conn]:
+    def transaction(self, doing: str, *, read_only: bool = False) -> Iterator[Conn]:
         """A pooled connection inside BEGIN, committed on a clean exit.
 
         Errors of the body go out as they are (a read-model handler's own error);
@@ -98,7 +98,7 @@ class StorePool:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
         try:
             with self._pool.connection() as conn:
-                conn.execute("BEGIN")
+                conn.execute("BEGIN READ ONLY" if read_only else "BEGIN")
                 try:
                     yield conn
                 except BaseException:

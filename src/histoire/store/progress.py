@@ -73,6 +73,11 @@ def ensure_tables(tx: Transaction) -> None:
         tx.execute(_sql(tx, statement))
 
 
+def tables_exist(tx: Transaction) -> bool:
+    """Whether the progress tables exist (nothing ever followed the log if not)."""
+    return READ_MODELS in tx.table_names(READ_MODELS)
+
+
 def _progress(row: tuple[Any, ...]) -> Progress:
     name, member, members, commit, position, handled, updated, failed, error, trace = row
     return Progress(
@@ -213,6 +218,18 @@ def read_model(tx: Transaction, name: str) -> ReadModelState | None:
         (name,),
     )
     return ReadModelState(*rows[0]) if rows else None
+
+
+def read_models(tx: Transaction) -> list[ReadModelState]:
+    """Every read model's recorded generations, by name."""
+    rows = tx.execute(
+        _sql(
+            tx,
+            "SELECT name, generation, version, building_generation, building_version"
+            " FROM {read_models} ORDER BY name",
+        )
+    )
+    return [ReadModelState(*row) for row in rows]
 
 
 def save_read_model(tx: Transaction, state: ReadModelState) -> None:

@@ -271,13 +271,17 @@ class SQLiteEventStore:
     # -- read models ---------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """A write transaction on the file, for read models and follower checkpoints.
+    def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
+        """A transaction on the file, for read models and follower checkpoints.
 
-        It takes the file's one writer lock, as appends do: keep it short.
+        Unless `read_only`, it takes the file's one writer lock, as appends do:
+        keep it short.
         """
         conn = self._reader()
-        self._begin(conn)
+        if read_only:
+            conn.execute("BEGIN")
+        else:
+            self._begin(conn)
         with committing(conn, lambda exc: _convert(exc, "committing a read model")) as tx:
             yield tx
 

@@ -47,8 +47,10 @@ class TransactionalStore(Protocol):
 
     url: str
 
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        """A transaction on the store's database, committed on a clean exit."""
+    def transaction(self, *, read_only: bool = False) -> AbstractContextManager[Transaction]:
+        """A transaction on the store's database, committed on a clean exit.
+
+        A `read_only` one takes no write lock (for reading a read model)."""
         ...
 
 

@@ -30,8 +30,11 @@ class ProjectionContext:
     record: RecordedEvent
     """The stored event being handled: stream id, version, time, metadata, ids."""
 
-    def __init__(self, tx: Transaction | None, projection: str, generation: int) -> None:
+    def __init__(
+        self, tx: Transaction | None, projection: str, generation: int, *, writing: bool = True
+    ) -> None:
         self._tx = tx
+        self._writing = writing
         self.projection = projection
         self.generation = generation
         self._documents: dict[str, Documents] = {}
@@ -60,8 +63,14 @@ class ProjectionContext:
         """The JSON document table `name` of this projection's read model (made on first use)."""
         found = self._documents.get(name)
         if found is None:
-            found = Documents(self.tx, self.table(name))
-            found.create()
+            tx = self.tx
+            if self._writing:
+                found = Documents(tx, self.table(name))
+                found.create()
+            else:
+                physical = table_name(self.projection, self.generation, name)
+                exists = physical in tx.table_names(physical)
+                found = Documents(tx, self.table(name), empty=not exists)
             self._documents[name] = found
         return found
 

@@ -31,10 +31,12 @@ _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 class Documents:
     """JSON documents by key in one table: get, put, delete, find by field."""
 
-    def __init__(self, tx: Transaction, table: str) -> None:
+    def __init__(self, tx: Transaction, table: str, *, empty: bool = False) -> None:
         self._tx = tx
         self._table = table
         self._pg = tx.dialect == "postgresql"
+        # A reader's view of a table no handler has written yet: no documents.
+        self._empty = empty
 
     def create(self) -> None:
         """Create the table if it does not exist."""
@@ -48,6 +50,8 @@ class Documents:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The document stored under `key`, or None."""
+        if self._empty:
+            return None
         rows = self._tx.execute(self._q(f"SELECT doc FROM {self._table} WHERE key = ?"), (key,))
         return self._load(rows[0][0]) if rows else None
 
@@ -74,6 +78,8 @@ class Documents:
 
     def find(self, **fields: Any) -> list[tuple[str, dict[str, Any]]]:
         """The (key, document) pairs whose top-level `fields` equal the given values, by key."""
+        if self._empty:
+            return []
         where: list[str] = []
         params: list[Any] = []
         for name, value in fields.items():
@@ -98,6 +104,8 @@ class Documents:
 
     def count(self) -> int:
         """How many documents the table holds."""
+        if self._empty:
+            return 0
         return int(self._tx.execute(f"SELECT count(*) FROM {self._table}")[0][0])
 
     @staticmethod

@@ -79,7 +79,8 @@ def swap(tx: Transaction, projection: str, built: int) -> None:
 
 def serving(tx: Transaction, projection: str) -> int | None:
     """The generation that serves reads of `projection`, or None if it was never built."""
-    progress.ensure_tables(tx)
+    if not progress.tables_exist(tx):
+        return None
     state = progress.read_model(tx, projection)
     return None if state is None else state.generation
 

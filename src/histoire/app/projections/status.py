@@ -1,0 +1,130 @@
+"""How far projections are: checkpoint, lag, state, last error; and waiting for one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from histoire.app.projections import generations
+from histoire.core.errors import InvalidInputError
+from histoire.core.recorded import START, Checkpoint
+from histoire.store import progress
+from histoire.store.protocol import EventStore
+from histoire.store.transactions import TransactionalStore
+
+STALE_AFTER = dt.timedelta(seconds=10)
+"""A projection whose progress is older than this and not at the head is `stopped`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """One consumer-group member of one generation of a projection."""
+
+    projection: str
+    generation: int
+    version: int
+    serving: bool
+    """Whether this generation serves reads (else it is being built)."""
+    member: int
+    members: int
+    checkpoint: Checkpoint
+    head: Checkpoint
+    handled: int
+    lag_events: int
+    """How many events of the log lie past the checkpoint (by positions)."""
+    lag_seconds: float
+    """How old the oldest event past the checkpoint is (0 when caught up)."""
+    state: str
+    """`running`, `stopped`, `failing` or `caught up`."""
+    updated_at: dt.datetime | None
+    failed_event_id: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+def projection_status(store: EventStore, name: str | None = None) -> list[ProjectionStatus]:
+    """The status of every projection that ran on `store` (or of `name` only)."""
+    if not isinstance(store, TransactionalStore):
+        raise InvalidInputError(f"{store.url}: this store holds no projections")
+    head = store.head()
+    with store.transaction(read_only=True) as tx:
+        if not progress.tables_exist(tx):
+            return []  # nothing ever ran here
+        states = progress.read_models(tx)
+        records = progress.load_all(tx, "projection:")
+    now = dt.datetime.now(dt.UTC)
+    result: list[ProjectionStatus] = []
+    for state in states:
+        if name is not None and state.name != name:
+            continue
+        generations_of = [(state.generation, state.version, True)]
+        if state.building_generation is not None and state.building_version is not None:
+            generations_of.append((state.building_generation, state.building_version, False))
+        for generation, version, serving in generations_of:
+            follower = generations.follower_name(state.name, generation)
+            members = [r for r in records if r.key.name == follower]
+            if not members:
+                members = [None]  # type: ignore[list-item]
+            for record in members:
+                checkpoint = record.checkpoint if record else START
+                lag_seconds = 0.0
+                if checkpoint < head:
+                    first = next(iter(store.read_log(checkpoint, limit=1)), None)
+                    if first is not None:
+                        lag_seconds = max((now - first.recorded_at).total_seconds(), 0.0)
+                if record is not None and record.failed_event_id is not None:
+                    status = "failing"
+                elif record is not None and now - record.updated_at < STALE_AFTER:
+                    status = "running"
+                elif checkpoint >= head:
+                    status = "caught up"
+                else:
+                    status = "stopped"
+                result.append(
+                    ProjectionStatus(
+                        projection=state.name,
+                        generation=generation,
+                        version=version,
+                        serving=serving,
+                        member=record.key.member if record else 0,
+                        members=record.key.members if record else 1,
+                        checkpoint=checkpoint,
+                        head=head,
+                        handled=record.handled if record else 0,
+                        lag_events=max(head.position - checkpoint.position, 0),
+                        lag_seconds=lag_seconds,
+                        state=status,
+                        updated_at=record.updated_at if record else None,
+                        failed_event_id=record.failed_event_id if record else None,
+                        error=record.error if record else None,
+                        traceback=record.traceback if record else None,
+                    )
+                )
+    return result
+
+
+def wait_for_projection(
+    store: EventStore, name: str, checkpoint: Checkpoint, timeout: float = 10.0
+) -> bool:
+    """Wait until every member of `name`'s serving generation has passed `checkpoint`.
+
+    For read-your-own-writes: append, then wait for the view to include the
+    append's last event (`result.events[-1].checkpoint`). True once reached,
+    False after `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        if _reached(store, name, checkpoint):
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)
+
+
+def _reached(store: EventStore, name: str, checkpoint: Checkpoint) -> bool:
+    serving = [s for s in projection_status(store, name) if s.serving]
+    return bool(serving) and all(s.checkpoint >= checkpoint for s in serving)

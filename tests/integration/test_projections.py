@@ -1,0 +1,217 @@
+"""Projections on every backend: catch-up, live follow, exactly once, failures, generations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from histoire import CommandHandler, EventStore, HandlerError
+from histoire.app.follower import ConsumerGroup
+from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner
+from histoire.app.projections.reading import read_model
+from histoire.app.projections.status import projection_status, wait_for_projection
+from histoire.examples import bank
+
+
+def balances_projection(version: int = 1, fail_on: set[int] | None = None) -> Projection:
+    """Balances per account as documents; optionally failing on deposits of some amounts."""
+    projection = Projection("balances", version=version)
+
+    @projection.on(bank.AccountOpened)
+    def opened(event: bank.AccountOpened, ctx: ProjectionContext) -> None:
+        ctx.documents("accounts").put(ctx.record.stream_id, {"owner": event.owner, "cents": 0})
+
+    @projection.on(bank.Deposited, bank.Withdrawn)
+    def moved(event: Any, ctx: ProjectionContext) -> None:
+        if fail_on and event.amount_cents in fail_on:
+            raise RuntimeError(f"cannot take {event.amount_cents}")
+        accounts = ctx.documents("accounts")
+        doc = accounts.get(ctx.record.stream_id)
+        assert doc is not None
+        sign = 1 if isinstance(event, bank.Deposited) else -1
+        doc["cents"] += sign * event.amount_cents
+        accounts.put(ctx.record.stream_id, doc)
+
+    return projection
+
+
+def accounts_handler(store: EventStore) -> CommandHandler[Any, Any, Any]:
+    return CommandHandler(store, bank.make_decider(), upcasters=bank.make_upcasters())
+
+
+def balances(store: EventStore) -> dict[str, int]:
+    with read_model(store, "balances") as view:
+        return {key: doc["cents"] for key, doc in view.documents("accounts")}
+
+
+def fill(store: EventStore, accounts: int = 5, deposits: int = 3) -> dict[str, int]:
+    handler = accounts_handler(store)
+    expected: dict[str, int] = {}
+    for a in range(accounts):
+        stream = f"account-{a}"
+        handler.handle(stream, bank.OpenAccount(owner=f"owner {a}"))
+        expected[stream] = 0
+        for d in range(1, deposits + 1):
+            handler.handle(stream, bank.Deposit(amount_cents=a * 100 + d))
+            expected[stream] += a * 100 + d
+    return expected
+
+
+def runner(store: EventStore, projection: Projection, **options: Any) -> ProjectionRunner:
+    return ProjectionRunner(store, projection, codec=accounts_handler(store).codec, **options)
+
+
+def test_catch_up_builds_the_view_from_the_whole_log(store: EventStore) -> None:
+    """A first run folds every event of the log into the read model."""
+    expected = fill(store)
+    report = runner(store, balances_projection(), batch_size=4).run()
+    assert report.failure is None
+    assert report.handled == 20
+    assert balances(store) == expected
+
+
+def test_a_second_run_resumes_from_the_checkpoint_and_applies_nothing_twice(
+    store: EventStore,
+) -> None:
+    """Events already applied are not applied again; new ones are."""
+    expected = fill(store, accounts=2)
+    runner(store, balances_projection()).run()
+    handler = accounts_handler(store)
+    handler.handle("account-0", bank.Deposit(amount_cents=5))
+    expected["account-0"] += 5
+    report = runner(store, balances_projection()).run()
+    assert report.handled == 1
+    assert balances(store) == expected
+
+
+def test_live_follow_applies_new_events_and_stops_when_told(store: EventStore) -> None:
+    """A live run sees an append within a moment and ends cleanly on stop."""
+    fill(store, accounts=1, deposits=1)
+    stop = threading.Event()
+    projection = balances_projection()
+    reports: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: reports.append(runner(store, projection).run(live=True, stop=stop))
+    )
+    thread.start()
+    try:
+        result = accounts_handler(store).handle("account-0", bank.Deposit(amount_cents=40))
+        assert wait_for_projection(store, "balances", result.events[-1].checkpoint, timeout=10)
+        assert balances(store)["account-0"] == 41
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert reports[0].failure is None
+
+
+def test_a_failing_handler_stops_the_projection_with_the_error_visible(
+    store: EventStore,
+) -> None:
+    """The events before the failing one are kept; it and the later ones wait."""
+    fill(store, accounts=2, deposits=3)  # account-1 deposits 101, 102, 103
+    report = runner(store, balances_projection(fail_on={102})).run()
+    assert isinstance(report.failure, HandlerError)
+    assert report.failure.stream_id == "account-1"
+    assert "cannot take 102" in report.failure.error
+    assert balances(store) == {"account-0": 6, "account-1": 101}
+    (status,) = projection_status(store, "balances")
+    assert status.state == "failing"
+    assert status.error is not None and "cannot take 102" in status.error
+    assert status.traceback is not None and "RuntimeError" in status.traceback
+    assert status.failed_event_id == str(report.failure.event_id)
+    # Fixed and run again: it goes on from the failing event, nothing doubled.
+    report = runner(store, balances_projection()).run()
+    assert report.failure is None
+    assert balances(store) == {"account-0": 6, "account-1": 306}
+    (status,) = projection_status(store, "balances")
+    assert status.state != "failing" and status.error is None
+
+
+def test_a_version_bump_builds_a_new_generation_while_the_old_one_serves(
+    store: EventStore,
+) -> None:
+    """Readers keep the old view until the new version has caught up; then it swaps."""
+    fill(store, accounts=2, deposits=1)
+    runner(store, balances_projection(version=1)).run()
+    before = balances(store)
+    seen_during_build: list[dict[str, int]] = []
+
+    def look(report: Any, batch: Any) -> None:
+        seen_during_build.append(balances(store))
+
+    report = runner(store, balances_projection(version=2), batch_size=1, on_batch=look).run()
+    assert report.swapped and report.generation == 2
+    assert all(view == before for view in seen_during_build)
+    assert balances(store) == before
+    with store.transaction() as tx:  # type: ignore[attr-defined]
+        assert tx.table_names("balances__g1__") == []
+
+
+def test_consumer_group_members_together_build_the_same_view(store: EventStore) -> None:
+    """Three members split the streams; together they give the one-member view."""
+    expected = fill(store, accounts=9, deposits=2)
+    for member in range(3):
+        runner(store, balances_projection(), group=ConsumerGroup(member, 3)).run()
+    assert balances(store) == expected
+    statuses = projection_status(store, "balances")
+    assert sorted(s.member for s in statuses) == [0, 1, 2]
+    assert sum(s.handled for s in statuses) == 27
+
+
+def test_a_non_transactional_projection_records_its_checkpoint_after_its_handlers(
+    store: EventStore,
+) -> None:
+    """A projection writing elsewhere gets every event, and resumes after the last one."""
+    seen: list[tuple[str, int]] = []
+    projection = Projection("mailer", transactional=False)
+
+    @projection.on(bank.Deposited)
+    def remember(event: bank.Deposited, ctx: ProjectionContext) -> None:
+        seen.append((ctx.record.stream_id, event.amount_cents))
+
+    fill(store, accounts=2, deposits=2)
+    runner(store, projection).run()
+    runner(store, projection).run()
+    assert sorted(seen) == [
+        ("account-0", 1),
+        ("account-0", 2),
+        ("account-1", 101),
+        ("account-1", 102),
+    ]
+
+
+def test_wait_for_projection_times_out_when_nothing_runs(store: EventStore) -> None:
+    """Waiting for a checkpoint no run reaches gives False after the timeout."""
+    fill(store, accounts=1, deposits=1)
+    runner(store, balances_projection()).run()
+    late = accounts_handler(store).handle("account-0", bank.Deposit(amount_cents=1))
+    started = time.monotonic()
+    assert not wait_for_projection(store, "balances", late.events[-1].checkpoint, timeout=0.3)
+    assert time.monotonic() - started < 5
+
+
+def test_status_shows_lag_in_events(store: EventStore) -> None:
+    """Events appended after the last run show as lag."""
+    fill(store, accounts=1, deposits=1)
+    runner(store, balances_projection()).run()
+    handler = accounts_handler(store)
+    for _ in range(3):
+        handler.handle("account-0", bank.Deposit(amount_cents=1))
+    time.sleep(0.01)
+    (status,) = projection_status(store, "balances")
+    assert status.lag_events == 3
+    assert status.lag_seconds > 0
+    assert status.handled == 2
+
+
+def test_a_projection_name_must_suit_sql() -> None:
+    """Names become parts of table names: anything but lowercase words is refused."""
+    from histoire import InvalidInputError
+
+    for bad in ("Balances", "a b", "x;drop", "", "a__b", "1a"):
+        with pytest.raises(InvalidInputError, match="invalid projection name"):
+            Projection(bad)
