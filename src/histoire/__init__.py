@@ -5,7 +5,18 @@ derived from them.
 """
 
 from histoire.app.application import Application
+from histoire.app.follower import ConsumerGroup
 from histoire.app.handler import CommandHandler, CommandResult, LoadedState, event_id_for
+from histoire.app.projections import (
+    Documents,
+    Projection,
+    ProjectionContext,
+    ProjectionRunner,
+    ProjectionStatus,
+    projection_status,
+    read_model,
+    wait_for_projection,
+)
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -55,7 +66,9 @@ __all__ = [
     "CommandHandler",
     "CommandResult",
     "ConcurrencyError",
+    "ConsumerGroup",
     "Decider",
+    "Documents",
     "DuplicateEventError",
     "Event",
     "EventDecodeError",
@@ -73,6 +86,10 @@ __all__ = [
     "LoadedState",
     "MemoryEventStore",
     "NewEvent",
+    "Projection",
+    "ProjectionContext",
+    "ProjectionRunner",
+    "ProjectionStatus",
     "RecordedEvent",
     "RetriesExhaustedError",
     "SchemaError",
@@ -90,6 +107,9 @@ __all__ = [
     "category_of",
     "event_id_for",
     "open_store",
+    "projection_status",
+    "read_model",
     "stream_id_for",
     "validate_stream_id",
+    "wait_for_projection",
 ]

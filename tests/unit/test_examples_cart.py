@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from histoire import CommandHandler, InvalidCommandError, open_store
+from histoire.app.projections import ProjectionRunner
+from histoire.app.projections.reading import read_model
 from histoire.examples.bank import Deposit, OpenAccount
 from histoire.examples.bank import make_decider as make_bank
 from histoire.examples.cart import (
@@ -23,7 +25,8 @@ from histoire.examples.cart import (
     Line,
     RemoveItem,
     make_decider,
-    removed_from_carts,
+    removed_products,
+    removed_products_in,
 )
 from histoire.testing import given
 
@@ -116,7 +119,7 @@ def test_malformed_cart_commands_raise(command: AddItem | RemoveItem, message: s
 
 
 def test_the_removal_view_remembers_every_product_ever_removed() -> None:
-    """removed_from_carts counts removals from the global log, even from checked-out carts."""
+    """The removed_products projection counts removals, even from checked-out carts."""
     store = open_store("memory://")
     carts = CommandHandler(store, cart)
     accounts = CommandHandler(store, make_bank())
@@ -129,7 +132,9 @@ def test_the_removal_view_remembers_every_product_ever_removed() -> None:
     carts.handle("cart-1", CheckOut())
     carts.handle("cart-1", RemoveItem(product_id="book"))  # refused: not a removal
 
-    view = removed_from_carts(store)
+    ProjectionRunner(store, removed_products, codec=carts.codec).run()
+    with read_model(store, removed_products) as model:
+        view = removed_products_in(model)
 
     assert [(p.product_id, p.removals, p.quantity, p.carts) for p in view] == [
         ("mug", 2, 4, ("cart-1", "cart-2")),

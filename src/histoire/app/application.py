@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from histoire.app.handler import CommandHandler
+from histoire.app.projections.definition import Projection
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -35,7 +36,8 @@ class Application:
     """A user's application: its deciders, event types, upcasters and store URL.
 
     `events` lists event types that no decider lists (events appended by hand,
-    or kept for history after a decider stopped emitting them). `store_url` is
+    or kept for history after a decider stopped emitting them). `projections`
+    are the views `histoire projections run` keeps up to date. `store_url` is
     the default store; the command line's `--store` and HISTOIRE_STORE win
     over it.
     """
@@ -45,6 +47,7 @@ class Application:
     events: Sequence[type[Event]] = ()
     upcasters: Upcasters = field(default_factory=Upcasters)
     store_url: str | None = None
+    projections: Sequence[Projection] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -55,6 +58,18 @@ class Application:
                     f"application {self.name!r}: deciders must be Decider objects, "
                     f"not {type(decider).__qualname__}"
                 )
+        for projection in self.projections:
+            if not isinstance(projection, Projection):
+                raise InvalidInputError(
+                    f"application {self.name!r}: projections must be Projection objects, "
+                    f"not {type(projection).__qualname__}"
+                )
+        views = [p.name for p in self.projections]
+        if len(set(views)) != len(views):
+            twice = sorted({v for v in views if views.count(v) > 1})
+            raise InvalidInputError(
+                f"application {self.name!r}: two projections are named {twice[0]!r}"
+            )
         names = [d.name for d in self.deciders]
         doubled = sorted({n for n in names if names.count(n) > 1})
         if doubled:
@@ -68,7 +83,9 @@ class Application:
 
     def _build_registry(self) -> EventRegistry:
         registry = EventRegistry()
-        for event_type in (*(e for d in self.deciders for e in d.events), *self.events):
+        handled = (t for p in self.projections for t in p.event_types)
+        listed = (e for d in self.deciders for e in d.events)
+        for event_type in (*listed, *self.events, *handled):
             try:
                 registry.register(event_type)
             except (TypeError, ValueError) as exc:
@@ -92,6 +109,14 @@ class Application:
                 return decider
         known = ", ".join(sorted(d.name for d in self.deciders)) or "none"
         raise InvalidInputError(f"application {self.name!r} has no decider {name!r} ({known})")
+
+    def projection(self, name: str) -> Projection:
+        """The projection named `name`."""
+        for projection in self.projections:
+            if projection.name == name:
+                return projection
+        known = ", ".join(sorted(p.name for p in self.projections)) or "none"
+        raise InvalidInputError(f"application {self.name!r} has no projection {name!r} ({known})")
 
     def handler(
         self, decider: Decider[Any, Any, Any] | str, store: EventStore

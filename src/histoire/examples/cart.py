@@ -13,18 +13,16 @@ system started, read from the global log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import ClassVar
 
 import msgspec
 
+from histoire.app.projections import Projection, ProjectionContext
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.core.decider import Decider
 from histoire.core.errors import InvalidCommandError
 from histoire.core.messages import Command, Event
-from histoire.core.recorded import RecordedEvent
-from histoire.store.protocol import EventStore
 
 CATEGORY = "cart"
 
@@ -226,44 +224,32 @@ class RemovedProduct(msgspec.Struct, frozen=True, kw_only=True):
     last_position: int
 
 
-def removed_from_carts_of(records: Iterable[RecordedEvent], codec: Codec) -> list[RemovedProduct]:
-    """The removal view folded from `records`, most removed first.
+removed_products = Projection("removed_products", categories=[CATEGORY])
+"""The seed's question as a live view: every product ever removed from a cart."""
 
-    Records of other types are skipped, so that any slice of the log will do.
-    """
-    removals: dict[str, tuple[int, int, dict[str, None], int]] = {}
-    for record in records:
-        if record.type != ItemRemoved.type_name:
-            continue
-        event = codec.decode(record)
-        if not isinstance(event, ItemRemoved):  # pragma: no cover - a codec of other events
-            raise TypeError(f"{ItemRemoved.type_name} decoded as {type(event).__qualname__}")
-        count, quantity, carts, _ = removals.get(event.product_id, (0, 0, {}, 0))
-        carts[record.stream_id] = None
-        removals[event.product_id] = (
-            count + 1,
-            quantity + event.quantity,
-            carts,
-            record.position,
-        )
+
+@removed_products.on(ItemRemoved)
+def _removed(event: ItemRemoved, ctx: ProjectionContext) -> None:
+    products = ctx.documents("products")
+    product = products.get(event.product_id) or {"removals": 0, "quantity": 0, "carts": []}
+    product["removals"] += 1
+    product["quantity"] += event.quantity
+    if ctx.record.stream_id not in product["carts"]:
+        product["carts"].append(ctx.record.stream_id)
+    product["last_position"] = ctx.record.position
+    products.put(event.product_id, product)
+
+
+def removed_products_in(view: ProjectionContext) -> list[RemovedProduct]:
+    """The `removed_products` read model as a list, most removed first."""
     products = [
         RemovedProduct(
-            product_id=product_id,
-            removals=count,
-            quantity=quantity,
-            carts=tuple(carts),
-            last_position=last,
+            product_id=key,
+            removals=doc["removals"],
+            quantity=doc["quantity"],
+            carts=tuple(doc["carts"]),
+            last_position=doc["last_position"],
         )
-        for product_id, (count, quantity, carts, last) in removals.items()
+        for key, doc in view.documents("products")
     ]
     return sorted(products, key=lambda p: (-p.removals, -p.quantity, p.product_id))
-
-
-def removed_from_carts(store: EventStore, codec: Codec | None = None) -> list[RemovedProduct]:
-    """Every product ever removed from a cart since the system started, most removed first.
-
-    A batch projection: it reads the whole global log, filtered by the store to
-    the `cart` category and the `ItemRemoved` type.
-    """
-    records = store.read_log(categories=[CATEGORY], types=[ItemRemoved.type_name])
-    return removed_from_carts_of(records, codec or make_codec())

@@ -17,6 +17,8 @@ import uuid
 from typing import Any
 
 from histoire.app.handler import CommandHandler
+from histoire.app.projections import ProjectionRunner
+from histoire.app.projections.reading import read_model
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.core.errors import InvalidCommandError
@@ -300,9 +302,12 @@ class Story:
                 for cart_id, state in now
             ],
         )
-        removed = cart.removed_from_carts(self.store)
+        # A projection: caught up from the global log, then read from its read model.
+        ProjectionRunner(self.store, cart.removed_products, codec=self.carts.codec).run()
+        with read_model(self.store, cart.removed_products) as view:
+            removed = cart.removed_products_in(view)
         self.say.table(
-            'Read from the global log: "every product ever removed from a cart"',
+            'A projection of the global log: "every product ever removed from a cart"',
             ["Product", "Removals", "Quantity", "From carts", "Last at position"],
             [
                 [
