@@ -13,6 +13,7 @@ retries that event; `skip` tells the projection to pass over it, on record.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -24,12 +25,17 @@ from histoire.app.projections import generations
 from histoire.app.projections.context import ProjectionContext
 from histoire.app.projections.definition import Projection
 from histoire.codec.codec import Codec
-from histoire.core.errors import HandlerError, InvalidInputError
+from histoire.core.errors import HandlerError, InvalidInputError, StoreUnavailableError
 from histoire.core.recorded import START, Checkpoint, RecordedEvent
 from histoire.store import progress
 from histoire.store.progress import FollowerKey
 from histoire.store.protocol import EventStore
 from histoire.store.transactions import TransactionalStore
+
+logger = logging.getLogger(__name__)
+
+MAX_PAUSE = 5.0
+"""Longest wait between two attempts of a live projection whose database is unavailable."""
 
 HEARTBEAT = 2.0
 """Seconds between two progress records of an idle live projection (status: running)."""
@@ -102,48 +108,66 @@ class ProjectionRunner:
         generation first when the version changed or `rebuild` is asked."""
         stop = stop or threading.Event()
         report = RunReport(self.projection.name)
+        pause = 0.1
         while not stop.is_set():
-            with self.store.transaction() as tx:
-                plan = generations.plan(tx, self.projection, rebuild=rebuild)
-                name = generations.follower_name(self.projection.name, plan.generation)
-                key = FollowerKey(name, self.group.member, self.group.members)
-                recorded = progress.load(tx, key)
-                skips = progress.skipped(tx, name)
-            rebuild = False
-            report.generation = plan.generation
-            report.checkpoint = started_at = recorded.checkpoint if recorded else START
-            follower = Follower(
-                self.store,
-                categories=self.projection.categories,
-                types=list(self._handlers),
-                group=self.group,
-                batch_size=self.batch_size,
-            )
-            failing = recorded is not None and recorded.failed_event_id is not None
             try:
-                for batch in follower.batches(
-                    report.checkpoint,
-                    live=live and not plan.building,
-                    stop=stop,
-                    heartbeat=HEARTBEAT,
-                ):
-                    self._apply(batch, key, plan, skips, clear=failing, report=report)
-                    failing = False
-                    if self.on_batch is not None:
-                        self.on_batch(report, batch)
-            except _Stale:
-                continue
-            except _StopRun:
-                return report
-            if report.failure is not None or stop.is_set() or not plan.building:
-                return report
-            if self._swap(plan, started_at):
-                report.swapped = True
+                done = self._pass(report, live=live, stop=stop, rebuild=rebuild)
+            except StoreUnavailableError as exc:
                 if not live:
-                    return report
-            else:
-                time.sleep(0.2)  # other members of the group are still building
+                    raise
+                # The database is down or locked: wait and resume from the checkpoint.
+                logger.warning(
+                    "projection %s: %s; retrying in %.1f s", report.projection, exc, pause
+                )
+                stop.wait(pause)
+                pause = min(pause * 2, MAX_PAUSE)
+                continue
+            pause = 0.1
+            rebuild = False
+            if done:
+                return report
         return report
+
+    def _pass(self, report: RunReport, *, live: bool, stop: threading.Event, rebuild: bool) -> bool:
+        """Plan a generation and follow it; True when the run is over."""
+        with self.store.transaction() as tx:
+            plan = generations.plan(tx, self.projection, rebuild=rebuild)
+            name = generations.follower_name(self.projection.name, plan.generation)
+            key = FollowerKey(name, self.group.member, self.group.members)
+            recorded = progress.load(tx, key)
+            skips = progress.skipped(tx, name)
+        report.generation = plan.generation
+        report.checkpoint = started_at = recorded.checkpoint if recorded else START
+        follower = Follower(
+            self.store,
+            categories=self.projection.categories,
+            types=list(self._handlers),
+            group=self.group,
+            batch_size=self.batch_size,
+        )
+        failing = recorded is not None and recorded.failed_event_id is not None
+        try:
+            for batch in follower.batches(
+                report.checkpoint,
+                live=live and not plan.building,
+                stop=stop,
+                heartbeat=HEARTBEAT,
+            ):
+                self._apply(batch, key, plan, skips, clear=failing, report=report)
+                failing = False
+                if self.on_batch is not None:
+                    self.on_batch(report, batch)
+        except _Stale:
+            return False
+        except _StopRun:
+            return True
+        if report.failure is not None or stop.is_set() or not plan.building:
+            return True
+        if self._swap(plan, started_at):
+            report.swapped = True
+            return not live
+        time.sleep(0.2)  # other members of the group are still building
+        return False
 
     # -- one batch -------------------------------------------------------------
 
