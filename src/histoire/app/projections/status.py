@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from dataclasses import dataclass
 
 from histoire.app.projections import generations
-from histoire.core.errors import InvalidInputError
+from histoire.core.errors import HandlerError, InvalidInputError
 from histoire.core.recorded import START, Checkpoint
 from histoire.store import progress
 from histoire.store.protocol import EventStore
@@ -111,7 +112,8 @@ def wait_for_projection(
 
     For read-your-own-writes: append, then wait for the view to include the
     append's last event (`result.events[-1].checkpoint`). True once reached,
-    False after `timeout` seconds.
+    False after `timeout` seconds; HandlerError at once if the projection is
+    stopped on a failing event before that checkpoint (it would never get there).
     """
     deadline = time.monotonic() + timeout
     pause = 0.002
@@ -127,4 +129,14 @@ def wait_for_projection(
 
 def _reached(store: EventStore, name: str, checkpoint: Checkpoint) -> bool:
     serving = [s for s in projection_status(store, name) if s.serving]
+    for status in serving:
+        if status.failed_event_id is not None and status.checkpoint < checkpoint:
+            failed = store.get_event(uuid.UUID(status.failed_event_id))
+            raise HandlerError(
+                f"projection {name!r}",
+                status.failed_event_id,
+                failed.stream_id if failed else "?",
+                failed.version if failed else 0,
+                status.error or "",
+            )
     return bool(serving) and all(s.checkpoint >= checkpoint for s in serving)
