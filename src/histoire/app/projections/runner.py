@@ -123,7 +123,8 @@ class ProjectionRunner:
                 pause = min(pause * 2, MAX_PAUSE)
                 continue
             pause = 0.1
-            rebuild = False
+            if report.swapped:
+                rebuild = False  # a rebuild asked for is over once swapped in
             if done:
                 return report
         return report
@@ -163,7 +164,7 @@ class ProjectionRunner:
             return True
         if report.failure is not None or stop.is_set() or not plan.building:
             return True
-        if self._swap(plan, started_at):
+        if self._swap(plan, key, started_at, report.checkpoint):
             report.swapped = True
             return not live
         time.sleep(0.2)  # other members of the group are still building
@@ -249,11 +250,14 @@ class ProjectionRunner:
             with self.store.transaction() as tx:
                 progress.record_failure(tx, key, str(record.event_id), error, trace)
 
-    def _swap(self, plan: generations.Plan, started_at: Checkpoint) -> bool:
+    def _swap(
+        self, plan: generations.Plan, key: FollowerKey, started_at: Checkpoint, reached: Checkpoint
+    ) -> bool:
         """Swap the built generation in once every member has caught up this far."""
         with self.store.transaction() as tx:
             if not generations.still_current(tx, self.projection.name, plan):
                 return True  # another member swapped it in
+            progress.save(tx, key, reached, 0)  # caught up, even on an empty log
             name = generations.follower_name(self.projection.name, plan.generation)
             members = [
                 p
