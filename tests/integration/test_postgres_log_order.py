@@ -1,9 +1,10 @@
 """PostgreSQL: in the global log, each stream's events come in version order.
 
 The log is ordered by (xid, position), and a transaction's id is taken at its
-first write. A transaction that wrote elsewhere first is older than one that
-appended to a stream after it, yet may win that stream's lock later: had it
-taken the next versions, they would sort before the lower versions.
+first write. Up to schema version 1 an append took it before winning the
+stream's lock, so an older transaction (one that wrote elsewhere first, or one
+that merely reached a busy stream first) could win the lock after a younger
+one, take the next versions, and still sort before the younger one's.
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def write_for_a_while(url: str, schema: str, writer: int, seconds: float) -> int
     return appended
 
 
-def follow(store: PostgresEventStore, done: Callable[[], bool], **filters: Any) -> list[Any]:
+def follow(
+    store: PostgresEventStore, done: Callable[[], bool], **filters: Any
+) -> list[RecordedEvent]:
     """Read the log from checkpoint to checkpoint until `done()`, then to its settled end."""
     seen: list[RecordedEvent] = []
     checkpoint = START
