@@ -154,6 +154,13 @@ def test_writers_to_different_streams_do_not_wait_for_each_other(
         other = store.append("account-2", new_events(1))
         assert time.monotonic() - started < 2
         assert other.version == 1
+        elsewhere = PostgresEventStore(url, schema=fresh_postgres_schema(url))
+        try:
+            started = time.monotonic()
+            assert elsewhere.append("account-1", new_events(1)).version == 1
+            assert time.monotonic() - started < 2, "another schema's account-1 is another stream"
+        finally:
+            elsewhere.close()
 
         same: list[Any] = []
         thread = threading.Thread(
@@ -163,7 +170,7 @@ def test_writers_to_different_streams_do_not_wait_for_each_other(
         thread.join(timeout=0.5)
         assert thread.is_alive(), "an append to the held stream should wait for its lock"
         waiting = held.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'advisory'"
         ).fetchone()
         assert waiting is not None and waiting[0] >= 1
         held.commit()

@@ -118,10 +118,12 @@ def test_migrate_returns_the_version_and_is_idempotent(
     url: str, schema: str, raw: psycopg.Connection[Any]
 ) -> None:
     """migrate() creates the schema, returns its version, and does nothing the second time."""
-    assert migrate(url, schema=schema) == 1
-    assert migrate(with_query(url, f"schema={schema}")) == 1
-    rows = raw.execute(f'SELECT version, name FROM "{schema}".schema_versions').fetchall()
-    assert rows == [(1, "0001_initial.sql")]
+    assert migrate(url, schema=schema) == 2
+    assert migrate(with_query(url, f"schema={schema}")) == 2
+    rows = raw.execute(
+        f'SELECT version, name FROM "{schema}".schema_versions ORDER BY version'
+    ).fetchall()
+    assert rows == [(1, "0001_initial.sql"), (2, "0002_stream_order.sql")]
 
 
 def _migrate_in_process(url: str, schema: str) -> int:
@@ -133,7 +135,7 @@ def test_processes_migrating_at_once_are_safe(url: str, schema: str, open_pg: Op
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(6, mp_context=context) as pool:
         versions = list(pool.map(_migrate_in_process, [url] * 6, [schema] * 6))
-    assert versions == [1] * 6
+    assert versions == [2] * 6
     store = open_pg(create=False)
     assert store.integrity_problems() == []
 
@@ -191,7 +193,8 @@ def test_integrity_problems_reports_a_disabled_trigger_and_a_hole(
     """integrity_problems() is empty on a healthy store and names each defect otherwise.
 
     Defects: a disabled trigger, a hole in a stream, the streams table out of step,
-    an event with a transaction id from another cluster.
+    an event with a transaction id from another cluster (which also puts the
+    stream out of order in the log).
     """
     store = open_pg()
     store.append("account-1", new_events(2))
@@ -212,7 +215,29 @@ def test_integrity_problems_reports_a_disabled_trigger_and_a_hole(
     assert any("events_no_delete" in p for p in problems)
     assert any("account-1" in p and "contiguous" in p for p in problems)
     assert any("stream table says version 2, events say 5" in p for p in problems)
-    assert len(problems) == 4, problems
+    assert any("account-1" in p and "version 3 after version 5" in p for p in problems)
+    assert len(problems) == 5, problems
+
+
+def test_integrity_problems_reports_a_stream_out_of_version_order_in_the_log(
+    open_pg: Opener, schema: str, raw: psycopg.Connection[Any]
+) -> None:
+    """A stream whose events come in the log ((xid, position) order) not by version is named."""
+    store = open_pg()
+    store.append("account-1", new_events(2))
+    insert = (
+        f'INSERT INTO "{schema}".events (xid, event_id, stream_id, category, version, type, '
+        "schema_version, data) VALUES (%s, %s, 's-1', 's', %s, 'forged', 1, '')"
+    )
+    for xid, version in [(100, 1), (300, 2), (200, 3), (400, 4), (350, 5)]:
+        raw.execute(insert, (xid, uuid.uuid4(), version))
+    raw.execute(
+        f'INSERT INTO "{schema}".streams (stream_id, category, version, updated_at) '
+        "VALUES ('s-1', 's', 5, now())"
+    )
+    assert store.integrity_problems() == [
+        "stream s-1: events out of version order in the log, version 2 after version 3 (and 1 more)"
+    ]
 
 
 def test_an_event_the_database_cannot_keep_is_an_input_error(open_pg: Opener) -> None:

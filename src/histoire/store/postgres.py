@@ -1,12 +1,14 @@
 """The PostgreSQL store: production storage, many writer processes, followers that never skip.
 
-One round trip per append: the server-side function `append_events` checks
-the expected version, locks only the stream's row, inserts the events and
+One round trip per append: the server-side function `append_events` locks
+only the stream, checks the expected version, inserts the events and
 announces them with NOTIFY. The global log is read in (transaction id,
 position) order below the oldest running transaction, so a follower resuming
-from its Checkpoint never skips an event that committed late (see
-docs/postgres.md). Durable by default (synchronous_commit on);
-`durability="fast"` turns synchronous_commit off for this store's sessions.
+from its Checkpoint never skips an event that committed late; an append takes
+its transaction id only once it holds the stream's lock, so each stream's
+events come in version order in that log (see docs/postgres.md). Durable by
+default (synchronous_commit on); `durability="fast"` turns synchronous_commit
+off for this store's sessions.
 
 The SQL text and row decoding live in `postgres_sql` (array parameters in
 `postgres_arrays`), connection settings in `postgres_connect`, error
@@ -390,7 +392,7 @@ class PostgresEventStore:
     # -- integrity -------------------------------------------------------------------
 
     def integrity_problems(self) -> list[str]:
-        """Defects of the database: missing triggers, holes, stream table drift, foreign xids."""
+        """Defects of the database: triggers, holes, log order, stream table drift, foreign xids."""
         problems: list[str] = []
         found = self._fetch(self._sql.triggers, (self.schema,), "listing triggers")
         triggers = {r[0] for r in found}
@@ -404,6 +406,13 @@ class PostgresEventStore:
             problems.append(
                 f"stream {stream_id}: versions not contiguous from 1 "
                 f"({count} events, versions {low}..{top})"
+            )
+        for stream_id, count, before, after in self._fetch(
+            self._sql.out_of_order, (), "checking the log order"
+        ):
+            problems.append(
+                f"stream {stream_id}: events out of version order in the log, version {after} "
+                f"after version {before}" + (f" (and {count - 1} more)" if count > 1 else "")
             )
         for stream_id, recorded, actual in self._fetch(
             self._sql.stream_drift, (), "checking stream versions"

@@ -186,8 +186,13 @@ def check_schema(conn: psycopg.Connection[Any], location: PostgresLocation, crea
     return apply_migrations(conn, location)
 
 
-def apply_migrations(conn: psycopg.Connection[Any], location: PostgresLocation) -> int:
-    """Apply the missing migrations in one transaction under an advisory lock."""
+def apply_migrations(
+    conn: psycopg.Connection[Any], location: PostgresLocation, up_to: int | None = None
+) -> int:
+    """Apply the missing migrations (up to version `up_to`) in one transaction, under a lock.
+
+    Returns the schema's version. `up_to` is for tests of upgrades from an older schema.
+    """
     versions = sql.Identifier(location.schema, "schema_versions")
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(location.schema),))
@@ -204,11 +209,11 @@ def apply_migrations(conn: psycopg.Connection[Any], location: PostgresLocation) 
         )
         current = schema_version(conn, location.schema)
         for version, name, template in migrations():
-            if version <= current:
+            if version <= current or (up_to is not None and version > up_to):
                 continue
             conn.execute(render(template, location).encode())
             conn.execute(
                 sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(versions),
                 (version, name),
             )
-    return latest_version()
+        return schema_version(conn, location.schema)

@@ -55,6 +55,7 @@ class Statements:
     triggers: str
     functions: str
     holes: str
+    out_of_order: str
     future_xids: str
     stream_drift: str
     schema: str
@@ -122,6 +123,14 @@ def statements(schema: str) -> Statements:
         holes=(
             f"SELECT stream_id, count(*), min(version), max(version) FROM {s}.events "
             "GROUP BY stream_id HAVING count(*) <> max(version) OR min(version) <> 1"
+        ),
+        # Each event whose version is lower than the one before it in the log.
+        out_of_order=(
+            "SELECT stream_id, count(*), (array_agg(before ORDER BY xid, position))[1], "
+            "(array_agg(version ORDER BY xid, position))[1] "
+            f"FROM (SELECT stream_id, version, xid, position, lag(version) OVER "
+            f"(PARTITION BY stream_id ORDER BY xid, position) AS before FROM {s}.events) AS e "
+            "WHERE before > version GROUP BY stream_id ORDER BY stream_id"
         ),
         future_xids=(
             f"SELECT max(xid), pg_snapshot_xmax(pg_current_snapshot())::text::bigint "

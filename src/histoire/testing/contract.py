@@ -36,6 +36,7 @@ from __future__ import annotations
 from histoire.testing._contract.appends import AppendContract
 from histoire.testing._contract.following import FollowContract
 from histoire.testing._contract.idempotency import IdempotencyContract
+from histoire.testing._contract.log_order import LogOrderContract
 from histoire.testing._contract.reads import ReadContract
 from histoire.testing._contract.records import RecordContract
 from histoire.testing._contract.snapshots import SnapshotContract
@@ -51,5 +52,6 @@ class EventStoreContract(
     RecordContract,
     SnapshotContract,
     FollowContract,
+    LogOrderContract,
 ):
     """What every EventStore must do; subclass it and provide a `store_factory` fixture."""
