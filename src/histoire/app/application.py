@@ -21,6 +21,7 @@ from typing import Any
 
 from histoire.app.handler import CommandHandler
 from histoire.app.projections.definition import Projection
+from histoire.app.reactions.definition import Reaction
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -48,6 +49,7 @@ class Application:
     upcasters: Upcasters = field(default_factory=Upcasters)
     store_url: str | None = None
     projections: Sequence[Projection] = ()
+    reactions: Sequence[Reaction] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -64,6 +66,18 @@ class Application:
                     f"application {self.name!r}: projections must be Projection objects, "
                     f"not {type(projection).__qualname__}"
                 )
+        for reaction in self.reactions:
+            if not isinstance(reaction, Reaction):
+                raise InvalidInputError(
+                    f"application {self.name!r}: reactions must be Reaction objects, "
+                    f"not {type(reaction).__qualname__}"
+                )
+        reacting = [r.name for r in self.reactions]
+        if len(set(reacting)) != len(reacting):
+            twice = sorted({r for r in reacting if reacting.count(r) > 1})
+            raise InvalidInputError(
+                f"application {self.name!r}: two reactions are named {twice[0]!r}"
+            )
         views = [p.name for p in self.projections]
         if len(set(views)) != len(views):
             twice = sorted({v for v in views if views.count(v) > 1})
@@ -83,7 +97,10 @@ class Application:
 
     def _build_registry(self) -> EventRegistry:
         registry = EventRegistry()
-        handled = (t for p in self.projections for t in p.event_types)
+        handled = (
+            *(t for p in self.projections for t in p.event_types),
+            *(t for r in self.reactions for t in r.event_types),
+        )
         listed = (e for d in self.deciders for e in d.events)
         for event_type in (*listed, *self.events, *handled):
             try:
@@ -117,6 +134,14 @@ class Application:
                 return projection
         known = ", ".join(sorted(p.name for p in self.projections)) or "none"
         raise InvalidInputError(f"application {self.name!r} has no projection {name!r} ({known})")
+
+    def reaction(self, name: str) -> Reaction:
+        """The reaction named `name`."""
+        for reaction in self.reactions:
+            if reaction.name == name:
+                return reaction
+        known = ", ".join(sorted(r.name for r in self.reactions)) or "none"
+        raise InvalidInputError(f"application {self.name!r} has no reaction {name!r} ({known})")
 
     def handler(
         self, decider: Decider[Any, Any, Any] | str, store: EventStore
