@@ -5,7 +5,9 @@ derived from them.
 """
 
 from histoire.app.application import Application
-from histoire.app.handler import CommandHandler, CommandResult, LoadedState, event_id_for
+from histoire.app.handler import CommandHandler, event_id_for
+from histoire.app.results import CommandResult, LoadedState
+from histoire.app.retries import RetryPolicy
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -18,10 +20,13 @@ from histoire.core.errors import (
     HistoireError,
     IntegrityError,
     InvalidCommandError,
+    InvalidDecisionError,
+    InvalidEventError,
     InvalidExpectedVersionError,
     InvalidInputError,
     InvalidStoreURLError,
     InvalidStreamIdError,
+    MalformedCommandError,
     RetriesExhaustedError,
     SchemaError,
     StoreError,
@@ -64,15 +69,19 @@ __all__ = [
     "HistoireError",
     "IntegrityError",
     "InvalidCommandError",
+    "InvalidDecisionError",
+    "InvalidEventError",
     "InvalidExpectedVersionError",
     "InvalidInputError",
     "InvalidStoreURLError",
     "InvalidStreamIdError",
     "LoadedState",
+    "MalformedCommandError",
     "MemoryEventStore",
     "NewEvent",
     "RecordedEvent",
     "RetriesExhaustedError",
+    "RetryPolicy",
     "SchemaError",
     "Snapshot",
     "SnapshotPolicy",
