@@ -35,7 +35,7 @@ from histoire.core.errors import (
     RetriesExhaustedError,
 )
 from histoire.core.messages import Command, Event
-from histoire.core.recorded import RecordedEvent
+from histoire.core.recorded import NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import NO_STREAM, ExpectedVersion
 from histoire.store.protocol import EventStore, Snapshot
@@ -209,18 +209,14 @@ class CommandHandler(Generic[C, S, E]):
             decided = self.decider.decide_events(command, loaded.state)
             if not decided:
                 return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)
-            new_events = []
-            read_back = []
-            for i, event in enumerate(decided):
-                new, back = self.codec.encode_and_read_back(
-                    event,
-                    event_id=event_id_for(command_id, i) if given_id else new_event_id(),
-                    metadata=metadata,
-                    causation_id=causation,
-                    correlation_id=correlation,
-                )
-                new_events.append(new)
-                read_back.append(back)
+            new_events, read_back = self._encode(
+                decided, command_id if given_id else None, metadata, causation, correlation
+            )
+            evolve_recorded = self.decider.evolve_recorded
+            if evolve_recorded is None:
+                # Folded before the append: an evolve that fails on these events
+                # fails the command with nothing stored, not every later load.
+                state = self.decider.fold(read_back, loaded.state)  # type: ignore[arg-type]
             expected: ExpectedVersion = loaded.version if loaded.version else NO_STREAM
             try:
                 appended = self.store.append(stream_id, new_events, expected)
@@ -230,7 +226,10 @@ class CommandHandler(Generic[C, S, E]):
                     raise RetriesExhaustedError(stream_id, attempts, conflict) from conflict
                 retry.sleep(delay)
                 continue
-            state = self._fold_appended(loaded.state, read_back, appended.events)
+            if evolve_recorded is not None:  # it needs the records: after the append
+                state = loaded.state
+                for back, record in zip(read_back, appended.events, strict=True):
+                    state = evolve_recorded(state, back, record)  # type: ignore[arg-type]
             self._maybe_snapshot(stream_id, loaded.snapshot_version, appended.version, state)
             return CommandResult(
                 stream_id,
@@ -241,16 +240,31 @@ class CommandHandler(Generic[C, S, E]):
                 state,
             )
 
-    def _fold_appended(
-        self, state: S, events: list[Event], records: tuple[RecordedEvent, ...]
-    ) -> S:
-        """The state after the events just appended: those read back, as later loads fold."""
-        evolve_recorded = self.decider.evolve_recorded
-        if evolve_recorded is None:
-            return self.decider.fold(events, state)  # type: ignore[arg-type]
-        for event, record in zip(events, records, strict=True):
-            state = evolve_recorded(state, event, record)  # type: ignore[arg-type]
-        return state
+    def _encode(
+        self,
+        decided: tuple[E, ...],
+        command_id: uuid.UUID | None,
+        metadata: Mapping[str, Any] | None,
+        causation: uuid.UUID,
+        correlation: uuid.UUID,
+    ) -> tuple[list[NewEvent], list[Event]]:
+        """The events to append, and the decided events as reads will give them back.
+
+        With a command id, event ids derive from it, so that a replay stores nothing.
+        """
+        new_events = []
+        read_back = []
+        for i, event in enumerate(decided):
+            new, back = self.codec.encode_and_read_back(
+                event,
+                event_id=new_event_id() if command_id is None else event_id_for(command_id, i),
+                metadata=metadata,
+                causation_id=causation,
+                correlation_id=correlation,
+            )
+            new_events.append(new)
+            read_back.append(back)
+        return new_events, read_back
 
     def _replayed(self, stream_id: str, command_id: uuid.UUID) -> CommandResult[S, E] | None:
         first = self.store.get_event(event_id_for(command_id, 0))
