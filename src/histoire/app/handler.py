@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
-from histoire.codec.checks import convert_fields
+from histoire.codec.checks import check_command
 from histoire.codec.codec import Codec
 from histoire.codec.ids import new_event_id
 from histoire.codec.registry import EventRegistry
@@ -31,10 +31,9 @@ from histoire.core.errors import (
     ConcurrencyError,
     DuplicateEventError,
     InvalidInputError,
-    MalformedCommandError,
     RetriesExhaustedError,
 )
-from histoire.core.messages import Command, Event
+from histoire.core.messages import Event
 from histoire.core.recorded import NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import NO_STREAM, ExpectedVersion
@@ -190,8 +189,7 @@ class CommandHandler(Generic[C, S, E]):
         causation id. `metadata` (who, from where) is stored with every event.
         """
         validate_stream_id(stream_id)
-        if isinstance(command, Command):
-            command = convert_fields(command, MalformedCommandError, type(command).__qualname__)
+        command = check_command(command)
         given_id = command_id is not None
         command_id = command_id or uuid.uuid4()
         causation = causation_id or command_id

@@ -28,7 +28,8 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from histoire.core.errors import HistoireError
+from histoire.core.errors import HistoireError, MalformedCommandError
+from histoire.core.messages import Command
 
 M = TypeVar("M")
 
@@ -63,6 +64,16 @@ def encode_and_read_back(
         path, given, read = _difference(message, decoded, "")
         raise error(type_name, path, given, _mismatch(given, read))
     return data, decoded
+
+
+def check_command(command: M) -> M:
+    """`command` as its class declares it if it is a histoire Command (others pass as they are).
+
+    Raises MalformedCommandError naming the field whose value is not of its type.
+    """
+    if not isinstance(command, Command):
+        return command
+    return convert_fields(command, MalformedCommandError, type(command).__qualname__)
 
 
 def convert_fields(message: M, error: FieldErrorType, type_name: str) -> M:
