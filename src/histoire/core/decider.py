@@ -97,7 +97,10 @@ class Decider(Generic[C, S, E]):
         result: object = self.decide(command, state)
         if isinstance(result, Event):
             return (result,)  # type: ignore[return-value]
-        if isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable):
+        # list and tuple first: the ABC checks below cost more than the rest of this.
+        if not isinstance(result, list | tuple) and (
+            isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable)
+        ):
             raise InvalidDecisionError(self.name, result)
         events = tuple(result)
         for index, event in enumerate(events):
