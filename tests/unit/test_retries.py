@@ -15,9 +15,9 @@ from histoire import (
     RetriesExhaustedError,
     RetryPolicy,
 )
-from histoire.examples.bank import EVENTS, Deposit, OpenAccount, evolve, initial_state
+from histoire.examples.bank import Deposit, OpenAccount
 
-from .test_handler import Interloper, bank_handler
+from .test_handler import bank_handler, interfered
 
 
 class FakeTime:
@@ -33,6 +33,10 @@ class FakeTime:
 
     def clock(self) -> float:
         return self.now
+
+    def policy(self, **options: Any) -> RetryPolicy:
+        """A policy on this clock, drawing the top of each jitter range unless told."""
+        return RetryPolicy(sleep=self.sleep, clock=self.clock, **{"random": lambda: 1.0, **options})
 
 
 def test_the_ceiling_doubles_up_to_the_cap() -> None:
@@ -63,15 +67,7 @@ def test_attempts_run_out() -> None:
 def test_a_deadline_stops_retrying_before_a_sleep_would_pass_it() -> None:
     """With a deadline, a command retries as long as the next sleep ends within it."""
     time = FakeTime()
-    policy = RetryPolicy(
-        max_attempts=None,
-        base_delay=0.1,
-        max_delay=0.1,
-        deadline=0.35,
-        sleep=time.sleep,
-        clock=time.clock,
-        random=lambda: 1.0,
-    )
+    policy = time.policy(max_attempts=None, base_delay=0.1, max_delay=0.1, deadline=0.35)
     started = time.clock()
     attempts = 0
     while (delay := policy.delay(attempts := attempts + 1, started)) is not None:
@@ -86,17 +82,9 @@ def test_the_handler_sleeps_between_conflicts_and_then_succeeds() -> None:
     bank = bank_handler(store)
     bank.handle("account-1", OpenAccount(owner="ada"))
     time = FakeTime()
-    retry = RetryPolicy(base_delay=0.001, sleep=time.sleep, clock=time.clock, random=lambda: 0.999)
-    decider = Decider(
-        name="bank",
-        initial_state=initial_state,
-        decide=Interloper(store, "account-1", times=3),
-        evolve=evolve,
-        events=EVENTS,
-    )
-    result = CommandHandler(store, decider, retry=retry).handle(
-        "account-1", Deposit(amount_cents=5)
-    )
+    retry = time.policy(base_delay=0.001, random=lambda: 0.999)
+    handler, _ = interfered(store, times=3, retry=retry)
+    result = handler.handle("account-1", Deposit(amount_cents=5))
     assert result.state.balance_cents == 8
     assert time.sleeps == pytest.approx([0.000999, 0.001998, 0.003996])
 
@@ -106,24 +94,10 @@ def test_the_handler_gives_up_at_the_deadline() -> None:
     store = MemoryEventStore()
     bank_handler(store).handle("account-1", OpenAccount(owner="ada"))
     time = FakeTime()
-    retry = RetryPolicy(
-        max_attempts=None,
-        base_delay=0.5,
-        max_delay=0.5,
-        deadline=2.0,
-        sleep=time.sleep,
-        clock=time.clock,
-        random=lambda: 1.0,
-    )
-    decider = Decider(
-        name="bank",
-        initial_state=initial_state,
-        decide=Interloper(store, "account-1", times=1000),
-        evolve=evolve,
-        events=EVENTS,
-    )
+    retry = time.policy(max_attempts=None, base_delay=0.5, max_delay=0.5, deadline=2.0)
+    handler, _ = interfered(store, times=1000, retry=retry)
     with pytest.raises(RetriesExhaustedError) as raised:
-        CommandHandler(store, decider, retry=retry).handle("account-1", Deposit(amount_cents=5))
+        handler.handle("account-1", Deposit(amount_cents=5))
     assert raised.value.attempts == 5
     assert sum(time.sleeps) == pytest.approx(2.0)
 

@@ -107,8 +107,11 @@ def _invalid(
 def _mismatch(given: object, read: object) -> str:
     if _non_finite(given):
         return _NON_FINITE
+    shown = repr(read)
+    if len(shown) > 120:
+        shown = shown[:117] + "..."
     return (
-        f"reads back as {read!r} ({type(read).__qualname__}), not the "
+        f"reads back as {shown} ({type(read).__qualname__}), not the "
         f"{type(given).__qualname__} given: give the field its declared type"
     )
 
