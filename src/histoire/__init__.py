@@ -6,7 +6,7 @@ derived from them.
 
 from histoire.app.application import Application
 from histoire.app.follower import ConsumerGroup
-from histoire.app.handler import CommandHandler, CommandResult, LoadedState, event_id_for
+from histoire.app.handler import CommandHandler, event_id_for
 from histoire.app.projections import (
     Documents,
     Projection,
@@ -17,6 +17,8 @@ from histoire.app.projections import (
     read_model,
     wait_for_projection,
 )
+from histoire.app.results import CommandResult, LoadedState
+from histoire.app.retries import RetryPolicy
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -30,10 +32,13 @@ from histoire.core.errors import (
     HistoireError,
     IntegrityError,
     InvalidCommandError,
+    InvalidDecisionError,
+    InvalidEventError,
     InvalidExpectedVersionError,
     InvalidInputError,
     InvalidStoreURLError,
     InvalidStreamIdError,
+    MalformedCommandError,
     RetriesExhaustedError,
     SchemaError,
     StoreError,
@@ -79,11 +84,14 @@ __all__ = [
     "HistoireError",
     "IntegrityError",
     "InvalidCommandError",
+    "InvalidDecisionError",
+    "InvalidEventError",
     "InvalidExpectedVersionError",
     "InvalidInputError",
     "InvalidStoreURLError",
     "InvalidStreamIdError",
     "LoadedState",
+    "MalformedCommandError",
     "MemoryEventStore",
     "NewEvent",
     "Projection",
@@ -92,6 +100,7 @@ __all__ = [
     "ProjectionStatus",
     "RecordedEvent",
     "RetriesExhaustedError",
+    "RetryPolicy",
     "SchemaError",
     "Snapshot",
     "SnapshotPolicy",

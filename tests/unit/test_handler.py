@@ -17,9 +17,11 @@ from histoire import (
     Decider,
     DuplicateEventError,
     InvalidCommandError,
+    InvalidInputError,
     MemoryEventStore,
     NewEvent,
     RetriesExhaustedError,
+    RetryPolicy,
     Snapshot,
     SnapshotPolicy,
     StoreError,
@@ -236,24 +238,27 @@ def test_a_conflict_is_retried_against_the_new_state() -> None:
 
 
 def test_retries_are_bounded() -> None:
-    """A command that conflicts on every attempt gives up after max_retries retries."""
+    """A command that conflicts on every attempt gives up after max_attempts attempts."""
     store = MemoryEventStore()
     opened(bank_handler(store))
-    handler, interloper = interfered(store, times=100, max_retries=2)
+    sleeps: list[float] = []
+    retry = RetryPolicy(max_attempts=3, sleep=sleeps.append)
+    handler, interloper = interfered(store, times=100, retry=retry)
     with pytest.raises(RetriesExhaustedError) as raised:
         handler.handle("account-1", Deposit(amount_cents=50))
     error = raised.value
     assert (error.stream_id, error.attempts) == ("account-1", 3)
     assert isinstance(error.last, ConcurrencyError)
     assert interloper.calls == 3
+    assert len(sleeps) == 2, "it sleeps between attempts, not after the last"
     assert [e.type for e in store.read_stream("account-1")].count("bank.Deposited") == 3
 
 
 def test_no_retries_reports_the_first_conflict() -> None:
-    """With max_retries=0 the first conflict raises RetriesExhaustedError and stores nothing."""
+    """With RetryPolicy.no_retry() the first conflict raises RetriesExhaustedError."""
     store = MemoryEventStore()
     opened(bank_handler(store))
-    handler, interloper = interfered(store, times=1, max_retries=0)
+    handler, interloper = interfered(store, times=1, retry=RetryPolicy.no_retry())
     with pytest.raises(RetriesExhaustedError) as raised:
         handler.handle("account-1", Deposit(amount_cents=50))
     assert raised.value.attempts == 1
@@ -262,16 +267,21 @@ def test_no_retries_reports_the_first_conflict() -> None:
     assert handler.load("account-1").state.balance_cents == 1
 
 
-def test_a_negative_retry_count_is_refused() -> None:
-    """max_retries must be >= 0."""
-    with pytest.raises(ValueError, match="max_retries"):
+def test_max_retries_still_works_and_says_it_is_deprecated() -> None:
+    """max_retries=n warns and means RetryPolicy(max_attempts=n + 1); a negative n is refused."""
+    with pytest.warns(DeprecationWarning, match="RetryPolicy"):
+        handler = bank_handler(max_retries=2)
+    assert handler.retry.max_attempts == 3
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidInputError, match="max_retries"):
         bank_handler(max_retries=-1)
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidInputError, match="not both"):
+        bank_handler(max_retries=1, retry=RetryPolicy())
 
 
 def test_a_new_stream_is_appended_with_no_stream() -> None:
     """The first command of a stream conflicts if the stream appeared meanwhile."""
     store = MemoryEventStore()
-    handler, _ = interfered(store, times=1, max_retries=0)
+    handler, _ = interfered(store, times=1, retry=RetryPolicy.no_retry())
     with pytest.raises(RetriesExhaustedError) as raised:
         handler.handle("account-1", OpenAccount(owner="ada"))
     assert raised.value.last.expected is NO_STREAM
@@ -323,7 +333,26 @@ def test_load_at_a_version_gives_the_state_then() -> None:
     assert balances == [0, 0, 100, 300, 600]
     assert handler.load("account-1", at_version=2).version == 2
     assert handler.load("account-1", at_version=0).state == Account()
-    assert handler.load("account-1", at_version=99).version == 4
+    assert handler.load("account-1", at_version=4).past_end is False
+
+
+def test_load_past_the_end_says_which_version_it_reached() -> None:
+    """at_version beyond the stream loads its last version and says so with past_end."""
+    handler = bank_handler()
+    opened(handler, deposit=100)
+    loaded = handler.load("account-1", at_version=999)
+    assert (loaded.version, loaded.past_end, loaded.state.balance_cents) == (2, True, 100)
+    assert handler.load("account-9", at_version=3).past_end is True
+    assert handler.load("account-1").past_end is False
+
+
+@pytest.mark.parametrize("at_version", [-1, True, 1.5, "2"])
+def test_a_version_that_is_not_a_count_of_events_is_refused(at_version: Any) -> None:
+    """at_version must be None or an int >= 0: -1 used to load version 0 silently."""
+    handler = bank_handler()
+    opened(handler)
+    with pytest.raises(InvalidInputError, match="at_version"):
+        handler.load("account-1", at_version=at_version)
 
 
 def test_load_as_of_an_instant_gives_the_state_then() -> None:
@@ -345,10 +374,17 @@ def test_load_as_of_an_instant_gives_the_state_then() -> None:
     assert handler.load("account-1", as_of=dt.datetime.now(dt.UTC)).state.balance_cents == 300
 
 
-def test_as_of_must_be_timezone_aware() -> None:
-    """A naive as_of is refused rather than guessed."""
-    with pytest.raises(ValueError, match="timezone"):
-        bank_handler().load("account-1", as_of=dt.datetime.now())
+@pytest.mark.parametrize("as_of", [dt.datetime.now(), "2024-01-01T00:00:00Z", 0])
+def test_as_of_must_be_an_aware_datetime(as_of: Any) -> None:
+    """A naive (or non-datetime) as_of is refused with an InvalidInputError, not guessed."""
+    with pytest.raises(InvalidInputError, match="timezone"):
+        bank_handler().load("account-1", as_of=as_of)
+
+
+def test_as_of_and_at_version_together_are_refused() -> None:
+    """Both at once would silently ignore one of them."""
+    with pytest.raises(InvalidInputError, match="not both"):
+        bank_handler().load("account-1", at_version=1, as_of=dt.datetime.now(dt.UTC))
 
 
 def test_old_events_are_upcast_when_loading() -> None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from histoire import InvalidCommandError
+from histoire import (
+    InvalidCommandError,
+    InvalidDecisionError,
+    InvalidEventError,
+    MalformedCommandError,
+)
 from histoire.examples.bank import (
     Account,
     AccountOpened,
@@ -15,6 +22,8 @@ from histoire.examples.bank import (
     make_decider,
 )
 from histoire.testing import given
+
+from ..domains import Borrow, Borrowed, library
 
 bank = make_decider()
 OPENED = AccountOpened(owner="ada", currency="EUR")
@@ -91,3 +100,12 @@ def test_given_touches_no_store() -> None:
         [Deposited(amount_cents=1, currency="EUR")]
     )
     assert history == [OPENED]
+
+
+def test_a_spec_refuses_what_a_handler_would_refuse() -> None:
+    """A malformed event or command, or decide returning None, fails the spec as in handle()."""
+    wrong = dataclasses.replace(library, decide=lambda command, book: [Borrowed(member=42)])
+    given(wrong).when(Borrow(member="ada")).then_raises(InvalidEventError, match="member")
+    silent = dataclasses.replace(library, decide=lambda command, book: None)
+    given(silent).when(Borrow(member="ada")).then_raises(InvalidDecisionError)
+    given(library).when(Borrow(member=42)).then_raises(MalformedCommandError)  # type: ignore[arg-type]

@@ -1,36 +1,47 @@
 """Command handling: load the state, decide, append with the version read.
 
-On a conflict the handler reloads and decides again, a bounded number of times.
-A command handled again with the same command id stores nothing more and
-returns the first result: event ids are derived from the command id.
+On a conflict the handler sleeps, reloads and decides again, as its RetryPolicy
+says. A command handled again with the same command id stores nothing more and
+returns the first result: event ids are derived from the command id. Nothing
+malformed is stored: a Command is checked against its class before `decide`
+sees it, and each decided event must read back equal from its stored bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
+from histoire.app.results import CommandResult, LoadedState
+from histoire.app.retries import RetryPolicy
+from histoire.codec.checks import check_command
 from histoire.codec.codec import Codec
 from histoire.codec.ids import new_event_id
 from histoire.codec.registry import EventRegistry
-from histoire.codec.states import decode_state, encode_state
+from histoire.codec.states import decode_state, encode_state_checked
 from histoire.codec.upcasting import Upcasters
 from histoire.core.decider import Decider
 from histoire.core.errors import (
     CodecError,
     ConcurrencyError,
     DuplicateEventError,
+    InvalidInputError,
     RetriesExhaustedError,
 )
 from histoire.core.messages import Event
-from histoire.core.recorded import RecordedEvent
+from histoire.core.recorded import NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import NO_STREAM, ExpectedVersion
 from histoire.store.protocol import EventStore, Snapshot
+
+# CommandResult and LoadedState live in results.py; they are re-exported here
+# for the code that imported them from this module.
+__all__ = ["CommandHandler", "CommandResult", "LoadedState", "event_id_for"]
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -46,33 +57,13 @@ def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(_COMMAND_NAMESPACE, f"{command_id}/{index}")
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedState(Generic[S]):
-    """A stream's state and the version it was folded up to."""
-
-    stream_id: str
-    state: S
-    version: int
-    snapshot_version: int = 0
-    """The version of the snapshot the state started from (0: full replay)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult(Generic[S, E]):
-    """What handling a command did: the events stored, the new version and state."""
-
-    stream_id: str
-    command_id: uuid.UUID
-    events: tuple[RecordedEvent, ...]
-    decided: tuple[E, ...]
-    version: int
-    state: S
-    replayed: bool = False
-    """True when the command id had been handled before and nothing was stored."""
-
-
 class CommandHandler(Generic[C, S, E]):
-    """Handles commands for the streams of one decider on one store."""
+    """Handles commands for the streams of one decider on one store.
+
+    `retry` says how conflicting commands are retried (default: RetryPolicy(),
+    backoff with jitter). `max_retries=n` is deprecated: it means
+    RetryPolicy(max_attempts=n + 1).
+    """
 
     def __init__(
         self,
@@ -81,14 +72,17 @@ class CommandHandler(Generic[C, S, E]):
         *,
         codec: Codec | None = None,
         upcasters: Upcasters | None = None,
-        max_retries: int = 3,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
     ) -> None:
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, not {max_retries}")
+        if max_retries is not None:
+            retry = _from_max_retries(max_retries, retry)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidInputError(f"retry must be a RetryPolicy, not {type(retry).__qualname__}")
         self.store = store
         self.decider = decider
         self.codec = codec or Codec(EventRegistry(decider.events), upcasters)
-        self.max_retries = max_retries
+        self.retry = retry or RetryPolicy()
 
     # -- reading ----------------------------------------------------------
 
@@ -99,12 +93,24 @@ class CommandHandler(Generic[C, S, E]):
         at_version: int | None = None,
         as_of: dt.datetime | None = None,
     ) -> LoadedState[S]:
-        """The state of `stream_id`: latest, at version `at_version`, or as of instant `as_of`."""
+        """The state of `stream_id`: latest, at version `at_version`, or as of instant `as_of`.
+
+        `at_version` is the last version folded: a stream with fewer events
+        loads at its last version, and the result says so (`past_end`).
+        """
         validate_stream_id(stream_id)
         if as_of is not None:
-            if as_of.tzinfo is None:
-                raise ValueError("as_of must be timezone-aware (UTC recommended)")
+            if at_version is not None:
+                raise InvalidInputError("load takes at_version or as_of, not both")
+            if not isinstance(as_of, dt.datetime) or as_of.tzinfo is None:
+                raise InvalidInputError(
+                    f"as_of must be a timezone-aware datetime (UTC recommended), not {as_of!r}"
+                )
             return self._load_as_of(stream_id, as_of)
+        if at_version is not None and (
+            not isinstance(at_version, int) or isinstance(at_version, bool) or at_version < 0
+        ):
+            raise InvalidInputError(f"at_version must be None or an int >= 0, not {at_version!r}")
         return self._load(stream_id, at_version)
 
     def _load(self, stream_id: str, at_version: int | None = None) -> LoadedState[S]:
@@ -136,24 +142,34 @@ class CommandHandler(Generic[C, S, E]):
                     )
         if state is None:
             state = decider.initial_state()
-        evolve = decider.evolve
-        decode = self.codec.decode
-        limit = None if at_version is None else max(at_version - version, 0)
+        limit = None if at_version is None else at_version - version
         if limit != 0:
-            for record in self.store.read_stream(stream_id, from_version=version + 1, limit=limit):
-                state = evolve(state, decode(record))  # type: ignore[arg-type]
-                version = record.version
-        return LoadedState(stream_id, state, version, snapshot_version)
+            records = self.store.read_stream(stream_id, from_version=version + 1, limit=limit)
+            state, version = self._fold(state, version, records)
+        past_end = at_version is not None and version < at_version
+        return LoadedState(stream_id, state, version, snapshot_version, past_end)
 
     def _load_as_of(self, stream_id: str, as_of: dt.datetime) -> LoadedState[S]:
-        state = self.decider.initial_state()
-        version = 0
-        for record in self.store.read_stream(stream_id):
-            if record.recorded_at > as_of:
-                break
-            state = self.decider.evolve(state, self.codec.decode(record))  # type: ignore[arg-type]
-            version = record.version
+        records = itertools.takewhile(
+            lambda record: record.recorded_at <= as_of, self.store.read_stream(stream_id)
+        )
+        state, version = self._fold(self.decider.initial_state(), 0, records)
         return LoadedState(stream_id, state, version)
+
+    def _fold(self, state: S, version: int, records: Iterable[RecordedEvent]) -> tuple[S, int]:
+        """The state and version after folding stored `records` into `state`."""
+        decode = self.codec.decode
+        evolve_recorded = self.decider.evolve_recorded
+        if evolve_recorded is None:
+            evolve = self.decider.evolve
+            for record in records:
+                state = evolve(state, decode(record))  # type: ignore[arg-type]
+                version = record.version
+        else:
+            for record in records:
+                state = evolve_recorded(state, decode(record), record)  # type: ignore[arg-type]
+                version = record.version
+        return state, version
 
     # -- writing ----------------------------------------------------------
 
@@ -173,10 +189,13 @@ class CommandHandler(Generic[C, S, E]):
         causation id. `metadata` (who, from where) is stored with every event.
         """
         validate_stream_id(stream_id)
+        command = check_command(command)
         given_id = command_id is not None
         command_id = command_id or uuid.uuid4()
         causation = causation_id or command_id
         correlation = correlation_id or causation
+        retry = self.retry
+        started = retry.clock()
         attempts = 0
         while True:
             attempts += 1
@@ -185,37 +204,65 @@ class CommandHandler(Generic[C, S, E]):
                 if replay is not None:
                     return replay
             loaded = self._load(stream_id)
-            decided = self._decide(command, loaded.state)
+            decided = self.decider.decide_events(command, loaded.state)
             if not decided:
                 return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)
-            new_events = [
-                self.codec.encode(
-                    event,
-                    event_id=event_id_for(command_id, i) if given_id else new_event_id(),
-                    metadata=metadata,
-                    causation_id=causation,
-                    correlation_id=correlation,
-                )
-                for i, event in enumerate(decided)
-            ]
+            new_events, read_back = self._encode(
+                decided, command_id if given_id else None, metadata, causation, correlation
+            )
+            evolve_recorded = self.decider.evolve_recorded
+            if evolve_recorded is None:
+                # Folded before the append: an evolve that fails on these events
+                # fails the command with nothing stored, not every later load.
+                state = self.decider.fold(read_back, loaded.state)  # type: ignore[arg-type]
             expected: ExpectedVersion = loaded.version if loaded.version else NO_STREAM
             try:
                 appended = self.store.append(stream_id, new_events, expected)
             except ConcurrencyError as conflict:
-                if attempts > self.max_retries:
+                delay = retry.delay(attempts, started)
+                if delay is None:
                     raise RetriesExhaustedError(stream_id, attempts, conflict) from conflict
+                retry.sleep(delay)
                 continue
-            state = self.decider.fold(decided, loaded.state)
+            if evolve_recorded is not None:  # it needs the records: after the append
+                state = loaded.state
+                for back, record in zip(read_back, appended.events, strict=True):
+                    state = evolve_recorded(state, back, record)  # type: ignore[arg-type]
             self._maybe_snapshot(stream_id, loaded.snapshot_version, appended.version, state)
             return CommandResult(
-                stream_id, command_id, appended.events, tuple(decided), appended.version, state
+                stream_id,
+                command_id,
+                appended.events,
+                tuple(read_back),  # type: ignore[arg-type]
+                appended.version,
+                state,
             )
 
-    def _decide(self, command: C, state: S) -> tuple[E, ...]:
-        result: Sequence[E] | E = self.decider.decide(command, state)
-        if isinstance(result, Event):
-            return (result,)
-        return tuple(result)
+    def _encode(
+        self,
+        decided: tuple[E, ...],
+        command_id: uuid.UUID | None,
+        metadata: Mapping[str, Any] | None,
+        causation: uuid.UUID,
+        correlation: uuid.UUID,
+    ) -> tuple[list[NewEvent], list[Event]]:
+        """The events to append, and the decided events as reads will give them back.
+
+        With a command id, event ids derive from it, so that a replay stores nothing.
+        """
+        new_events = []
+        read_back = []
+        for i, event in enumerate(decided):
+            new, back = self.codec.encode_and_read_back(
+                event,
+                event_id=new_event_id() if command_id is None else event_id_for(command_id, i),
+                metadata=metadata,
+                causation_id=causation,
+                correlation_id=correlation,
+            )
+            new_events.append(new)
+            read_back.append(back)
+        return new_events, read_back
 
     def _replayed(self, stream_id: str, command_id: uuid.UUID) -> CommandResult[S, E] | None:
         first = self.store.get_event(event_id_for(command_id, 0))
@@ -246,18 +293,59 @@ class CommandHandler(Generic[C, S, E]):
             replayed=True,
         )
 
+    # -- snapshots ----------------------------------------------------------
+
+    def snapshot(self, stream_id: str) -> Snapshot:
+        """Take a snapshot of `stream_id` at its latest version now, save it and return it.
+
+        For a migration (prime the snapshots of long streams) or a test. The
+        decider must take snapshots (a `state_type` and `SnapshotPolicy(every=N)`):
+        loads read snapshots only then. Raises CodecError if the state does not
+        read back equal from its encoding (nothing is saved).
+        """
+        validate_stream_id(stream_id)
+        decider = self.decider
+        if decider.state_type is None or decider.snapshots.every is None:
+            raise InvalidInputError(
+                f"decider {decider.name!r} takes no snapshots: give it a state_type and "
+                "snapshots=SnapshotPolicy(every=N)"
+            )
+        loaded = self._load(stream_id)
+        if loaded.version == 0:
+            raise InvalidInputError(f"stream {stream_id} has no events: nothing to snapshot")
+        snapshot = self._snapshot_of(stream_id, loaded.version, loaded.state)
+        self.store.save_snapshot(snapshot)
+        return snapshot
+
+    def _snapshot_of(self, stream_id: str, version: int, state: S) -> Snapshot:
+        decider = self.decider
+        assert decider.state_type is not None  # checked by the callers
+        return Snapshot(
+            stream_id=stream_id,
+            name=decider.name,
+            version=version,
+            schema_version=decider.snapshots.state_schema_version,
+            data=encode_state_checked(state, decider.state_type),
+        )
+
     def _maybe_snapshot(self, stream_id: str, since: int, version: int, state: S) -> None:
         policy = self.decider.snapshots
         if policy.every is None or version - since < policy.every:
             return
-        snapshot = Snapshot(
-            stream_id=stream_id,
-            name=self.decider.name,
-            version=version,
-            schema_version=policy.state_schema_version,
-            data=encode_state(state),
-        )
         try:
-            self.store.save_snapshot(snapshot)
+            self.store.save_snapshot(self._snapshot_of(stream_id, version, state))
         except Exception:  # a snapshot is a cache: the command has succeeded anyway
             logger.warning("snapshot of %s at version %d failed", stream_id, version, exc_info=True)
+
+
+def _from_max_retries(max_retries: int, retry: RetryPolicy | None) -> RetryPolicy:
+    warnings.warn(
+        "CommandHandler(max_retries=n) is deprecated: pass retry=RetryPolicy(max_attempts=n + 1)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if retry is not None:
+        raise InvalidInputError("give retry or max_retries (deprecated), not both")
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise InvalidInputError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    return RetryPolicy(max_attempts=max_retries + 1)

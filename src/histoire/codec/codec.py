@@ -8,10 +8,16 @@ from typing import Any
 
 import msgspec
 
+from histoire.codec.checks import encode_and_read_back
 from histoire.codec.ids import new_event_id
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
-from histoire.core.errors import CodecError, EventDecodeError, UnknownEventTypeError
+from histoire.core.errors import (
+    CodecError,
+    EventDecodeError,
+    InvalidEventError,
+    UnknownEventTypeError,
+)
 from histoire.core.messages import Event
 from histoire.core.recorded import NewEvent, RecordedEvent
 
@@ -31,6 +37,7 @@ class Codec:
         self.upcasters = upcasters if upcasters is not None else Upcasters()
         self._decoders: dict[str, msgspec.json.Decoder[Any]] = {}
         self._fast: dict[tuple[str, int], Callable[[bytes], Event]] = {}
+        self._read_back: dict[type, Callable[[bytes], Event]] = {}
 
     def encode(
         self,
@@ -41,7 +48,51 @@ class Codec:
         causation_id: uuid.UUID | None = None,
         correlation_id: uuid.UUID | None = None,
     ) -> NewEvent:
-        """Turn a domain event into a NewEvent ready to append."""
+        """Turn a domain event into a NewEvent ready to append, checked against its class.
+
+        Raises InvalidEventError if the event would not read back equal from
+        its stored bytes (see `histoire.codec.checks`).
+        """
+        return self.encode_and_read_back(
+            event,
+            event_id=event_id,
+            metadata=metadata,
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )[0]
+
+    def encode_and_read_back(
+        self,
+        event: Event,
+        *,
+        event_id: uuid.UUID | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        causation_id: uuid.UUID | None = None,
+        correlation_id: uuid.UUID | None = None,
+    ) -> tuple[NewEvent, Event]:
+        """The NewEvent of `event`, and the event every later read of it will give back.
+
+        The two events are equal, but not always identical (5 given to a float
+        field reads back as 5.0): fold the one read back, as loads will.
+        """
+        cls = type(event)
+        decode = self._read_back.get(cls)
+        if decode is None:
+            decode = self._read_back_decoder(event)
+        data, read_back = encode_and_read_back(event, decode, InvalidEventError, cls.type_name)
+        new = NewEvent(
+            event_id=event_id or new_event_id(),
+            type=cls.type_name,
+            schema_version=cls.schema_version,
+            data=data,
+            metadata=dict(metadata) if metadata else {},
+            causation_id=causation_id,
+            correlation_id=correlation_id,
+        )
+        return new, read_back
+
+    def _read_back_decoder(self, event: Event) -> Callable[[bytes], Event]:
+        """The strict decoder that checks events of this class (first event of a class only)."""
         cls = type(event)
         if not isinstance(event, Event):
             raise CodecError(f"{cls.__qualname__} is not an Event: cannot encode {event!r}")
@@ -52,15 +103,19 @@ class Codec:
                 hint=f"; list {cls.__qualname__} in the decider's events=[...] "
                 "or register it in the codec's EventRegistry",
             )
-        return NewEvent(
-            event_id=event_id or new_event_id(),
-            type=cls.type_name,
-            schema_version=cls.schema_version,
-            data=_encode(event),
-            metadata=dict(metadata) if metadata else {},
-            causation_id=causation_id,
-            correlation_id=correlation_id,
-        )
+        registered = self.registry.get(cls.type_name)
+        if registered is not cls:
+            raise InvalidEventError(
+                cls.type_name,
+                "",
+                event,
+                f"the type name is registered for {registered.__module__}."
+                f"{registered.__qualname__}, not {cls.__module__}.{cls.__qualname__}: "
+                "it would read back as the other class",
+            )
+        decode: Callable[[bytes], Event] = msgspec.json.Decoder(cls).decode
+        self._read_back[cls] = decode
+        return decode
 
     def decode(self, recorded: RecordedEvent) -> Event:
         """The domain event of a stored one, upcast to its class's current version."""

@@ -27,3 +27,22 @@ def decode_state(data: bytes, state_type: type[S]) -> S:
         return msgspec.json.decode(data, type=state_type)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise CodecError(f"cannot decode snapshot as {state_type.__qualname__}: {exc}") from exc
+
+
+def encode_state_checked(state: S, state_type: type[S]) -> bytes:
+    """JSON bytes of a state, checked to decode back as an equal `state_type`.
+
+    A snapshot that would not (a list for a tuple field, a str for an enum)
+    would make a load from it differ from a full replay.
+    """
+    data = encode_state(state)
+    try:
+        read_back = decode_state(data, state_type)
+    except CodecError as exc:
+        raise CodecError(f"the state does not read back from its snapshot: {exc}") from exc
+    if read_back != state:
+        raise CodecError(
+            f"the state reads back from its snapshot as {read_back!r}, not {state!r}: "
+            f"build it with the declared types of {state_type.__qualname__}"
+        )
+    return data

@@ -2,16 +2,21 @@
 
 `decide(command, state) -> events` takes decisions (a refusal is an event too);
 `evolve(state, event) -> state` folds history into state, starting from
-`initial_state()`. Both are pure: no I/O, no clock, no randomness.
+`initial_state()`. Both are pure: no I/O, no clock, no randomness. What a
+decision needs from the outside (the time, the stream id) comes in the
+command; what a fold needs from the record (when an event was recorded, its
+metadata) comes through the optional `evolve_recorded`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from histoire.core.errors import InvalidDecisionError
 from histoire.core.messages import Event
+from histoire.core.recorded import RecordedEvent
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -54,6 +59,13 @@ class Decider(Generic[C, S, E]):
     `events` lists the event classes the decider emits and folds (its codec
     registers them). `state_type` is needed only to snapshot the state: a msgspec
     struct, dataclass or any type msgspec can encode and decode.
+
+    `evolve_recorded(state, event, record)`, if given, is what a command
+    handler folds stored events with instead of `evolve`: `record` is the
+    RecordedEvent (its `recorded_at`, `metadata`, `version`...). Folds that do
+    not need it leave it None and pay nothing. `evolve` stays the fold of
+    events without a record (`fold`, `histoire.testing.given`): usually
+    `evolve_recorded` calls it and adds what it reads from the record.
     """
 
     name: str
@@ -63,6 +75,7 @@ class Decider(Generic[C, S, E]):
     events: Sequence[type[E]] = ()
     state_type: type[S] | None = None
     snapshots: SnapshotPolicy = SnapshotPolicy()
+    evolve_recorded: Callable[[S, E, RecordedEvent], S] | None = None
 
     def __post_init__(self) -> None:
         if self.snapshots.every is not None and self.state_type is None:
@@ -75,3 +88,26 @@ class Decider(Generic[C, S, E]):
         for event in events:
             current = evolve(current, event)
         return current
+
+    def decide_events(self, command: C, state: S) -> tuple[E, ...]:
+        """What `decide` returns, as a tuple of events; InvalidDecisionError if it is not that.
+
+        `decide` may return one event or a sequence of them (a list, a tuple).
+        """
+        result: object = self.decide(command, state)
+        if isinstance(result, Event):
+            return (result,)  # type: ignore[return-value]
+        # list and tuple first: the ABC checks below cost more than the rest of this.
+        if not isinstance(result, list | tuple) and (
+            isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable)
+        ):
+            raise InvalidDecisionError(self.name, result)
+        events = tuple(result)
+        for index, event in enumerate(events):
+            if not isinstance(event, Event):
+                raise InvalidDecisionError(
+                    self.name,
+                    result,
+                    f"item {index} is {event!r} ({type(event).__qualname__}), not an Event",
+                )
+        return events

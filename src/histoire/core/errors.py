@@ -11,7 +11,10 @@ backend converts them where they arise.
     │   ├── InvalidStreamIdError          empty, too long, control characters
     │   ├── InvalidExpectedVersionError   not ANY / NO_STREAM / STREAM_EXISTS / int >= 0
     │   ├── InvalidStoreURLError          unknown scheme, malformed URL
-    │   └── InvalidCommandError           a command the decider rejects as malformed
+    │   ├── InvalidCommandError           a command the decider rejects as malformed
+    │   │   └── MalformedCommandError     a Command field of another type (type_name, path, value)
+    │   ├── InvalidDecisionError          decide returned no event(s) (decider, value)
+    │   └── InvalidEventError             an event not read back equal (type_name, path, value)
     ├── ConcurrencyError                  expected version does not match (stream, expected, actual)
     ├── DuplicateEventError               an event id reused with other content or place
     ├── CodecError
@@ -74,6 +77,60 @@ class InvalidCommandError(InvalidInputError):
 
     A business refusal is not this: it is an event, and it is stored.
     """
+
+
+class MalformedCommandError(InvalidCommandError):
+    """A Command's field holds a value that is not of the field's declared type.
+
+    `path` names the field (`member`, `stop.days`, `legs[0]`) and `value` is
+    what it held. Raised before `decide` is called: nothing is stored.
+    """
+
+    def __init__(self, type_name: str, path: str, value: object, reason: str) -> None:
+        self.type_name = type_name
+        self.path = path
+        self.value = value
+        self.reason = reason
+        super().__init__(_field_message("command", type_name, path, value, reason))
+
+
+class InvalidDecisionError(InvalidInputError):
+    """A decider's `decide` returned something other than an event or a list of events."""
+
+    def __init__(self, decider: str, value: object, reason: str = "") -> None:
+        self.decider = decider
+        self.value = value
+        self.reason = reason or f"got {_short_repr(value)} ({type(value).__qualname__})"
+        super().__init__(
+            f"decider {decider!r}: decide must return an event or a list of events; "
+            f"{self.reason}; nothing was stored"
+        )
+
+
+class InvalidEventError(InvalidInputError):
+    """A decided event would not read back as an equal event: it is refused, not stored.
+
+    Stored events are immutable: one that does not decode as its class would
+    make its stream unreadable forever. `path` names the field (`member`,
+    `stop.days`, `legs[0]`) and `value` is what the event held there.
+    """
+
+    def __init__(self, type_name: str, path: str, value: object, reason: str) -> None:
+        self.type_name = type_name
+        self.path = path
+        self.value = value
+        self.reason = reason
+        super().__init__(_field_message("event", type_name, path, value, reason))
+
+
+def _short_repr(value: object, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _field_message(kind: str, type_name: str, path: str, value: object, reason: str) -> str:
+    where = f" field {path} = {_short_repr(value)}" if path else ""
+    return f"invalid {kind} {type_name}:{where}: {reason}; nothing was stored"
 
 
 class ConcurrencyError(HistoireError):

@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
+from histoire.codec.checks import check_command
+from histoire.codec.codec import Codec
 from histoire.core.decider import Decider
 from histoire.core.messages import Event
 
@@ -32,12 +34,19 @@ class DeciderSpec(Generic[C, S, E]):
         self._error: Exception | None = None
 
     def when(self, command: C) -> DeciderSpec[C, S, E]:
-        """Decide on `command` against the state folded from the history."""
+        """Decide on `command` against the state folded from the history.
+
+        As a CommandHandler would: a Command is checked against its class, and
+        each decided event must read back equal from its JSON (when the decider
+        lists its `events`), so that a spec cannot pass with what would be refused.
+        """
         self._command = command
         try:
-            result: Any = self.decider.decide(command, self.state)
-            outcome = [result] if isinstance(result, Event) else list(result)
-            self._outcome = cast("list[E]", outcome)
+            outcome = list(self.decider.decide_events(check_command(command), self.state))
+            if self.decider.events:
+                codec = Codec(self.decider.events)
+                outcome = [cast("E", codec.encode_and_read_back(e)[1]) for e in outcome]
+            self._outcome = outcome
         except Exception as exc:
             self._error = exc
         return self
