@@ -6,13 +6,15 @@ from urllib.parse import urlsplit
 
 import click
 
-from histoire.cli._app import Settings
+from histoire.cli._app import Settings, app_option, store_option
 from histoire.cli._render import make_console
 from histoire.core.errors import SchemaError, StoreNotFoundError
 from histoire.store.urls import open_store
 
 
 @click.command()
+@store_option
+@app_option
 @click.pass_obj
 def migrate(settings: Settings) -> None:
     """Create the store, or bring its schema up to date, and say which."""

@@ -11,7 +11,8 @@ backend converts them where they arise.
     │   ├── InvalidStreamIdError          empty, too long, control characters
     │   ├── InvalidExpectedVersionError   not ANY / NO_STREAM / STREAM_EXISTS / int >= 0
     │   ├── InvalidStoreURLError          unknown scheme, malformed URL
-    │   └── InvalidCommandError           a command the decider rejects as malformed
+    │   ├── InvalidCommandError           a command the decider rejects as malformed
+    │   └── InvalidAppError               `module:attribute` names no Application (spec, reason)
     ├── ConcurrencyError                  expected version does not match (stream, expected, actual)
     ├── DuplicateEventError               an event id reused with other content or place
     ├── CodecError
@@ -22,7 +23,8 @@ backend converts them where they arise.
     │   ├── StoreNotFoundError            a read-only command on a store that does not exist
     │   ├── StoreUnavailableError         server down, lock not obtained in time (retryable)
     │   ├── SchemaError                   the database schema is missing or of another version
-    │   └── IntegrityError                the database refused a write (immutability, constraint)
+    │   ├── IntegrityError                the database refused a write (immutability, constraint)
+    │   └── CorruptEventError             a stored row holds what histoire never writes (an edit)
     └── RetriesExhaustedError             a command kept conflicting after all retries
 """
 
@@ -73,6 +75,15 @@ class InvalidCommandError(InvalidInputError):
 
     A business refusal is not this: it is an event, and it is stored.
     """
+
+
+class InvalidAppError(InvalidInputError):
+    """`module:attribute` (`--app`, HISTOIRE_APP) does not give an Application."""
+
+    def __init__(self, spec: str, reason: str) -> None:
+        self.spec = spec
+        self.reason = reason
+        super().__init__(f"cannot load the application {spec!r}: {reason}")
 
 
 class ConcurrencyError(HistoireError):
@@ -159,6 +170,32 @@ class SchemaError(StoreError):
 
 class IntegrityError(StoreError):
     """The database refused a write (immutability trigger, constraint)."""
+
+
+class CorruptEventError(StoreError):
+    """A stored event's row holds a value histoire never writes: it was edited behind
+    histoire's back, or the file is damaged. Names the row and the field."""
+
+    def __init__(
+        self,
+        *,
+        position: object,
+        stream_id: object,
+        version: object,
+        field: str,
+        value: object,
+        reason: str,
+    ) -> None:
+        self.position = position
+        self.stream_id = stream_id
+        self.version = version
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(
+            f"the event at position {position} (stream {stream_id!r}, version {version!r}) "
+            f"is corrupt: {reason}"
+        )
 
 
 class RetriesExhaustedError(HistoireError):

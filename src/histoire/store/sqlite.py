@@ -27,6 +27,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from histoire.core.errors import (
+    CorruptEventError,
     IntegrityError,
     InvalidInputError,
     InvalidStoreURLError,
@@ -36,11 +37,15 @@ from histoire.core.errors import (
     StoreUnavailableError,
 )
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import validate_append, validate_read
 from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.rows import stream_info
+from histoire.store.self_checks import StorageCheck
+from histoire.store.sqlite_checks import category_mismatches, storage_check
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
 from histoire.store.sqlite_writer import EventIdTaken, write_batch, write_one_by_one
 
@@ -296,6 +301,7 @@ class SQLiteEventStore:
         while remaining is None or remaining > 0:
             size = batch_size if remaining is None else min(batch_size, remaining)
             rows = self._fetch(query, (stream_id, cursor, size), f"reading stream {stream_id}")
+            _check_versions(rows, backward)
             for row in rows:
                 yield _row_to_event(row)
             if remaining is not None:
@@ -354,7 +360,16 @@ class SQLiteEventStore:
             (stream_id,),
             f"reading the version of {stream_id}",
         )
-        return int(rows[0][0]) if rows else 0
+        version = rows[0][0] if rows else 0
+        if type(version) is not int:  # a row edited behind histoire's back: name it
+            for row in self._fetch(
+                f"SELECT {_COLUMNS} FROM histoire_events "
+                "WHERE stream_id = ? AND typeof(version) != 'integer' LIMIT 1",
+                (stream_id,),
+                f"reading the version of {stream_id}",
+            ):
+                check_count(_row_to_event(row), "version")
+        return int(version)
 
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
         rows = self._fetch(
@@ -365,21 +380,16 @@ class SQLiteEventStore:
         return _row_to_event(rows[0]) if rows else None
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
-        where = "WHERE category = ?" if category is not None else ""
+        where = "WHERE e.category = ?" if category is not None else ""
         query = (
-            "SELECT e.stream_id, e.category, e.version, e.recorded_at FROM histoire_events e "
-            "JOIN (SELECT stream_id, max(version) AS top FROM histoire_events "
-            "GROUP BY stream_id) m ON e.stream_id = m.stream_id AND e.version = m.top "
+            f"SELECT e.category, {_COLUMNS} FROM histoire_events e "
+            "JOIN (SELECT stream_id AS sid, max(version) AS top FROM histoire_events "
+            "GROUP BY stream_id) m ON e.stream_id = m.sid AND e.version = m.top "
             f"{where} ORDER BY e.stream_id"
         )
         params: tuple[Any, ...] = (category,) if category is not None else ()
-        for stream_id, cat, version, updated in self._fetch(query, params, "listing streams"):
-            yield StreamInfo(
-                stream_id=stream_id,
-                category=cat,
-                version=version,
-                updated_at=_EPOCH + dt.timedelta(microseconds=updated),
-            )
+        for row in self._fetch(query, params, "listing streams"):
+            yield stream_info(row[0], _row_to_event(row[1:]))
 
     def head(self) -> Checkpoint:
         rows = self._fetch(
@@ -479,6 +489,14 @@ class SQLiteEventStore:
             )
         return problems
 
+    def storage_check(self, *, full: bool = False) -> StorageCheck:
+        """SQLite's own check of the file: `PRAGMA quick_check`, `integrity_check` if full."""
+        return storage_check(self._reader(), full=full)
+
+    def category_mismatches(self) -> list[CorruptEventError]:
+        """Events whose category column is not the category of their stream id."""
+        return category_mismatches(self._fetch)
+
     def close(self) -> None:
         self._closed = True
         with self._connections_lock:
@@ -492,6 +510,26 @@ class SQLiteEventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_versions(rows: list[Any], backward: bool) -> None:
+    """Raise CorruptEventError if a batch of a stream holds a version that is not an integer.
+
+    One subtraction per batch, not a check per row: versions of a batch are
+    contiguous, and SQLite sorts text after every number, so a text version
+    breaks the arithmetic and a real one the count.
+    """
+    if not rows:
+        return
+    first, last = rows[0][2], rows[-1][2]
+    try:
+        span = first - last if backward else last - first
+    except TypeError:
+        span = None
+    if span == len(rows) - 1 and type(last) is int:
+        return
+    for row in rows:
+        check_count(_row_to_event(row), "version")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
