@@ -6,6 +6,7 @@ derived from them.
 
 from histoire.app.application import Application
 from histoire.app.handler import CommandHandler, CommandResult, LoadedState, event_id_for
+from histoire.app.verify import Defect, VerifyReport, verify
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -58,6 +59,7 @@ __all__ = [
     "ConcurrencyError",
     "CorruptEventError",
     "Decider",
+    "Defect",
     "DuplicateEventError",
     "Event",
     "EventDecodeError",
@@ -88,10 +90,12 @@ __all__ = [
     "UnknownEventTypeError",
     "UpcastError",
     "Upcasters",
+    "VerifyReport",
     "__version__",
     "category_of",
     "event_id_for",
     "open_store",
     "stream_id_for",
     "validate_stream_id",
+    "verify",
 ]

@@ -53,7 +53,7 @@ class Defect:
 
 
 @dataclass(slots=True)
-class Report:
+class VerifyReport:
     """What `verify` found."""
 
     url: str
@@ -84,7 +84,7 @@ def verify(
     *,
     full: bool = False,
     now: dt.datetime | None = None,
-) -> Report:
+) -> VerifyReport:
     """Check every event of `store`, and the database under it; never raises on a defect.
 
     `codec` (an Application's `codec()`) decodes the events of the types it
@@ -92,7 +92,7 @@ def verify(
     database's slower, complete integrity check. Events recorded more than a
     day after `now` (default: the current time) are reported.
     """
-    report = Report(url=store.url, types_known=codec is not None)
+    report = VerifyReport(url=store.url, types_known=codec is not None)
     if isinstance(store, SelfChecking):
         _check_database(store, full, report)
     counts = _check_log(store, codec, now or dt.datetime.now(dt.UTC), report)
@@ -100,7 +100,7 @@ def verify(
     return report
 
 
-def _check_database(store: SelfChecking, full: bool, report: Report) -> None:
+def _check_database(store: SelfChecking, full: bool, report: VerifyReport) -> None:
     try:
         storage = store.storage_check(full=full)
     except StoreError as exc:
@@ -121,7 +121,7 @@ def _check_database(store: SelfChecking, full: bool, report: Report) -> None:
 
 
 def _check_log(
-    store: EventStore, codec: Codec | None, now: dt.datetime, report: Report
+    store: EventStore, codec: Codec | None, now: dt.datetime, report: VerifyReport
 ) -> Counter[str]:
     counts: Counter[str] = Counter()
     previous: Checkpoint | None = None
@@ -147,7 +147,7 @@ def _check_log(
 
 
 def _check_record(
-    record: RecordedEvent, codec: Codec | None, now: dt.datetime, report: Report
+    record: RecordedEvent, codec: Codec | None, now: dt.datetime, report: VerifyReport
 ) -> None:
     problems = record.problems(now=now)
     report.defects.extend(_at(record, p.reason) for p in problems)
@@ -170,7 +170,7 @@ def _check_record(
         report.upcast += 1
 
 
-def _check_streams(store: EventStore, counts: Counter[str], report: Report) -> None:
+def _check_streams(store: EventStore, counts: Counter[str], report: VerifyReport) -> None:
     listed = _listing(store, report)
     if listed is not None:
         report.streams = len(listed)
@@ -198,7 +198,7 @@ def _check_streams(store: EventStore, counts: Counter[str], report: Report) -> N
             )
 
 
-def _listing(store: EventStore, report: Report) -> dict[str, int] | None:
+def _listing(store: EventStore, report: VerifyReport) -> dict[str, int] | None:
     """Each listed stream's version, or None if the listing cannot be read."""
     listed: dict[str, int] = {}
     try:
@@ -213,7 +213,7 @@ def _listing(store: EventStore, report: Report) -> dict[str, int] | None:
     return listed
 
 
-def _read_versions(store: EventStore, stream_id: str, report: Report) -> int | None:
+def _read_versions(store: EventStore, stream_id: str, report: VerifyReport) -> int | None:
     """The last version read in `stream_id`, reporting holes; None if it cannot be read."""
     expected = 1
     try:
@@ -232,8 +232,8 @@ def _read_versions(store: EventStore, stream_id: str, report: Report) -> int | N
     return expected - 1
 
 
-def _add_unless_known(report: Report, error: CorruptEventError, consequence: str) -> None:
-    """Report what a corrupt row prevents, unless the row's defect is already reported."""
+def _add_unless_known(report: VerifyReport, error: CorruptEventError, consequence: str) -> None:
+    """VerifyReport what a corrupt row prevents, unless the row's defect is already reported."""
     defect = _at_error(error)
     if defect not in report.defects:
         report.defects.append(_at_error(error, f"{consequence}: {error.reason}"))

@@ -109,4 +109,5 @@ def _attribute(spec: str, module: ModuleType, attribute: str) -> object:
 def _kind(value: object) -> str:
     if isinstance(value, type):
         return f"the class {value.__qualname__}"
-    return f"a {type(value).__qualname__}"
+    name = type(value).__qualname__
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"

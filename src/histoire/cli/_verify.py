@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
-from histoire.app.verify import Report
+from histoire.app.verify import VerifyReport
 from histoire.app.verify import verify as verify_store
 from histoire.cli._app import FAILURE, Settings, app_option, store_option
 from histoire.cli._render import make_console, write_json_line
@@ -51,7 +52,7 @@ def verify(settings: Settings, full: bool, as_json: bool) -> None:
         sys.exit(FAILURE)
 
 
-def _print(report: Report, app_name: str | None) -> None:
+def _print(report: VerifyReport, app_name: str | None) -> None:
     console = make_console()
     if report.events:
         positions = f"positions {report.first_position}..{report.last_position}"
@@ -67,8 +68,9 @@ def _print(report: Report, app_name: str | None) -> None:
         for defect in report.defects:
             console.print(f"  - {defect}", markup=False)
     else:
-        for check in report.checks:
-            console.print(f"[green]✓[/] the database's own check passes: {check}")
+        if report.checks:
+            checks = escape(", ".join(report.checks))
+            console.print(f"[green]✓[/] the database's own checks pass: {checks}")
         console.print("[green]✓[/] every row holds what histoire writes")
         console.print("[green]✓[/] versions contiguous from 1 in every stream")
         console.print("[green]✓[/] positions increasing along the log")
@@ -92,7 +94,7 @@ def _print(report: Report, app_name: str | None) -> None:
         console.print("[bold green]OK[/]: no defect found")
 
 
-def _as_json(report: Report, app_name: str | None) -> dict[str, object]:
+def _as_json(report: VerifyReport, app_name: str | None) -> dict[str, object]:
     return {
         "url": report.url,
         "ok": report.ok,

@@ -34,7 +34,13 @@ def storage_check(conn: sqlite3.Connection, *, full: bool) -> StorageCheck:
         rows = conn.execute(f"PRAGMA {pragma}({MAX_REPORTED})").fetchall()
     except sqlite3.Error as exc:  # so damaged that the check itself stops
         return StorageCheck(name, [f"the check could not finish: {exc}"])
-    messages = [str(row[0]) for row in rows]
+    # One finding may span lines, under a header naming the database ("main").
+    messages = [
+        line.strip()
+        for row in rows
+        for line in str(row[0]).splitlines()
+        if line.strip() and not line.startswith("*** in database")
+    ]
     return StorageCheck(name, [] if messages == ["ok"] else messages)
 
 
