@@ -45,7 +45,11 @@ from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 from histoire.store.rows import stream_info
 from histoire.store.self_checks import StorageCheck
-from histoire.store.sqlite_checks import category_mismatches, storage_check
+from histoire.store.sqlite_checks import (
+    category_mismatches,
+    refuse_foreign_tables,
+    storage_check,
+)
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
 from histoire.store.sqlite_writer import EventIdTaken, write_batch, write_one_by_one
 
@@ -117,6 +121,7 @@ class SQLiteEventStore:
         create: bool = True,
         durability: Durability = "full",
         lock_timeout: float = 30.0,
+        into_existing_database: bool = False,
     ) -> None:
         if durability not in ("full", "fast"):
             raise InvalidInputError(f"durability must be 'full' or 'fast', not {durability!r}")
@@ -134,7 +139,7 @@ class SQLiteEventStore:
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
         self._writer = self._connect()
-        self._ensure_schema(create)
+        self._ensure_schema(create, into_existing_database)
         self._appended = threading.Condition()
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
@@ -166,7 +171,7 @@ class SQLiteEventStore:
             conn = self._local.conn = self._connect()
         return conn
 
-    def _ensure_schema(self, create: bool) -> None:
+    def _ensure_schema(self, create: bool, into_existing_database: bool) -> None:
         conn = self._writer
         try:
             version = self._schema_version(conn)
@@ -179,6 +184,8 @@ class SQLiteEventStore:
                 )
             if not create:
                 raise SchemaError(f"{self.url} holds no histoire event store")
+            if not into_existing_database:
+                refuse_foreign_tables(conn, self.url)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if self._schema_version(conn) == 0:

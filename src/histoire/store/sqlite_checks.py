@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from histoire.core.errors import CorruptEventError
+from histoire.core.errors import CorruptEventError, SchemaError
 from histoire.store.self_checks import StorageCheck, misfiled
 
 MAX_REPORTED = 100
@@ -60,3 +60,27 @@ def category_mismatches(fetch: Fetch) -> list[CorruptEventError]:
         "checking categories",
     )
     return [misfiled(*row) for row in rows]
+
+
+def refuse_foreign_tables(conn: sqlite3.Connection, url: str) -> None:
+    """Raise SchemaError if the file holds tables or views that are not histoire's.
+
+    Creating a store in a file is a promise to own it: histoire adds its tables
+    to another application's database only when told (`into_existing_database`).
+    """
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'histoire\\_%' ESCAPE '\\' "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        )
+    ]
+    if names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        raise SchemaError(
+            f"{url} holds the tables of another application ({shown}); histoire adds its "
+            "own only to a database of its own, or when asked: "
+            "open_store(url, into_existing_database=True), "
+            "or histoire migrate --into-existing-database"
+        )
