@@ -100,8 +100,6 @@ def to_metadata(record: RecordedEvent, raw: object) -> Mapping[str, Any]:
     if isinstance(raw, Mapping):
         return raw
     if isinstance(raw, str | bytes | bytearray | memoryview):
-        if not raw:
-            return {}
         try:
             decoded = _json_decode(raw)
         except msgspec.DecodeError as exc:
