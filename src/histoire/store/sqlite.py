@@ -112,7 +112,11 @@ def _convert(error: sqlite3.Error, doing: str) -> StoreError:
 
 
 class SQLiteEventStore:
-    """An EventStore in one SQLite file."""
+    """An EventStore in one SQLite file.
+
+    `create=True` makes the file and its schema if needed, but refuses a file
+    holding another application's tables unless `into_existing_database=True`.
+    """
 
     def __init__(
         self,
