@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from histoire.core.errors import CorruptEventError
 from histoire.core.recorded import RecordedEvent
 from histoire.core.stored_fields import payload_json
 
@@ -129,6 +128,3 @@ class CorruptTally:
             "run histoire verify",
             err=True,
         )
-
-
-__all__ = ["CorruptEventError", "CorruptTally", "ShownEvent", "spaced_json", "timestamp"]

@@ -43,7 +43,7 @@ from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import validate_append, validate_read
 from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
-from histoire.store.rows import stream_info
+from histoire.store.rows import check_batch_versions, stream_info
 from histoire.store.self_checks import StorageCheck
 from histoire.store.sqlite_checks import (
     category_mismatches,
@@ -312,7 +312,7 @@ class SQLiteEventStore:
         while remaining is None or remaining > 0:
             size = batch_size if remaining is None else min(batch_size, remaining)
             rows = self._fetch(query, (stream_id, cursor, size), f"reading stream {stream_id}")
-            _check_versions(rows, backward)
+            check_batch_versions(rows, backward)
             for row in rows:
                 yield _row_to_event(row)
             if remaining is not None:
@@ -521,26 +521,6 @@ class SQLiteEventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _check_versions(rows: list[Any], backward: bool) -> None:
-    """Raise CorruptEventError if a batch of a stream holds a version that is not an integer.
-
-    One subtraction per batch, not a check per row: versions of a batch are
-    contiguous, and SQLite sorts text after every number, so a text version
-    breaks the arithmetic and a real one the count.
-    """
-    if not rows:
-        return
-    first, last = rows[0][2], rows[-1][2]
-    try:
-        span = first - last if backward else last - first
-    except TypeError:
-        span = None
-    if span == len(rows) - 1 and type(last) is int:
-        return
-    for row in rows:
-        check_count(_row_to_event(row), "version")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
