@@ -8,6 +8,7 @@ from histoire.app.application import Application
 from histoire.app.handler import CommandHandler, event_id_for
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
+from histoire.app.verify import Defect, VerifyReport, verify
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -15,10 +16,12 @@ from histoire.core.decider import Decider, SnapshotPolicy
 from histoire.core.errors import (
     CodecError,
     ConcurrencyError,
+    CorruptEventError,
     DuplicateEventError,
     EventDecodeError,
     HistoireError,
     IntegrityError,
+    InvalidAppError,
     InvalidCommandError,
     InvalidDecisionError,
     InvalidEventError,
@@ -59,7 +62,9 @@ __all__ = [
     "CommandHandler",
     "CommandResult",
     "ConcurrencyError",
+    "CorruptEventError",
     "Decider",
+    "Defect",
     "DuplicateEventError",
     "Event",
     "EventDecodeError",
@@ -68,6 +73,7 @@ __all__ = [
     "ExpectedVersion",
     "HistoireError",
     "IntegrityError",
+    "InvalidAppError",
     "InvalidCommandError",
     "InvalidDecisionError",
     "InvalidEventError",
@@ -93,10 +99,12 @@ __all__ = [
     "UnknownEventTypeError",
     "UpcastError",
     "Upcasters",
+    "VerifyReport",
     "__version__",
     "category_of",
     "event_id_for",
     "open_store",
     "stream_id_for",
     "validate_stream_id",
+    "verify",
 ]
