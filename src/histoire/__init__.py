@@ -19,6 +19,7 @@ from histoire.app.projections import (
 )
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
+from histoire.app.verify import Defect, VerifyReport, verify
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -26,11 +27,13 @@ from histoire.core.decider import Decider, SnapshotPolicy
 from histoire.core.errors import (
     CodecError,
     ConcurrencyError,
+    CorruptEventError,
     DuplicateEventError,
     EventDecodeError,
     HandlerError,
     HistoireError,
     IntegrityError,
+    InvalidAppError,
     InvalidCommandError,
     InvalidDecisionError,
     InvalidEventError,
@@ -72,7 +75,9 @@ __all__ = [
     "CommandResult",
     "ConcurrencyError",
     "ConsumerGroup",
+    "CorruptEventError",
     "Decider",
+    "Defect",
     "Documents",
     "DuplicateEventError",
     "Event",
@@ -83,6 +88,7 @@ __all__ = [
     "HandlerError",
     "HistoireError",
     "IntegrityError",
+    "InvalidAppError",
     "InvalidCommandError",
     "InvalidDecisionError",
     "InvalidEventError",
@@ -112,6 +118,7 @@ __all__ = [
     "UnknownEventTypeError",
     "UpcastError",
     "Upcasters",
+    "VerifyReport",
     "__version__",
     "category_of",
     "event_id_for",
@@ -120,5 +127,6 @@ __all__ = [
     "read_model",
     "stream_id_for",
     "validate_stream_id",
+    "verify",
     "wait_for_projection",
 ]

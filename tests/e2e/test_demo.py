@@ -175,3 +175,19 @@ def test_the_demo_refuses_to_overwrite_its_file(demo_run: Run, demo_folder: Path
     assert run.code == 1
     assert "--fresh" in one_line_error(run)
     assert (demo_folder / "histoire-demo.db").stat().st_mtime_ns == before
+
+
+def test_the_checkout_and_the_payment_show_different_ids(demo_run: Run) -> None:
+    """The causal table tells the checkout's id from the payment's (not the UUIDv7 time prefix)."""
+    lines = demo_run.stdout.splitlines()
+    title = next(line for line in lines if "The payment was caused by the checkout" in line)
+    checkout_id = title.split("checkout")[-1].strip(" │┃")
+    checkout_row = next(line for line in lines if "cart.CartCheckedOut" in line and "@" in line)
+    payment_row = next(
+        line for line in lines if "bank.Withdrawn" in line and checkout_id in line and "@" in line
+    )
+    assert checkout_id in checkout_row.split()
+    payment_cells = payment_row.replace("│", " ").split()
+    payment_id, caused_by = payment_cells[2], payment_cells[3]
+    assert caused_by == checkout_id
+    assert payment_id != checkout_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,33 @@ def test_migrate_into_a_missing_folder_is_one_line(histoire: Any, tmp_path: Path
     assert run.code == 1
     one_line_error(run)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log", "--type", "t\udcff"],
+        ["log", "--category", "c\udcff"],
+        ["streams", "--category", "c\udcff"],
+        ["events", "account-\udcff"],
+        ["--store", "sqlite:///\udcff.db", "streams"],
+    ],
+)
+def test_text_that_is_not_utf8_is_a_usage_error(
+    histoire: Any, tmp_path: Path, args: list[str]
+) -> None:
+    """Bytes that are not UTF-8 (surrogate-escaped by Python) are refused, shown as given."""
+    assert histoire("migrate").code == 0
+    run = histoire(*args)
+    assert run.code == 2
+    line = one_line_error(run)
+    assert "is not UTF-8 text" in line
+    assert "\\xff" in line
+
+
+def test_a_non_utf8_argument_from_a_shell(tmp_path: Path) -> None:
+    """`histoire log --type $'t\\xff'` from a real process: a usage error, not a crash."""
+    assert histoire_subprocess("migrate", cwd=tmp_path).code == 0
+    run = histoire_subprocess("log", "--type", os.fsdecode(b"t\xff"), cwd=tmp_path)
+    assert run.code == 2
+    assert "Invalid value for '--type': b't\\xff' is not UTF-8 text" in one_line_error(run)

@@ -1,7 +1,8 @@
 """The `histoire` command line: inspect, verify and migrate a store; watch the demo.
 
 One module per command group; this one assembles them. `main` is the console
-script's entry point.
+script's entry point; `load_app` loads an Application from `module:attribute`
+as `--app` does, for other command lines and workers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import NoReturn
 
 from histoire.cli._app import cli
 from histoire.cli._inspect import events, log, streams
+from histoire.cli._load_app import load_app
 from histoire.cli._migrate import migrate
 from histoire.cli._verify import verify
 from histoire.cli.demo import demo
@@ -24,4 +26,4 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     cli.main(args=argv, prog_name="histoire")
 
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "load_app", "main"]

@@ -11,17 +11,10 @@ from collections.abc import Iterator
 
 import click
 
-from histoire.cli._app import Settings
-from histoire.cli._render import (
-    Column,
-    data_text,
-    event_json,
-    make_console,
-    metadata_text,
-    print_table_stream,
-    timestamp,
-    write_json_line,
-)
+from histoire.cli._app import Settings, app_option, store_option
+from histoire.cli._params import TEXT
+from histoire.cli._render import Column, make_console, print_table_stream, write_json_line
+from histoire.cli._rows import CorruptTally, ShownEvent, timestamp
 from histoire.cli._store import opened_store
 from histoire.core.recorded import Checkpoint, RecordedEvent
 from histoire.core.streams import validate_stream_id
@@ -30,8 +23,10 @@ JSON_HELP = "Write JSON Lines (one JSON object per line) instead of a table."
 
 
 @click.command()
-@click.option("--category", metavar="C", help="Only the streams of this category.")
+@click.option("--category", metavar="C", type=TEXT, help="Only the streams of this category.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@store_option
+@app_option
 @click.pass_obj
 def streams(settings: Settings, category: str | None, as_json: bool) -> None:
     """List the streams: category, version (number of events) and last change (UTC)."""
@@ -65,7 +60,7 @@ def streams(settings: Settings, category: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("stream")
+@click.argument("stream", type=TEXT)
 @click.option(
     "--from-version",
     type=click.IntRange(min=1),
@@ -75,6 +70,8 @@ def streams(settings: Settings, category: str | None, as_json: bool) -> None:
 @click.option("--backward", is_flag=True, help="Newest first.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N events.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@store_option
+@app_option
 @click.pass_obj
 def events(
     settings: Settings,
@@ -94,24 +91,29 @@ def events(
     with opened_store(settings.store_url, create=False) as store:
         if store.stream_version(stream) == 0:
             raise click.ClickException(f"stream {stream} does not exist in {settings.store_url}")
-        records = store.read_stream(
-            stream, from_version=from_version, backward=backward, limit=limit
+        tally = CorruptTally()
+        shown = (
+            tally.add(ShownEvent(r))
+            for r in store.read_stream(
+                stream, from_version=from_version, backward=backward, limit=limit
+            )
         )
         if as_json:
-            for record in records:
-                write_json_line(event_json(record))
+            for event in shown:
+                write_json_line(event.as_json())
+            tally.warn()
             return
         console = make_console()
         rows = (
             (
-                str(r.version),
-                str(r.position),
-                f"{r.type} v{r.schema_version}",
-                timestamp(r.recorded_at),
-                data_text(r),
-                metadata_text(r),
+                e.cell("version"),
+                e.cell("position"),
+                e.type_cell(),
+                e.cell("recorded_at", timestamp),
+                e.data_cell(),
+                e.metadata_cell(),
             )
-            for r in records
+            for e in shown
         )
         columns = [
             Column("Ver", "right"),
@@ -122,7 +124,8 @@ def events(
             Column("Metadata", flexible=True),
         ]
         count = print_table_stream(console, columns, rows)
-        console.print(f"{count} event{'' if count == 1 else 's'} of {stream}")
+        console.print(f"{count} event{'' if count == 1 else 's'} of {stream}", markup=False)
+        tally.warn()
 
 
 class CheckpointType(click.ParamType[Checkpoint]):
@@ -161,13 +164,25 @@ class CheckpointType(click.ParamType[Checkpoint]):
     ),
 )
 @click.option(
-    "--category", "categories", multiple=True, metavar="C", help="Only this category (repeatable)."
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="C",
+    type=TEXT,
+    help="Only this category (repeatable).",
 )
 @click.option(
-    "--type", "types", multiple=True, metavar="T", help="Only this event type (repeatable)."
+    "--type",
+    "types",
+    multiple=True,
+    metavar="T",
+    type=TEXT,
+    help="Only this event type (repeatable).",
 )
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N events.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@store_option
+@app_option
 @click.pass_obj
 def log(
     settings: Settings,
@@ -192,21 +207,24 @@ def log(
             records = (r for r in records if r.position > after.position)
         if limit is not None:
             records = itertools.islice(records, limit)
+        tally = CorruptTally()
+        shown = (tally.add(ShownEvent(r)) for r in records)
         if as_json:
-            for record in records:
-                write_json_line(event_json(record))
+            for event in shown:
+                write_json_line(event.as_json())
+            tally.warn()
             return
         console = make_console()
         rows = (
             (
-                str(r.position),
-                r.stream_id,
-                str(r.version),
-                f"{r.type} v{r.schema_version}",
-                timestamp(r.recorded_at),
-                data_text(r),
+                e.cell("position"),
+                e.cell("stream_id"),
+                e.cell("version"),
+                e.type_cell(),
+                e.cell("recorded_at", timestamp),
+                e.data_cell(),
             )
-            for r in records
+            for e in shown
         )
         columns = [
             Column("Pos", "right"),
@@ -218,3 +236,4 @@ def log(
         ]
         count = print_table_stream(console, columns, rows)
         console.print(f"{count} event{'' if count == 1 else 's'}")
+        tally.warn()

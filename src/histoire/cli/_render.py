@@ -7,9 +7,7 @@ the column widths of the first chunk, for the same reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,17 +15,18 @@ from typing import Any, Literal
 
 import msgspec
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
-
-from histoire.cli._stored import metadata_of, payload_of
-from histoire.core.recorded import RecordedEvent
 
 _encode = msgspec.json.Encoder().encode
 
 TABLE_CHUNK = 200
 MAX_COLUMN = 40
+MIN_FLEXIBLE = 24
+"""Below this width for each flexible column, their values go under each row."""
+COLUMN_GAP = 2
 
 
 def make_console() -> Console:
@@ -38,62 +37,6 @@ def make_console() -> Console:
 def write_json_line(value: Any) -> None:
     """Write `value` as one line of JSON on stdout."""
     sys.stdout.write(_encode(value).decode() + "\n")
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON of `value`."""
-    return _encode(value).decode()
-
-
-def spaced_json(value: Any) -> str:
-    """JSON with a space after `,` and `:`, so that a table can wrap it between fields."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def timestamp(moment: dt.datetime) -> str:
-    """A UTC instant for a table: `2024-05-01 12:00:01.123`."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
-def event_json(record: RecordedEvent) -> dict[str, Any]:
-    """Every field of a stored event, for `--json` (data and metadata as JSON values)."""
-    data, data_error = payload_of(record)
-    metadata, metadata_error = metadata_of(record)
-    out: dict[str, Any] = {
-        "position": record.position,
-        "commit": record.commit,
-        "stream_id": record.stream_id,
-        "version": record.version,
-        "type": record.type,
-        "schema_version": record.schema_version,
-        "recorded_at": record.recorded_at.astimezone(dt.UTC).isoformat(),
-        "event_id": str(record.event_id),
-        "causation_id": str(record.causation_id) if record.causation_id else None,
-        "correlation_id": str(record.correlation_id) if record.correlation_id else None,
-        "metadata": metadata,
-        "data": data,
-    }
-    if data_error:
-        out["data_error"] = data_error
-    if metadata_error:
-        out["metadata_error"] = metadata_error
-    return out
-
-
-def data_text(record: RecordedEvent) -> str:
-    """The payload for a table cell: compact JSON, or the raw text marked as broken."""
-    data, error = payload_of(record)
-    if error:
-        return f"{data!s} (not JSON)"
-    return spaced_json(data)
-
-
-def metadata_text(record: RecordedEvent) -> str:
-    """The metadata for a table cell: `key=value` pairs."""
-    metadata, error = metadata_of(record)
-    if error:
-        return f"{metadata!s} ({error})"
-    return ", ".join(f"{k}={v}" for k, v in metadata.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +58,14 @@ def print_table_stream(
     """Print `rows` under `columns` chunk by chunk; return the number of rows.
 
     The first chunk sets the widths of the fixed columns; later chunks reuse
-    them, so the output reads as one table while memory stays flat.
+    them, so the output reads as one table while memory stays flat. When the
+    fixed columns leave the flexible ones less than MIN_FLEXIBLE characters
+    each (80 columns, or a pipe), the flexible values go on lines of their own
+    under each row instead of being folded a few characters wide.
     """
     count = 0
     widths: list[int | None] | None = None
+    stacked = False
     iterator: Iterator[Sequence[str]] = iter(rows)
     while batch := list(itertools.islice(iterator, chunk)):
         if widths is None:
@@ -128,17 +75,63 @@ def print_table_stream(
                 else min(MAX_COLUMN, max(cell_len(column.header), *(cell_len(r[i]) for r in batch)))
                 for i, column in enumerate(columns)
             ]
-        table = Table(box=None, show_header=count == 0, pad_edge=False, header_style="bold")
-        for column, width in zip(columns, widths, strict=True):
-            table.add_column(
-                column.header,
-                justify=column.justify,
-                overflow="fold",
-                width=width,
-                ratio=1 if column.flexible else None,
-            )
-        for row in batch:
-            table.add_row(*(Text(cell) for cell in row))
-        console.print(table)
+            stacked = _too_narrow(console.width, columns, widths)
+        if stacked:
+            _print_stacked(console, columns, widths, batch, header=count == 0)
+        else:
+            table = _table(columns, widths, header=count == 0)
+            for row in batch:
+                table.add_row(*(Text(cell) for cell in row))
+            console.print(table)
         count += len(batch)
     return count
+
+
+def _too_narrow(width: int, columns: Sequence[Column], widths: Sequence[int | None]) -> bool:
+    flexible = sum(1 for column in columns if column.flexible)
+    if not flexible:
+        return False
+    fixed = sum(w for w in widths if w is not None) + COLUMN_GAP * (len(columns) - 1)
+    return width - fixed < MIN_FLEXIBLE * flexible
+
+
+def _table(columns: Sequence[Column], widths: Sequence[int | None], *, header: bool) -> Table:
+    table = Table(box=None, show_header=header, pad_edge=False, header_style="bold")
+    for column, width in zip(columns, widths, strict=True):
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            overflow="fold",
+            width=width,
+            ratio=1 if column.flexible else None,
+        )
+    return table
+
+
+def _print_stacked(
+    console: Console,
+    columns: Sequence[Column],
+    widths: Sequence[int | None],
+    batch: Sequence[Sequence[str]],
+    *,
+    header: bool,
+) -> None:
+    """Each row: its fixed cells on one line, then each flexible value on its own lines."""
+    fixed = [(i, c) for i, c in enumerate(columns) if not c.flexible]
+    flexible = [(i, c) for i, c in enumerate(columns) if c.flexible]
+    fixed_columns = [c for _, c in fixed]
+    fixed_widths = [widths[i] for i, _ in fixed]
+    indent = (fixed_widths[0] or 0) + COLUMN_GAP
+    if header:
+        console.print(_table(fixed_columns, fixed_widths, header=True))
+    for row in batch:
+        line = _table(fixed_columns, fixed_widths, header=False)
+        line.add_row(*(Text(row[i]) for i, _ in fixed))
+        parts: list[Any] = [line]
+        for i, column in flexible:
+            if not row[i]:
+                continue
+            label = f"{column.header.lower()}: " if len(flexible) > 1 else ""
+            text = Text(label + row[i], overflow="fold")
+            parts.append(Padding(text, (0, 0, 0, indent)))
+        console.print(Group(*parts))

@@ -23,6 +23,7 @@ from histoire.core.recorded import NewEvent, RecordedEvent
 
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder().decode
+_DECODED_FIELDS = ("type", "schema_version", "data")
 
 
 class Codec:
@@ -120,25 +121,33 @@ class Codec:
     def decode(self, recorded: RecordedEvent) -> Event:
         """The domain event of a stored one, upcast to its class's current version."""
         # Hot path of every fold and catch-up: one dict lookup, one msgspec call.
-        fast = self._fast.get((recorded.type, recorded.schema_version))
-        if fast is not None:
-            try:
-                return fast(recorded.data)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                raise EventDecodeError(
-                    recorded.type,
-                    recorded.schema_version,
-                    str(exc),
-                    stream_id=recorded.stream_id,
-                    version=recorded.version,
-                ) from exc
-        return self.decode_payload(
-            recorded.type,
-            recorded.schema_version,
-            recorded.data,
-            stream_id=recorded.stream_id,
-            version=recorded.version,
-        )
+        try:
+            fast = self._fast.get((recorded.type, recorded.schema_version))
+            if fast is not None:
+                try:
+                    return fast(recorded.data)
+                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                    raise EventDecodeError(
+                        recorded.type,
+                        recorded.schema_version,
+                        str(exc),
+                        stream_id=recorded.stream_id,
+                        version=recorded.version,
+                    ) from exc
+            return self.decode_payload(
+                recorded.type,
+                recorded.schema_version,
+                recorded.data,
+                stream_id=recorded.stream_id,
+                version=recorded.version,
+            )
+        except (CodecError, TypeError) as exc:
+            # A row edited behind histoire's back (a real number for data, text for
+            # a version) is named as such; free on the path that succeeds.
+            for problem in recorded.problems():
+                if problem.field in _DECODED_FIELDS:
+                    raise problem from exc
+            raise
 
     def decode_payload(
         self, type_name: str, schema_version: int, data: bytes, **where: Any

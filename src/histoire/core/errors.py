@@ -14,7 +14,8 @@ backend converts them where they arise.
     │   ├── InvalidCommandError           a command the decider rejects as malformed
     │   │   └── MalformedCommandError     a Command field of another type (type_name, path, value)
     │   ├── InvalidDecisionError          decide returned no event(s) (decider, value)
-    │   └── InvalidEventError             an event not read back equal (type_name, path, value)
+    │   ├── InvalidEventError             an event not read back equal (type_name, path, value)
+    │   └── InvalidAppError               `module:attribute` names no Application (spec, reason)
     ├── ConcurrencyError                  expected version does not match (stream, expected, actual)
     ├── DuplicateEventError               an event id reused with other content or place
     ├── CodecError
@@ -25,7 +26,8 @@ backend converts them where they arise.
     │   ├── StoreNotFoundError            a read-only command on a store that does not exist
     │   ├── StoreUnavailableError         server down, lock not obtained in time (retryable)
     │   ├── SchemaError                   the database schema is missing or of another version
-    │   └── IntegrityError                the database refused a write (immutability, constraint)
+    │   ├── IntegrityError                the database refused a write (immutability, constraint)
+    │   └── CorruptEventError             a stored row holds what histoire never writes (an edit)
     ├── RetriesExhaustedError             a command kept conflicting after all retries
     └── HandlerError                      a projection's or reaction's handler failed on an event
 """
@@ -133,6 +135,15 @@ def _field_message(kind: str, type_name: str, path: str, value: object, reason: 
     return f"invalid {kind} {type_name}:{where}: {reason}; nothing was stored"
 
 
+class InvalidAppError(InvalidInputError):
+    """`module:attribute` (`--app`, HISTOIRE_APP) does not give an Application."""
+
+    def __init__(self, spec: str, reason: str) -> None:
+        self.spec = spec
+        self.reason = reason
+        super().__init__(f"cannot load the application {spec!r}: {reason}")
+
+
 class ConcurrencyError(HistoireError):
     """The stream's version is not the expected one; nothing was written."""
 
@@ -217,6 +228,32 @@ class SchemaError(StoreError):
 
 class IntegrityError(StoreError):
     """The database refused a write (immutability trigger, constraint)."""
+
+
+class CorruptEventError(StoreError):
+    """A stored event's row holds a value histoire never writes: it was edited behind
+    histoire's back, or the file is damaged. Names the row and the field."""
+
+    def __init__(
+        self,
+        *,
+        position: object,
+        stream_id: object,
+        version: object,
+        field: str,
+        value: object,
+        reason: str,
+    ) -> None:
+        self.position = position
+        self.stream_id = stream_id
+        self.version = version
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(
+            f"the event at position {position} (stream {stream_id!r}, version {version!r}) "
+            f"is corrupt: {reason}"
+        )
 
 
 class RetriesExhaustedError(HistoireError):

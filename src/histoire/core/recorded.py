@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-_json_decode = msgspec.json.decode
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+from histoire.core.errors import CorruptEventError
+from histoire.core.stored_fields import problems, to_datetime, to_metadata, to_uuid
 
 
 class Checkpoint(NamedTuple):
@@ -50,7 +50,8 @@ class RecordedEvent:
     turns it into a domain event. Backends may hand over ids as 16 raw bytes,
     `recorded_at` as microseconds since the Unix epoch and `metadata` as JSON
     bytes: they are converted on first access, so that a fold that never looks
-    at them does not pay for them.
+    at them does not pay for them. A raw value that cannot be converted (a row
+    edited behind histoire's back) raises CorruptEventError naming the row.
     """
 
     __slots__ = (
@@ -100,43 +101,49 @@ class RecordedEvent:
     def event_id(self) -> uuid.UUID:
         """The event's unique id."""
         raw = self._event_id
-        if isinstance(raw, bytes):
-            raw = self._event_id = uuid.UUID(bytes=raw)
+        if not isinstance(raw, uuid.UUID):
+            raw = self._event_id = to_uuid(self, "event_id", raw)
         return raw
 
     @property
     def causation_id(self) -> uuid.UUID | None:
         """The id of what caused this event (a command, or another event)."""
         raw = self._causation_id
-        if isinstance(raw, bytes):
-            raw = self._causation_id = uuid.UUID(bytes=raw)
+        if raw is not None and not isinstance(raw, uuid.UUID):
+            raw = self._causation_id = to_uuid(self, "causation_id", raw)
         return raw
 
     @property
     def correlation_id(self) -> uuid.UUID | None:
         """The id shared by every event of one conversation (the first cause)."""
         raw = self._correlation_id
-        if isinstance(raw, bytes):
-            raw = self._correlation_id = uuid.UUID(bytes=raw)
+        if raw is not None and not isinstance(raw, uuid.UUID):
+            raw = self._correlation_id = to_uuid(self, "correlation_id", raw)
         return raw
 
     @property
     def recorded_at(self) -> dt.datetime:
         """When the store recorded the event (UTC)."""
         raw = self._recorded_at
-        if isinstance(raw, int):
-            raw = self._recorded_at = _EPOCH + dt.timedelta(microseconds=raw)
+        if not isinstance(raw, dt.datetime):
+            raw = self._recorded_at = to_datetime(self, raw)
         return raw
 
     @property
     def metadata(self) -> Mapping[str, Any]:
         """Free metadata recorded with the event (who, from where)."""
         raw = self._metadata
-        if isinstance(raw, bytes | bytearray | memoryview):
-            decoded: Mapping[str, Any] = _json_decode(raw) if raw else {}
-            self._metadata = decoded
-            return decoded
+        if not isinstance(raw, dict):
+            raw = self._metadata = to_metadata(self, raw)
         return raw
+
+    def problems(self, *, now: dt.datetime | None = None) -> list[CorruptEventError]:
+        """Every field of this event holding a value histoire never writes (an edited row).
+
+        Reading such a field raises the same CorruptEventError; `verify` lists them
+        all. With `now`, a time recorded more than a day later is a problem too.
+        """
+        return problems(self, now=now)
 
     @property
     def checkpoint(self) -> Checkpoint:

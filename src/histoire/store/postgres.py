@@ -28,10 +28,16 @@ from typing import Any
 
 import psycopg
 
-from histoire.core.errors import ConcurrencyError, InvalidInputError, StoreError
+from histoire.core.errors import (
+    ConcurrencyError,
+    CorruptEventError,
+    InvalidInputError,
+    StoreError,
+)
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
+from histoire.store import postgres_checks
 from histoire.store.checks import replayed_result, validate_append, validate_read
 from histoire.store.postgres_arrays import UuidArray
 from histoire.store.postgres_connect import connection_kwargs
@@ -59,6 +65,7 @@ from histoire.store.postgres_sql import (
     to_datetime,
 )
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.self_checks import StorageCheck
 from histoire.store.transactions import PostgresTransaction, Transaction
 
 __all__ = ["PostgresEventStore", "migrate"]
@@ -427,6 +434,14 @@ class PostgresEventStore:
                 "restored from another cluster? They stay hidden from read_log (docs/postgres.md)"
             )
         return problems
+
+    def storage_check(self, *, full: bool = False) -> StorageCheck:
+        """amcheck on every index, when the extension is installed (else says so)."""
+        return postgres_checks.storage_check(self._db, self.schema, full=full)
+
+    def category_mismatches(self) -> list[CorruptEventError]:
+        """Events whose category column is not the category of their stream id."""
+        return postgres_checks.category_mismatches(self._db, self.schema)
 
     # -- lifetime --------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from histoire.core.errors import (
+    CorruptEventError,
     IntegrityError,
     InvalidInputError,
     InvalidStoreURLError,
@@ -36,11 +37,19 @@ from histoire.core.errors import (
     StoreUnavailableError,
 )
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import validate_append, validate_read
 from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.rows import check_batch_versions, stream_info
+from histoire.store.self_checks import StorageCheck
+from histoire.store.sqlite_checks import (
+    category_mismatches,
+    refuse_foreign_tables,
+    storage_check,
+)
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
 from histoire.store.sqlite_writer import EventIdTaken, write_batch, write_one_by_one
 from histoire.store.transactions import Transaction, committing
@@ -106,7 +115,11 @@ def _convert(error: sqlite3.Error, doing: str) -> StoreError:
 
 
 class SQLiteEventStore:
-    """An EventStore in one SQLite file."""
+    """An EventStore in one SQLite file.
+
+    `create=True` makes the file and its schema if needed, but refuses a file
+    holding another application's tables unless `into_existing_database=True`.
+    """
 
     def __init__(
         self,
@@ -115,6 +128,7 @@ class SQLiteEventStore:
         create: bool = True,
         durability: Durability = "full",
         lock_timeout: float = 30.0,
+        into_existing_database: bool = False,
     ) -> None:
         if durability not in ("full", "fast"):
             raise InvalidInputError(f"durability must be 'full' or 'fast', not {durability!r}")
@@ -132,7 +146,7 @@ class SQLiteEventStore:
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
         self._writer = self._connect()
-        self._ensure_schema(create)
+        self._ensure_schema(create, into_existing_database)
         self._appended = threading.Condition()
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
@@ -164,7 +178,7 @@ class SQLiteEventStore:
             conn = self._local.conn = self._connect()
         return conn
 
-    def _ensure_schema(self, create: bool) -> None:
+    def _ensure_schema(self, create: bool, into_existing_database: bool) -> None:
         conn = self._writer
         try:
             version = self._schema_version(conn)
@@ -177,6 +191,8 @@ class SQLiteEventStore:
                 )
             if not create:
                 raise SchemaError(f"{self.url} holds no histoire event store")
+            if not into_existing_database:
+                refuse_foreign_tables(conn, self.url)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if self._schema_version(conn) == 0:
@@ -316,6 +332,7 @@ class SQLiteEventStore:
         while remaining is None or remaining > 0:
             size = batch_size if remaining is None else min(batch_size, remaining)
             rows = self._fetch(query, (stream_id, cursor, size), f"reading stream {stream_id}")
+            check_batch_versions(rows, backward)
             for row in rows:
                 yield _row_to_event(row)
             if remaining is not None:
@@ -374,7 +391,16 @@ class SQLiteEventStore:
             (stream_id,),
             f"reading the version of {stream_id}",
         )
-        return int(rows[0][0]) if rows else 0
+        version = rows[0][0] if rows else 0
+        if type(version) is not int:  # a row edited behind histoire's back: name it
+            for row in self._fetch(
+                f"SELECT {_COLUMNS} FROM histoire_events "
+                "WHERE stream_id = ? AND typeof(version) != 'integer' LIMIT 1",
+                (stream_id,),
+                f"reading the version of {stream_id}",
+            ):
+                check_count(_row_to_event(row), "version")
+        return int(version)
 
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
         rows = self._fetch(
@@ -385,21 +411,16 @@ class SQLiteEventStore:
         return _row_to_event(rows[0]) if rows else None
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
-        where = "WHERE category = ?" if category is not None else ""
+        where = "WHERE e.category = ?" if category is not None else ""
         query = (
-            "SELECT e.stream_id, e.category, e.version, e.recorded_at FROM histoire_events e "
-            "JOIN (SELECT stream_id, max(version) AS top FROM histoire_events "
-            "GROUP BY stream_id) m ON e.stream_id = m.stream_id AND e.version = m.top "
+            f"SELECT e.category, {_COLUMNS} FROM histoire_events e "
+            "JOIN (SELECT stream_id AS sid, max(version) AS top FROM histoire_events "
+            "GROUP BY stream_id) m ON e.stream_id = m.sid AND e.version = m.top "
             f"{where} ORDER BY e.stream_id"
         )
         params: tuple[Any, ...] = (category,) if category is not None else ()
-        for stream_id, cat, version, updated in self._fetch(query, params, "listing streams"):
-            yield StreamInfo(
-                stream_id=stream_id,
-                category=cat,
-                version=version,
-                updated_at=_EPOCH + dt.timedelta(microseconds=updated),
-            )
+        for row in self._fetch(query, params, "listing streams"):
+            yield stream_info(row[0], _row_to_event(row[1:]))
 
     def head(self) -> Checkpoint:
         rows = self._fetch(
@@ -511,6 +532,14 @@ class SQLiteEventStore:
                 f"({count} events, versions {low}..{top})"
             )
         return problems
+
+    def storage_check(self, *, full: bool = False) -> StorageCheck:
+        """SQLite's own check of the file: `PRAGMA quick_check`, `integrity_check` if full."""
+        return storage_check(self._reader(), full=full)
+
+    def category_mismatches(self) -> list[CorruptEventError]:
+        """Events whose category column is not the category of their stream id."""
+        return category_mismatches(self._fetch)
 
     def close(self) -> None:
         self._closed = True

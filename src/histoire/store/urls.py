@@ -16,7 +16,9 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
 
     `create=False` opens an existing store only and raises StoreNotFoundError
     otherwise (read-only commands use it, so that no empty database is made).
-    Other keyword options go to the backend (for SQLite: `durability`).
+    Other keyword options go to the backend (for SQLite: `durability`, and
+    `into_existing_database=True` to create a store in a file that holds another
+    application's tables, which is refused otherwise).
     """
     if not isinstance(url, str) or not url:
         raise InvalidStoreURLError(

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import click
 from rich.console import Console
 
-from histoire.cli._app import Settings
+from histoire.cli._app import Settings, store_option
 from histoire.cli._render import make_console
 from histoire.cli._store import opened_store
 from histoire.cli.demo.narrator import Narrator
@@ -35,6 +35,7 @@ DEMO_STORE = "sqlite:///histoire-demo.db"
     is_flag=True,
     help="Replace the demo's SQLite file if it exists (only if it holds the demo's streams alone).",
 )
+@store_option
 @click.pass_obj
 def demo(settings: Settings, fresh: bool) -> None:
     """Tell the story of event sourcing on a real store, step by step.

@@ -23,8 +23,12 @@ def money(cents: int, currency: str = "EUR") -> str:
 
 
 def short(value: uuid.UUID | None) -> str:
-    """The first 8 hex digits of an id, enough to tell ids apart on screen."""
-    return "-" if value is None else str(value)[:8]
+    """The last 8 hex digits of an id, enough to tell ids apart on screen.
+
+    Not the first ones: those of a UUIDv7 are its timestamp, the same for
+    events written within a minute of each other.
+    """
+    return "-" if value is None else str(value)[-8:]
 
 
 def is_refusal(type_name: str) -> bool:
