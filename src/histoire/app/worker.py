@@ -39,6 +39,7 @@ class Worker:
         self.live = live
         self.reports: dict[str, Report] = {}
         self.crashes: dict[str, BaseException] = {}
+        self.failed = False
 
     def run(self, stop: threading.Event) -> bool:
         """Run every follower; True when none failed."""
@@ -52,8 +53,9 @@ class Worker:
             # join with a timeout, so that the main thread still takes signals
             while thread.is_alive():
                 thread.join(0.2)
-        failed = [r.failure for r in self.reports.values() if r.failure is not None]
-        return not failed and not self.crashes
+        failures = [r.failure for r in self.reports.values() if r.failure is not None]
+        self.failed = bool(failures or self.crashes)
+        return not self.failed
 
     def _run_one(self, name: str, follower: Runnable, stop: threading.Event) -> None:
         try:

@@ -1,0 +1,85 @@
+"""What the worker commands share: consumer-group options, stopping on signals, running."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from histoire.app.follower import ConsumerGroup
+from histoire.app.worker import Runnable, Worker
+from histoire.cli._app import FAILURE, USAGE_ERROR, fail
+from histoire.core.errors import InvalidInputError
+
+
+def group_options(command: Any) -> Any:
+    command = click.option(
+        "--of",
+        "members",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="How many members the consumer group has.",
+    )(command)
+    return click.option(
+        "--member",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="This process's member number in its consumer group (0-based).",
+    )(command)
+
+
+@contextmanager
+def stopping_on_signals() -> Iterator[threading.Event]:
+    """An Event set by SIGTERM or SIGINT, the handlers restored afterwards."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        stop.set()
+        click.echo("stopping: finishing the batch in hand...", err=True)
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def consumer_group(member: int, members: int) -> ConsumerGroup:
+    try:
+        return ConsumerGroup(member, members)
+    except InvalidInputError as exc:
+        fail(str(exc), USAGE_ERROR)
+
+
+def run_worker(followers: Sequence[tuple[str, Runnable]], *, live: bool, where: str) -> Worker:
+    """Run `followers` until caught up (or, if `live`, until SIGTERM or Ctrl-C)."""
+    worker = Worker(followers, live=live)
+    listed = ", ".join(name for name, _ in followers)
+    click.echo(
+        f"running {listed} on {where}"
+        + ("; SIGTERM or Ctrl-C stops" if live else " until caught up"),
+        err=True,
+    )
+    with stopping_on_signals() as stop:
+        ok = worker.run(stop)
+    for name, crash in sorted(worker.crashes.items()):
+        click.echo(f"{name}: stopped by {type(crash).__name__}: {crash}", err=True)
+    if not ok:
+        click.echo("a follower stopped on a failure: see above", err=True)
+    return worker
+
+
+def exit_if_failed(worker: Worker) -> None:
+    """Exit with status 1 when a follower failed or crashed."""
+    if worker.failed:
+        sys.exit(FAILURE)
