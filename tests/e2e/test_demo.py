@@ -76,11 +76,12 @@ def test_streams_lists_the_demo_streams_with_their_versions(
     streams = read(demo_folder, "streams", "--json").json_lines()
     assert [s["stream_id"] for s in streams] == [
         "account-ada",
+        "alerts-support",
         "cart-ada",
         "cart-bob",
         "cart-chloe",
     ]
-    assert {s["category"] for s in streams} == {"account", "cart"}
+    assert {s["category"] for s in streams} == {"account", "alerts", "cart"}
     for stream in streams:
         events = read(demo_folder, "events", stream["stream_id"], "--json").json_lines()
         assert [e["version"] for e in events] == list(range(1, stream["version"] + 1))
@@ -151,7 +152,7 @@ def test_the_tables_show_streams_and_events(demo_run: Run, demo_folder: Path) ->
     streams = read(demo_folder, "streams")
     assert streams.code == 0
     assert "account-ada" in streams.stdout
-    assert "4 streams" in streams.stdout
+    assert "5 streams" in streams.stdout
     events = read(demo_folder, "events", "account-ada")
     assert "bank.AccountDeletionRefused v1" in events.stdout
     assert "12 events of account-ada" in events.stdout
@@ -165,7 +166,7 @@ def test_verify_finds_the_demo_file_sound(demo_run: Run, demo_folder: Path) -> N
     assert "1 upcast" in run.stdout
     report = read(demo_folder, "verify", "--json").json_lines()
     assert report[0]["ok"] is True
-    assert report[0]["events"] == 24
+    assert report[0]["events"] == 25
 
 
 def test_the_demo_refuses_to_overwrite_its_file(demo_run: Run, demo_folder: Path) -> None:
@@ -191,3 +192,16 @@ def test_the_checkout_and_the_payment_show_different_ids(demo_run: Run) -> None:
     payment_id, caused_by = payment_cells[2], payment_cells[3]
     assert caused_by == checkout_id
     assert payment_id != checkout_id
+
+
+def test_the_refused_deletion_mails_the_support_into_the_outbox(
+    demo_run: Run, demo_folder: Path
+) -> None:
+    """The demo's reaction writes the support's mail beside the file, and raises one alert."""
+    (mail,) = (demo_folder / "histoire-demo-outbox").glob("*.eml")
+    text = mail.read_text()
+    assert "Subject: Account deletion refused: account-ada" in text
+    assert "Balance: 102.50" in text
+    (alert,) = read(demo_folder, "events", "alerts-support", "--json").json_lines()
+    assert alert["type"] == "alerts.AlertRaised"
+    assert mail.name == f"{alert['causation_id']}.eml"

@@ -35,7 +35,7 @@ def test_fresh_replaces_the_demo_file(histoire: Any, tmp_path: Path) -> None:
     again = histoire("demo", "--fresh")
     assert again.code == 0, again.stderr
     verify = histoire("--store", "sqlite:///histoire-demo.db", "verify", "--json")
-    assert verify.json_lines()[0]["events"] == 24
+    assert verify.json_lines()[0]["events"] == 25
 
 
 def test_fresh_never_erases_a_store_with_other_streams(histoire: Any, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def test_the_demo_and_the_read_commands_run_on_postgres(
     streams = histoire("--store", postgres_store_url, "streams", "--json").json_lines()
     assert [s["stream_id"] for s in streams] == [
         "account-ada",
+        "alerts-support",
         "cart-ada",
         "cart-bob",
         "cart-chloe",

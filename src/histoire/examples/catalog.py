@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
-from histoire.examples import bank, cart, deletion
+from histoire.examples import bank, cart, deletion, support
 
 
 def make_codec() -> Codec:
     """A codec for the events of every shipped example, with their upcasters."""
-    registry = EventRegistry((*bank.EVENTS, *deletion.EVENTS, *cart.EVENTS))
+    registry = EventRegistry((*bank.EVENTS, *deletion.EVENTS, *cart.EVENTS, support.AlertRaised))
     return Codec(registry, bank.make_upcasters())

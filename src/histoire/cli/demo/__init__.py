@@ -10,6 +10,9 @@ uses that store instead; a store other than an SQLite file must be empty.
 from __future__ import annotations
 
 import shlex
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +30,7 @@ from histoire.store.sqlite import sqlite_path_from_url
 from histoire.store.urls import open_store
 
 DEMO_STORE = "sqlite:///histoire-demo.db"
+OUTBOX = "histoire-demo-outbox"
 
 
 @click.command()
@@ -49,12 +53,12 @@ def demo(settings: Settings, fresh: bool) -> None:
     url = settings.store_url if settings.store_chosen else DEMO_STORE
     _prepare(url, fresh)
     console = make_console()
-    with opened_store(url, create=True) as store:
+    with _outbox(url, fresh) as outbox, opened_store(url, create=True) as store:
         if store.head() != START:
             raise click.ClickException(
                 f"{url} already holds events; the demo writes its story into an empty store"
             )
-        Story(store, Narrator(console)).tell()
+        Story(store, Narrator(console), outbox).tell()
     _explore(console, url)
 
 
@@ -96,6 +100,27 @@ def _prepare(url: str, fresh: bool) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot remove {path}{suffix}: {exc}") from exc
+
+
+@contextmanager
+def _outbox(url: str, fresh: bool) -> Iterator[Path]:
+    """Where the demo's support mails go: beside its SQLite file, in the current folder for
+    PostgreSQL, in a temporary folder for the memory store (which leaves nothing behind).
+
+    With --fresh, the mails of an earlier run go (only the .eml files the demo writes).
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "memory":
+        with tempfile.TemporaryDirectory(prefix="histoire-demo-") as folder:
+            yield Path(folder) / OUTBOX
+        return
+    outbox = Path(OUTBOX)
+    if scheme == "sqlite":
+        outbox = Path(sqlite_path_from_url(url)).parent / OUTBOX
+    if fresh and outbox.is_dir():
+        for mail in outbox.glob("*.eml"):
+            mail.unlink(missing_ok=True)
+    yield outbox
 
 
 def _explore(console: Console, url: str) -> None:

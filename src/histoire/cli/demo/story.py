@@ -12,25 +12,31 @@ the store the demo was given.
 from __future__ import annotations
 
 import datetime as dt
+import email
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+from histoire.app.application import Application
 from histoire.app.handler import CommandHandler
 from histoire.app.projections import ProjectionRunner
 from histoire.app.projections.reading import read_model
+from histoire.app.reactions import ReactionRunner
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.core.errors import InvalidCommandError
-from histoire.core.recorded import NewEvent
+from histoire.core.recorded import NewEvent, RecordedEvent
 from histoire.examples import bank, cart, deletion
+from histoire.examples.mailers import OutboxMailer
+from histoire.examples.support import ALERTS_STREAM, make_alerts, make_support
 from histoire.store.protocol import EventStore
 
 from .narrator import Narrator, money, short
 
 ACCOUNT = "account-ada"
 CARTS = ("cart-ada", "cart-bob", "cart-chloe")
-STREAMS = frozenset({ACCOUNT, *CARTS})
+STREAMS = frozenset({ACCOUNT, *CARTS, ALERTS_STREAM})
 """Every stream the demo writes (and the only ones `--fresh` agrees to erase)."""
 
 SNAPSHOT_EVERY = 5
@@ -46,8 +52,9 @@ PAYMENTS = {"user": "payments", "channel": "checkout reaction"}
 class Story:
     """The demo: a store, the example deciders, and a narrator."""
 
-    def __init__(self, store: EventStore, narrator: Narrator) -> None:
+    def __init__(self, store: EventStore, narrator: Narrator, outbox: Path) -> None:
         self.store = store
+        self.outbox = outbox
         self.say = narrator
         self.accounts = CommandHandler(
             store,
@@ -354,7 +361,10 @@ class Story:
         accounts = CommandHandler(
             self.store, deletion.make_decider(), upcasters=deletion.make_upcasters()
         )
-        self._handle(accounts, ACCOUNT, deletion.DeleteAccount(reason="moving abroad"), ADA)
+        refusal = self._handle(
+            accounts, ACCOUNT, deletion.DeleteAccount(reason="moving abroad"), ADA
+        )
+        self._react(refusal.events[0])
         balance = accounts.load(ACCOUNT).state.account.balance_cents
         self._handle(accounts, ACCOUNT, bank.Withdraw(amount_cents=balance), TELLER)
         self._handle(accounts, ACCOUNT, deletion.DeleteAccount(reason="moving abroad"), ADA)
@@ -364,3 +374,31 @@ class Story:
             self.store.read_stream(ACCOUNT),
             title=f"The whole history of {ACCOUNT}, deletion included",
         )
+
+    def _react(self, refusal: RecordedEvent) -> None:
+        """The seed's reaction: the refusal raises an alert and mails the support."""
+        support = make_support(OutboxMailer(self.outbox))
+        app = Application(
+            name="demo",
+            deciders=[deletion.make_decider(), make_alerts()],
+            upcasters=deletion.make_upcasters(),
+            reactions=[support],
+        )
+        ReactionRunner(self.store, support, app=app).run()
+        self.say.blank()
+        self.say.say(
+            "A reaction follows the log. For the refusal it raised an alert, caused by the "
+            "refusal, and mailed the support (no SMTP server needed here: the mail is a file "
+            f"in {self.outbox}/):"
+        )
+        self.say.causal_table(
+            [refusal, *self.store.read_stream(ALERTS_STREAM)],
+            title="The refusal and the alert it caused",
+        )
+        mail = self.outbox / f"{refusal.event_id}.eml"
+        message = email.message_from_bytes(mail.read_bytes())
+        self.say.plain(
+            f"To: {message['To']}\nSubject: {message['Subject']}\n\n"
+            f"{message.get_payload()}".rstrip()
+        )
+        self.say.blank()
