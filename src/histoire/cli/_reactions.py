@@ -15,6 +15,7 @@ import click
 
 from histoire.app.application import Application
 from histoire.app.reactions import ReactionReport, ReactionRunner
+from histoire.app.reactions.deadlines import DeadlineScheduler
 from histoire.app.reactions.definition import Reaction
 from histoire.app.worker import Runnable
 from histoire.cli._app import USAGE_ERROR, Settings, app_option, fail, store_option
@@ -67,7 +68,8 @@ def run(
     """Deliver each new event to the reactions, then follow the log live.
 
     A failing event is retried with backoff, then parked; its stream waits
-    behind it, the others go on. SIGTERM or Ctrl-C: finish the batch, exit 0.
+    behind it, the others go on. Due deadlines fire. SIGTERM or Ctrl-C:
+    finish the batch, exit 0.
     """
     app, chosen = _chosen(settings, names)
     group = consumer_group(member, members)
@@ -76,6 +78,7 @@ def run(
             (r.name, ReactionRunner(store, r, app=app, group=group, batch_size=batch_size))
             for r in chosen
         ]
+        runners.append(("deadlines", DeadlineScheduler(store, group=group)))
         worker = run_worker(runners, live=not once, where=f"{store.url} (member {group})")
     for name, report in sorted(worker.reports.items()):
         assert isinstance(report, ReactionReport)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from histoire.app.handler import CommandHandler, CommandResult
+from histoire.app.handler import CommandHandler
+from histoire.app.reactions.deadlines import CancelDeadline, ScheduleDeadline, deadline_stream
+from histoire.app.results import CommandResult
+from histoire.core.errors import InvalidInputError
 from histoire.core.recorded import RecordedEvent
+
+DEADLINES = "deadlines"
+"""The name `issue` knows histoire's deadline decider by."""
 
 _REACTION_NAMESPACE = uuid.UUID("3a0f6c55-2d8e-4b71-9c3e-7e51f0b6d2a9")
 
@@ -31,6 +38,37 @@ class ReactionContext:
         """The stored event being handled: stream id, version, time, metadata, ids."""
         self._handlers = handlers
         self._issued = 0
+
+    def schedule(
+        self,
+        key: str,
+        *,
+        at: dt.datetime | None = None,
+        after: dt.timedelta | float | None = None,
+        payload: Mapping[str, Any] | None = None,
+        process: str | None = None,
+    ) -> str:
+        """Schedule deadline `key` of this reaction, `at` an instant or `after` a delay.
+
+        When it comes, `DeadlineReached` (with `key`, `payload`) is stored on the
+        deadline's stream, whose id is returned; scheduling a key again keeps the
+        first schedule. `process` names a process manager's stream to notify.
+        """
+        if (at is None) == (after is None):
+            raise InvalidInputError("schedule a deadline with at= or after=, not both or neither")
+        if at is None:
+            delay = after if isinstance(after, dt.timedelta) else dt.timedelta(seconds=after or 0)
+            at = dt.datetime.now(dt.UTC) + delay
+        stream_id = deadline_stream(self.reaction, key)
+        command = ScheduleDeadline(
+            owner=self.reaction, key=key, due_at=at, process=process, payload=dict(payload or {})
+        )
+        self.issue(DEADLINES, stream_id, command)
+        return stream_id
+
+    def cancel(self, key: str) -> None:
+        """Cancel deadline `key` of this reaction (nothing if it came or was cancelled)."""
+        self.issue(DEADLINES, deadline_stream(self.reaction, key), CancelDeadline())
 
     def issue(
         self,

@@ -12,6 +12,8 @@ so that every step of the process is an event: auditable, replayable.
   commands to send (`Send(decider, stream_id, command)`); they go out with the
   process's stream id in their metadata (`process`), and the events they
   cause carry it too;
+- `sends` may also yield `Schedule(key, after)` and `Cancel(key)`: when a
+  deadline comes, `DeadlineReached` is handed to the process's decider;
 - each event of the types in `listens_to` that carries the process's name in
   `reaction` and a stream in `process` is handed back to the process's
   decider, as a command on that stream. A command the target refuses as
@@ -23,10 +25,11 @@ redelivery stores nothing twice: exactly once in effect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from histoire.app.reactions.context import ReactionContext
+from histoire.app.reactions.deadlines import DeadlineReached
 from histoire.app.reactions.definition import Reaction
 from histoire.core.decider import Decider
 from histoire.core.errors import InvalidCommandError, InvalidInputError
@@ -39,6 +42,20 @@ class Send(NamedTuple):
     decider: str
     stream_id: str
     command: Any
+
+
+class Schedule(NamedTuple):
+    """A deadline a process manager sets: `DeadlineReached` comes back to it `after` seconds."""
+
+    key: str
+    after: float
+    payload: Mapping[str, Any] = {}
+
+
+class Cancel(NamedTuple):
+    """A deadline of this process that must no longer come."""
+
+    key: str
 
 
 class CommandRejected(Command):
@@ -54,7 +71,7 @@ class CommandRejected(Command):
 def process_manager(
     decider: Decider[Any, Any, Any],
     *,
-    sends: Callable[[Any], Iterable[Send]],
+    sends: Callable[[Any], Iterable[Send | Schedule | Cancel]],
     listens_to: Sequence[type[Event]],
     max_attempts: int = 5,
     base_delay: float = 1.0,
@@ -76,6 +93,14 @@ def process_manager(
     def send(event: Any, ctx: ReactionContext) -> None:
         process = ctx.record.stream_id
         for out in sends(event):
+            if isinstance(out, Schedule):
+                ctx.schedule(
+                    f"{process}/{out.key}", after=out.after, payload=out.payload, process=process
+                )
+                continue
+            if isinstance(out, Cancel):
+                ctx.cancel(f"{process}/{out.key}")
+                continue
             try:
                 ctx.issue(out.decider, out.stream_id, out.command, metadata={"process": process})
             except InvalidCommandError as exc:
@@ -86,6 +111,11 @@ def process_manager(
                     reason=str(exc),
                 )
                 ctx.issue(name, process, rejected)
+
+    @reaction.on(DeadlineReached)
+    def remind(event: DeadlineReached, ctx: ReactionContext) -> None:
+        if event.owner == name and event.process is not None:
+            ctx.issue(name, event.process, event)
 
     @reaction.on(*listens_to)
     def receive(event: Any, ctx: ReactionContext) -> None:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from histoire.app.follower import ConsumerGroup, Follower
 from histoire.app.handler import CommandHandler
-from histoire.app.reactions.context import ReactionContext
+from histoire.app.reactions.context import DEADLINES, ReactionContext
+from histoire.app.reactions.deadlines import make_deadlines
 from histoire.app.reactions.definition import Reaction
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
@@ -244,6 +245,12 @@ class ReactionRunner:
 
     def _command_handler(self, decider: str) -> CommandHandler[Any, Any, Any]:
         handler = self._command_handlers.get(decider)
+        if (
+            handler is None
+            and decider == DEADLINES
+            and (self.app is None or all(d.name != DEADLINES for d in self.app.deciders))
+        ):
+            handler = self._command_handlers[decider] = CommandHandler(self.store, make_deadlines())
         if handler is None:
             if self.app is None:
                 raise InvalidInputError(
