@@ -14,6 +14,8 @@ from histoire.core.versions import ExpectedVersion, validate_expected_version
 
 _encode_metadata = msgspec.json.Encoder().encode
 
+DEFAULT_MAX_EVENT_SIZE = 1024 * 1024
+
 
 def validate_append(
     stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
