@@ -37,7 +37,12 @@ backend converts them where they arise.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+_bounded_repr = reprlib.Repr()
+_bounded_repr.maxlevel = 3  # a value nested 3,000 deep must not blow the stack here
+_bounded_repr.maxstring = _bounded_repr.maxother = 60
 
 
 class HistoireError(Exception):
@@ -68,9 +73,7 @@ class InvalidEnvelopeError(InvalidInputError):
         self.field = field
         self.value = value
         self.reason = reason
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = _bounded_repr.repr(value)
         super().__init__(
             f"append to {stream_id}: {field} of event {event_type!r} is {shown}: {reason}"
         )
@@ -265,14 +268,14 @@ class SchemaError(StoreError):
 
 
 class CorruptionError(StoreError):
-    """The database file is damaged (or is not a database at all): restore it from a backup."""
+    """The database file is damaged, or is not a database at all; see `histoire verify`."""
 
     def __init__(self, where: str, detail: str) -> None:
         self.where = where
         self.detail = detail
         super().__init__(
-            f"{where}: the database file is damaged or is not a database ({detail}); "
-            "nothing was written. Run `histoire verify` and restore it from a backup"
+            f"{where}: the database file is damaged, or is not an SQLite database ({detail}); "
+            "nothing was written"
         )
 
 

@@ -23,26 +23,33 @@ import uuid
 from collections.abc import Collection, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
 
 from histoire.core.errors import (
     CorruptEventError,
-    IntegrityError,
     InvalidInputError,
-    InvalidStoreURLError,
+    ReadOnlyStoreError,
     SchemaError,
     StoreError,
     StoreNotFoundError,
-    StoreUnavailableError,
 )
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
-from histoire.store.checks import validate_append, validate_read
+from histoire.store.checks import DEFAULT_MAX_EVENT_SIZE, validate_append, validate_max_event_size
 from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.read_checks import (
+    validate_category,
+    validate_checkpoint,
+    validate_event_id,
+    validate_log_read,
+    validate_snapshot,
+    validate_snapshot_query,
+    validate_stream_read,
+    wait_timeout,
+)
 from histoire.store.rows import check_batch_versions, stream_info
 from histoire.store.self_checks import StorageCheck
 from histoire.store.sqlite_checks import (
@@ -50,37 +57,26 @@ from histoire.store.sqlite_checks import (
     refuse_foreign_tables,
     storage_check,
 )
+from histoire.store.sqlite_connect import (
+    Durability,
+    FileStamp,
+    connect_read_only,
+    connect_read_write,
+    durability_from_url,
+    file_stamp,
+    sqlite_path_from_url,
+)
+from histoire.store.sqlite_errors import convert as _convert
+from histoire.store.sqlite_errors import is_busy
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
-from histoire.store.sqlite_writer import EventIdTaken, write_batch, write_one_by_one
+from histoire.store.sqlite_writer import write_batch, write_one_by_one
 
-Durability = Literal["full", "fast"]
+__all__ = ["SQLiteEventStore", "durability_from_url", "sqlite_path_from_url"]
+
 SCHEMA_VERSION = 1
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
-
-
-def sqlite_path_from_url(url: str) -> str:
-    """The file path of `sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
-    parts = urlsplit(url)
-    if parts.netloc not in ("", "localhost"):
-        raise InvalidStoreURLError(url, "an SQLite URL has no host: use sqlite:///PATH")
-    path = unquote(parts.path)
-    if path.startswith("/"):
-        path = path[1:]
-    if not path:
-        raise InvalidStoreURLError(
-            url, "no file path; use sqlite:///PATH (relative) or sqlite:////PATH"
-        )
-    return path
-
-
-def durability_from_url(url: str) -> Durability:
-    """The `durability` query parameter of an SQLite URL (default full)."""
-    value = parse_qs(urlsplit(url).query).get("durability", ["full"])[-1]
-    if value not in ("full", "fast"):
-        raise InvalidStoreURLError(url, f"durability must be 'full' or 'fast', not {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _to_us(moment: dt.datetime) -> int:
@@ -93,29 +89,15 @@ def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     return RecordedEvent(*row)
 
 
-def _convert(error: sqlite3.Error, doing: str) -> StoreError:
-    """The histoire error for a driver error met while `doing` something."""
-    message = str(error)
-    if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
-        return StoreUnavailableError(
-            f"{doing}: the database stayed locked by another writer ({message})"
-        )
-    if isinstance(error, sqlite3.IntegrityError) or "immutable" in message:
-        return IntegrityError(f"{doing}: {message}")
-    if isinstance(error, sqlite3.DatabaseError) and (
-        "malformed" in message or "not a database" in message
-    ):
-        return SchemaError(f"{doing}: the file is not a healthy SQLite database ({message})")
-    if isinstance(error, sqlite3.OperationalError) and "no such table" in message:
-        return SchemaError(f"{doing}: the histoire schema is missing ({message})")
-    return StoreError(f"{doing}: {message}")
-
-
 class SQLiteEventStore:
     """An EventStore in one SQLite file.
 
     `create=True` makes the file and its schema if needed, but refuses a file
     holding another application's tables unless `into_existing_database=True`.
+    `read_only=True` opens an existing store that this handle never writes to
+    (a read-only file or folder is fine; see `sqlite_connect`): appends and
+    snapshots raise ReadOnlyStoreError. `max_event_size` bounds each event's
+    data plus metadata, in bytes (1 MiB by default).
     """
 
     def __init__(
@@ -126,6 +108,8 @@ class SQLiteEventStore:
         durability: Durability = "full",
         lock_timeout: float = 30.0,
         into_existing_database: bool = False,
+        read_only: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         if durability not in ("full", "fast"):
             raise InvalidInputError(f"durability must be 'full' or 'fast', not {durability!r}")
@@ -133,47 +117,59 @@ class SQLiteEventStore:
         self.url = f"sqlite:///{self.path}"
         self.durability = durability
         self.lock_timeout = lock_timeout
+        self.read_only = bool(read_only)
+        self.max_event_size = validate_max_event_size(max_event_size)
         self._closed = False
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._local = threading.local()
         if not self.path.exists():
-            if not create:
+            if not create or self.read_only:
                 raise StoreNotFoundError(self.url)
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
-        self._writer = self._connect()
-        self._ensure_schema(create, into_existing_database)
+        self._writer, _ = self._connect()
+        try:
+            self._ensure_schema(create and not self.read_only, into_existing_database)
+        except BaseException:
+            self.close()
+            raise
         self._appended = threading.Condition()
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
     # -- connections and schema ------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=self.lock_timeout,
-            )
-            conn.execute("PRAGMA journal_mode=WAL").fetchall()
-            sync = "FULL" if self.durability == "full" else "NORMAL"
-            conn.execute(f"PRAGMA synchronous={sync}")
-            conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
-        except sqlite3.Error as exc:
-            raise _convert(exc, f"opening {self.path}") from exc
+    def _connect(self) -> tuple[sqlite3.Connection, FileStamp | None]:
+        stamp: FileStamp | None = None
+        if self.read_only:
+            conn, stamp = connect_read_only(self.path, self.lock_timeout)
+        else:
+            conn = connect_read_write(self.path, self.durability, self.lock_timeout)
         with self._connections_lock:
             self._connections.append(conn)
-        return conn
+        return conn, stamp
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreError(f"{self.url}: the store is closed")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        stamp: FileStamp | None = getattr(self._local, "stamp", None)
+        if conn is not None and stamp is not None and file_stamp(self.path) != stamp:
+            # Opened immutable on an idle file, and a writer came since: reopen
+            # so that its changes show (and are not read half-written).
+            self._forget(conn)
+            conn = None
         if conn is None:
-            conn = self._local.conn = self._connect()
+            conn, self._local.stamp = self._connect()
+            self._local.conn = conn
         return conn
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        with self._connections_lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     def _ensure_schema(self, create: bool, into_existing_database: bool) -> None:
         conn = self._writer
@@ -235,7 +231,9 @@ class SQLiteEventStore:
         events: Sequence[NewEvent],
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
-        validate_append(stream_id, events, expected_version)
+        if self.read_only:
+            raise ReadOnlyStoreError(self.url, f"appending to {stream_id}")
+        validate_append(stream_id, events, expected_version, self.max_event_size)
         if self._closed:
             raise StoreError(f"{self.url}: the store is closed")
         return self._committer.submit((stream_id, events, expected_version))
@@ -248,7 +246,10 @@ class SQLiteEventStore:
             try:
                 try:
                     outcomes = write_batch(conn, batch, now)
-                except EventIdTaken:
+                except Exception:
+                    # An event id already stored, or one request the driver refused
+                    # although it passed validation: take each append alone, so
+                    # that only the faulty one fails.
                     conn.execute("ROLLBACK")
                     self._begin(conn)
                     outcomes = write_one_by_one(conn, batch, now)
@@ -279,7 +280,7 @@ class SQLiteEventStore:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if time.monotonic() > deadline or not _is_busy(exc):
+                if time.monotonic() > deadline or not is_busy(exc):
                     raise _convert(exc, "starting an append") from exc
                 time.sleep(0.005)
 
@@ -294,8 +295,7 @@ class SQLiteEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_stream_id(stream_id)
-        validate_read(batch_size, limit)
+        validate_stream_read(stream_id, from_version, limit, batch_size)
         if backward:
             query = (
                 f"SELECT {_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version <= ? "
@@ -330,15 +330,13 @@ class SQLiteEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_read(batch_size, limit)
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
         where = ["position > ?"]
         params: list[Any] = []
-        if categories is not None:
-            cats = list(categories)
+        if cats is not None:
             where.append(f"category IN ({','.join('?' * len(cats))})")
             params.extend(cats)
-        if types is not None:
-            kinds = list(types)
+        if kinds is not None:
             where.append(f"type IN ({','.join('?' * len(kinds))})")
             params.extend(kinds)
         query = (
@@ -383,6 +381,7 @@ class SQLiteEventStore:
         return int(version)
 
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        validate_event_id(event_id)
         rows = self._fetch(
             f"SELECT {_COLUMNS} FROM histoire_events WHERE event_id = ?",
             (event_id.bytes,),
@@ -391,6 +390,7 @@ class SQLiteEventStore:
         return _row_to_event(rows[0]) if rows else None
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        validate_category(category)
         where = "WHERE e.category = ?" if category is not None else ""
         query = (
             f"SELECT e.category, {_COLUMNS} FROM histoire_events e "
@@ -408,11 +408,12 @@ class SQLiteEventStore:
         )
         return Checkpoint(0, int(rows[0][0]))
 
-    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+    def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
         """Wake on appends of this process at once, on other processes' within 50 ms."""
-        deadline = time.monotonic() + timeout
+        position = validate_checkpoint(after).position
+        deadline = time.monotonic() + wait_timeout(timeout)
         while True:
-            if self.head()[1] > after[1]:
+            if self.head()[1] > position:
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
@@ -423,7 +424,9 @@ class SQLiteEventStore:
     # -- snapshots ---------------------------------------------------------
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        validate_stream_id(snapshot.stream_id)
+        if self.read_only:
+            raise ReadOnlyStoreError(self.url, f"saving a snapshot of {snapshot.stream_id}")
+        validate_snapshot(snapshot)
         try:
             self._reader().execute(
                 "INSERT OR REPLACE INTO histoire_snapshots "
@@ -449,6 +452,7 @@ class SQLiteEventStore:
         schema_version: int,
         max_version: int | None = None,
     ) -> Snapshot | None:
+        validate_snapshot_query(stream_id, name, schema_version, max_version)
         top = (1 << 62) if max_version is None else max_version
         rows = self._fetch(
             "SELECT version, data, recorded_at FROM histoire_snapshots "
@@ -521,11 +525,6 @@ class SQLiteEventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    message = str(exc)
-    return "locked" in message or "busy" in message
 
 
 def _split_sql(script: str) -> list[str]:

@@ -194,9 +194,9 @@ class HostileInputContract:
     ) -> None:
         """The metadata of an AppendResult is the JSON form a read gives, not the dict given."""
         store = store_factory()
-        given = {"legs": ("V1", "V2"), 7: "seven", "nested": {"tags": ("a",)}}
+        given: dict[Any, Any] = {"legs": ("V1", "V2"), 7: "seven", "nested": {"tags": ("a",)}}
         appended = store.append("account-1", [new_event(metadata=given)]).events[0]
-        stored = list(store.read_stream("account-1"))[0]
+        (stored,) = store.read_stream("account-1")
         expected = {"legs": ["V1", "V2"], "7": "seven", "nested": {"tags": ["a"]}}
         assert dict(appended.metadata) == expected
         assert dict(stored.metadata) == expected
@@ -280,14 +280,14 @@ class HostileInputContract:
             read(store)
 
     def test_a_set_of_categories_or_types_still_filters(self, store_factory: StoreFactory) -> None:
-        """Filters given as a set, a tuple or a generator all work."""
+        """Filters given as a set, a tuple or a dict's keys all work."""
         store = store_factory()
         store.append("account-1", new_events(2, "bank.Opened"))
         store.append("cart-1", new_events(1, "cart.Created"))
         settled_log(store)
         assert len(list(store.read_log(categories={"account"}))) == 2
         assert len(list(store.read_log(types=("cart.Created",)))) == 1
-        assert len(list(store.read_log(categories=(c for c in ["cart"])))) == 1
+        assert len(list(store.read_log(categories={"cart": 1}.keys()))) == 1
 
     # -- waiting ---------------------------------------------------------------------
 
