@@ -106,20 +106,22 @@ def _connect(target: str | Path, doing: str, *pragmas: str) -> sqlite3.Connectio
 
 
 class FileStamp(NamedTuple):
-    """What an immutable connection assumed of the files: no `-wal`, this size and time."""
+    """What an immutable connection assumed of the files: no `-wal`; this file, size, time."""
 
     wal: bool
+    inode: int
     size: int
     mtime_ns: int
 
 
 def file_stamp(path: Path) -> FileStamp:
     """The database file's stamp now (a missing file stamps as empty)."""
+    wal = os.path.exists(f"{path}-wal")
     try:
-        stat = os.stat(path)
+        found = os.stat(path)
     except OSError:
-        return FileStamp(os.path.exists(f"{path}-wal"), -1, -1)
-    return FileStamp(os.path.exists(f"{path}-wal"), stat.st_size, stat.st_mtime_ns)
+        return FileStamp(wal, -1, -1, -1)
+    return FileStamp(wal, found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 def connect_read_only(

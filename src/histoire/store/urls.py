@@ -41,7 +41,7 @@ def open_store(
         from histoire.store.sqlite_connect import options_from_url, sqlite_path_from_url
 
         given = options_from_url(url)
-        read_only = read_only or given.pop("read_only", False)
+        read_only = given.pop("read_only", False) or read_only
         return SQLiteEventStore(
             sqlite_path_from_url(url), create=create, read_only=read_only, **{**given, **options}
         )
