@@ -32,6 +32,7 @@ DEFAULT_MAX_EVENT_SIZE: Final = 1024 * 1024
 """The default bound of one event's data plus metadata (as JSON), in bytes: 1 MiB."""
 MAX_METADATA_DEPTH: Final = 32
 """How deeply metadata may nest: deeper, JSON decoders run out of stack on the way back."""
+_TOO_DEEP = f"is nested more than {MAX_METADATA_DEPTH} levels deep"
 
 
 def validate_max_event_size(value: object) -> int:
@@ -120,23 +121,28 @@ def _metadata_size(stream_id: str, kind: str, metadata: object) -> int:
         raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, "must be a mapping")
     if not metadata:
         return 0
-    reason = _metadata_problem(metadata)
-    if reason:
-        raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, reason)
     try:
-        return len(_encode_metadata(metadata))
-    except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError) as exc:
+        encoded = _encode_metadata(metadata)
+    except RecursionError as exc:
+        raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, _TOO_DEEP) from exc
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
         raise InvalidEnvelopeError(
             stream_id, kind, "metadata", metadata, f"cannot be stored as JSON: {exc}"
         ) from exc
+    # The walk costs a few microseconds: only when the JSON text says that a
+    # NUL or a deep nesting may be there.
+    if b"\\u0000" in encoded or encoded.count(b"{") + encoded.count(b"[") > MAX_METADATA_DEPTH:
+        reason = _metadata_problem(metadata)
+        if reason:
+            raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, reason)
+    return len(encoded)
 
 
 def _metadata_problem(metadata: Mapping[Any, Any]) -> str | None:
     """Why no backend could keep this metadata: nesting too deep, or a NUL character.
 
     PostgreSQL's jsonb refuses NUL in strings; SQLite would keep it: refusing it
-    everywhere keeps the backends alike. Walked without recursion, so that a
-    3,000-deep value raises no RecursionError here.
+    everywhere keeps the backends alike. Walked without recursion.
     """
     stack: list[tuple[object, int]] = [(metadata, 0)]
     while stack:
@@ -152,7 +158,7 @@ def _metadata_problem(metadata: Mapping[Any, Any]) -> str | None:
         else:
             continue
         if depth > MAX_METADATA_DEPTH:
-            return f"is nested more than {MAX_METADATA_DEPTH} levels deep"
+            return _TOO_DEEP
         stack.extend((child, depth + 1) for child in children)
     return None
 

@@ -32,6 +32,7 @@ from histoire.core.errors import (
     SchemaError,
     StoreError,
     StoreNotFoundError,
+    StoreUnavailableError,
 )
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.stored_fields import check_count
@@ -68,6 +69,7 @@ from histoire.store.sqlite_connect import (
 )
 from histoire.store.sqlite_errors import convert as _convert
 from histoire.store.sqlite_errors import is_busy
+from histoire.store.sqlite_turns import WriterTurns
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
 from histoire.store.sqlite_writer import write_batch, write_one_by_one
 
@@ -128,9 +130,15 @@ class SQLiteEventStore:
                 raise StoreNotFoundError(self.url)
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
+        self._turns: WriterTurns | None = None
         self._writer, _ = self._connect()
         try:
             self._ensure_schema(create and not self.read_only, into_existing_database)
+            if not self.read_only:
+                # Appends wait for the lock in _begin, taking turns with other
+                # processes, not in SQLite's busy handler (see sqlite_turns).
+                self._writer.execute("PRAGMA busy_timeout=0")
+                self._turns = WriterTurns(self.path)
         except BaseException:
             self.close()
             raise
@@ -258,6 +266,9 @@ class SQLiteEventStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                assert self._turns is not None
+                self._turns.ended()
         except sqlite3.Error as exc:
             error = _convert(exc, "appending")
             for request in batch:
@@ -274,15 +285,21 @@ class SQLiteEventStore:
             self._appended.notify_all()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
+        def try_lock() -> bool:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                return
             except sqlite3.OperationalError as exc:
-                if time.monotonic() > deadline or not is_busy(exc):
+                if not is_busy(exc):
                     raise _convert(exc, "starting an append") from exc
-                time.sleep(0.005)
+                return False
+            return True
+
+        assert self._turns is not None
+        if not self._turns.begin(try_lock, time.monotonic() + self.lock_timeout):
+            raise StoreUnavailableError(
+                f"starting an append: {self.path} stayed locked by another writer "
+                f"for {self.lock_timeout} s (lock_timeout)"
+            )
 
     # -- reading -----------------------------------------------------------
 
@@ -514,6 +531,8 @@ class SQLiteEventStore:
 
     def close(self) -> None:
         self._closed = True
+        if self._turns is not None:
+            self._turns.close()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for conn in connections:

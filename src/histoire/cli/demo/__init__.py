@@ -91,7 +91,7 @@ def _prepare(url: str, fresh: bool) -> None:
             f"{path} holds streams the demo did not write "
             f"({', '.join(foreign[:3])}); not replacing it"
         )
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-writers"):
         try:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         except OSError as exc:
