@@ -31,7 +31,7 @@ def test_valid_stream_ids_are_returned_unchanged(stream_id: str) -> None:
         (" account-1", "white space"),
         ("-abc", "empty category"),
         ("-", "empty category"),
-        ("account-\ud800", "control characters"),
+        ("account-\ud800", "lone surrogate"),
         ("account-1 ", "white space"),
         (42, "must be a str"),
         (None, "must be a str"),

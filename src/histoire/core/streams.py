@@ -20,6 +20,8 @@ def name_problem(name: str, max_length: int) -> str | None:
     if len(name) > max_length:
         return f"is {len(name)} characters long, over the limit of {max_length}"
     if not name.isprintable():
+        if any("\ud800" <= c <= "\udfff" for c in name):
+            return "is not valid text: it holds a lone surrogate (as bytes that are not UTF-8 give)"
         return "must not hold control characters"
     if name != name.strip():
         return "must not start or end with white space"
