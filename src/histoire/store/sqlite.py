@@ -7,13 +7,17 @@ cut; it exists only under that name.
 
 Appends from many threads are group-committed (one transaction, one fsync for
 all of them, each with its own expected-version check). Several processes may
-share one file: a writer waits for the lock up to `lock_timeout` seconds, then
-gets StoreUnavailableError, never a raw "database is locked".
+share one file: they take turns at the write lock (`sqlite_turns`), and a
+writer waits for it up to `lock_timeout` seconds, then gets
+StoreUnavailableError, never a raw "database is locked".
+
+Around the store: URL options and connections (read-only ones included) in
+`sqlite_connect`, the schema in `sqlite_schema`, the write transaction in
+`sqlite_writer`, error conversion in `sqlite_errors`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -21,7 +25,6 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,6 @@ from histoire.core.errors import (
     CorruptEventError,
     InvalidInputError,
     ReadOnlyStoreError,
-    SchemaError,
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
@@ -53,29 +55,21 @@ from histoire.store.read_checks import (
 )
 from histoire.store.rows import check_batch_versions, stream_info
 from histoire.store.self_checks import StorageCheck
-from histoire.store.sqlite_checks import (
-    category_mismatches,
-    refuse_foreign_tables,
-    storage_check,
-)
+from histoire.store.sqlite_checks import category_mismatches, storage_check
 from histoire.store.sqlite_connect import (
+    Connections,
     Durability,
-    FileStamp,
-    connect_read_only,
-    connect_read_write,
     durability_from_url,
-    file_stamp,
     sqlite_path_from_url,
 )
 from histoire.store.sqlite_errors import convert as _convert
 from histoire.store.sqlite_errors import is_busy
+from histoire.store.sqlite_schema import ensure_schema
 from histoire.store.sqlite_turns import WriterTurns
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
 from histoire.store.sqlite_writer import write_batch, write_one_by_one
 
 __all__ = ["SQLiteEventStore", "durability_from_url", "sqlite_path_from_url"]
-
-SCHEMA_VERSION = 1
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
@@ -122,18 +116,18 @@ class SQLiteEventStore:
         self.read_only = bool(read_only)
         self.max_event_size = validate_max_event_size(max_event_size)
         self._closed = False
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        self._local = threading.local()
         if not self.path.exists():
             if not create or self.read_only:
                 raise StoreNotFoundError(self.url)
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
         self._turns: WriterTurns | None = None
-        self._writer, _ = self._connect()
+        self._connections = Connections(self.path, durability, lock_timeout, self.read_only)
+        self._writer = self._connections.open()
         try:
-            self._ensure_schema(create and not self.read_only, into_existing_database)
+            ensure_schema(
+                self._writer, self.url, create and not self.read_only, into_existing_database
+            )
             if not self.read_only:
                 # Appends wait for the lock in _begin, taking turns with other
                 # processes, not in SQLite's busy handler (see sqlite_turns).
@@ -145,91 +139,10 @@ class SQLiteEventStore:
         self._appended = threading.Condition()
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
-    # -- connections and schema ------------------------------------------
-
-    def _connect(self) -> tuple[sqlite3.Connection, FileStamp | None]:
-        stamp: FileStamp | None = None
-        if self.read_only:
-            conn, stamp = connect_read_only(self.path, self.lock_timeout)
-        else:
-            conn = connect_read_write(self.path, self.durability, self.lock_timeout)
-        with self._connections_lock:
-            self._connections.append(conn)
-        return conn, stamp
-
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreError(f"{self.url}: the store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        stamp: FileStamp | None = getattr(self._local, "stamp", None)
-        if conn is not None and stamp is not None and file_stamp(self.path) != stamp:
-            # Opened immutable on an idle file, and a writer came since: reopen
-            # so that its changes show (and are not read half-written).
-            self._forget(conn)
-            conn = None
-        if conn is None:
-            conn, self._local.stamp = self._connect()
-            self._local.conn = conn
-        return conn
-
-    def _forget(self, conn: sqlite3.Connection) -> None:
-        with self._connections_lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
-        with contextlib.suppress(sqlite3.Error):
-            conn.close()
-
-    def _ensure_schema(self, create: bool, into_existing_database: bool) -> None:
-        conn = self._writer
-        try:
-            version = self._schema_version(conn)
-            if version == SCHEMA_VERSION:
-                return
-            if version > SCHEMA_VERSION:
-                raise SchemaError(
-                    f"{self.url} has schema version {version}, newer than this histoire "
-                    f"({SCHEMA_VERSION}); upgrade histoire"
-                )
-            if not create:
-                raise SchemaError(f"{self.url} holds no histoire event store")
-            if not into_existing_database:
-                refuse_foreign_tables(conn, self.url)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if self._schema_version(conn) == 0:
-                    script = (
-                        resources.files("histoire.store")
-                        .joinpath("sql/sqlite/0001_initial.sql")
-                        .read_text()
-                    )
-                    for statement in _split_sql(script):
-                        conn.execute(statement)
-                    conn.execute(
-                        "CREATE TABLE IF NOT EXISTS histoire_meta "
-                        "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-                    )
-                    conn.execute(
-                        "INSERT INTO histoire_meta (key, value) VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _convert(exc, f"preparing the schema of {self.path}") from exc
-
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'histoire_meta'"
-        ).fetchone()
-        if not exists:
-            return 0
-        row = conn.execute(
-            "SELECT value FROM histoire_meta WHERE key = 'schema_version'"
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._connections.reader()
 
     # -- appending ---------------------------------------------------------
 
@@ -533,30 +446,10 @@ class SQLiteEventStore:
         self._closed = True
         if self._turns is not None:
             self._turns.close()
-        with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        self._connections.close()
 
     def __enter__(self) -> SQLiteEventStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a schema script into statements, keeping trigger bodies whole."""
-    statements: list[str] = []
-    current: list[str] = []
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("--"):
-            continue
-        current.append(line)
-        text = "\n".join(current)
-        if stripped.endswith(";") and sqlite3.complete_statement(text):
-            statements.append(text)
-            current = []
-    return statements

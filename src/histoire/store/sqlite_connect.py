@@ -15,8 +15,10 @@ read-only folder). So:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -140,3 +142,61 @@ def connect_read_only(
         "PRAGMA query_only=ON",
     )
     return conn, (None if stamp.wal else stamp)
+
+
+class Connections:
+    """The connections of one store: the writer's, and one per reading thread."""
+
+    def __init__(
+        self, path: Path, durability: Durability, lock_timeout: float, read_only: bool
+    ) -> None:
+        self._path = path
+        self._durability = durability
+        self._lock_timeout = lock_timeout
+        self._read_only = read_only
+        self._open: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def open(self) -> sqlite3.Connection:
+        """A new connection (read-only for a read-only store), closed with the others."""
+        return self._open_stamped()[0]
+
+    def _open_stamped(self) -> tuple[sqlite3.Connection, FileStamp | None]:
+        stamp: FileStamp | None = None
+        if self._read_only:
+            conn, stamp = connect_read_only(self._path, self._lock_timeout)
+        else:
+            conn = connect_read_write(self._path, self._durability, self._lock_timeout)
+        with self._lock:
+            self._open.append(conn)
+        return conn, stamp
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's connection for reads."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        stamp: FileStamp | None = getattr(self._local, "stamp", None)
+        if conn is not None and stamp is not None and file_stamp(self._path) != stamp:
+            # Opened immutable on an idle file, and a writer came since: reopen
+            # so that its changes show (and are not read half-written).
+            self._forget(conn)
+            conn = None
+        if conn is None:
+            conn, self._local.stamp = self._open_stamped()
+            self._local.conn = conn
+        return conn
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if conn in self._open:
+                self._open.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    def close(self) -> None:
+        """Close every connection; the store is unusable afterwards."""
+        with self._lock:
+            connections, self._open = self._open, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
