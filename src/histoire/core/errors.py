@@ -74,9 +74,11 @@ class InvalidEnvelopeError(InvalidInputError):
         self.value = value
         self.reason = reason
         shown = _bounded_repr.repr(value)
-        super().__init__(
-            f"append to {stream_id}: {field} of event {event_type!r} is {shown}: {reason}"
-        )
+        if field == "type":
+            what = f"event type {shown}"
+        else:
+            what = f"{field} {shown} of event {_bounded_repr.repr(event_type)}"
+        super().__init__(f"append to {stream_id}: {what} {reason}")
 
 
 class EventTooLargeError(InvalidEnvelopeError):
@@ -90,8 +92,7 @@ class EventTooLargeError(InvalidEnvelopeError):
             event_type,
             "size",
             size,
-            f"data and metadata take {size:,} bytes, over this store's max_event_size of "
-            f"{limit:,} bytes",
+            f"(data and metadata, in bytes) is over this store's max_event_size of {limit:,}",
         )
 
 

@@ -76,7 +76,7 @@ def validate_append(
 def _check_envelope(stream_id: str, event: NewEvent, max_event_size: int) -> None:
     kind = event.type
     if not isinstance(kind, str):
-        raise InvalidEnvelopeError(stream_id, kind, "type", kind, "must be a str")
+        raise InvalidEnvelopeError(stream_id, kind, "type", kind, "is not a str")
     reason = name_problem(kind, MAX_TYPE_LENGTH)
     if reason:
         raise InvalidEnvelopeError(stream_id, kind, "type", kind, reason)
@@ -95,19 +95,19 @@ def _check_envelope(stream_id: str, event: NewEvent, max_event_size: int) -> Non
         )
     if not isinstance(event.event_id, uuid.UUID):
         raise InvalidEnvelopeError(
-            stream_id, kind, "event_id", event.event_id, "must be a uuid.UUID"
+            stream_id, kind, "event_id", event.event_id, "is not a uuid.UUID"
         )
     for name in ("causation_id", "correlation_id"):
         value = getattr(event, name)
         if not isinstance(value, uuid.UUID | None):
-            raise InvalidEnvelopeError(stream_id, kind, name, value, "must be a uuid.UUID or None")
+            raise InvalidEnvelopeError(stream_id, kind, name, value, "is not a uuid.UUID or None")
     data = event.data
     if isinstance(data, bytes | bytearray):
         size = len(data)
     elif isinstance(data, memoryview):
         size = data.nbytes
     else:
-        raise InvalidEnvelopeError(stream_id, kind, "data", data, "must be bytes (encoded JSON)")
+        raise InvalidEnvelopeError(stream_id, kind, "data", data, "is not bytes (encoded JSON)")
     if size > max_event_size:
         raise EventTooLargeError(stream_id, kind, size, max_event_size)
     size += _metadata_size(stream_id, kind, event.metadata)
@@ -118,7 +118,7 @@ def _check_envelope(stream_id: str, event: NewEvent, max_event_size: int) -> Non
 def _metadata_size(stream_id: str, kind: str, metadata: object) -> int:
     """The size of `metadata` as JSON (0 if empty), once checked storable everywhere."""
     if not isinstance(metadata, Mapping):
-        raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, "must be a mapping")
+        raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, "is not a mapping")
     if not metadata:
         return 0
     try:
