@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from histoire import CorruptionError, StoreError, open_store
+from histoire import CorruptDatabaseError, StoreError, open_store
 from histoire.testing.contract import new_events
 
 
@@ -30,7 +30,7 @@ def damage_an_index_page(path: Path) -> None:
 
 
 def test_appending_to_a_damaged_file_raises_corruption_error(tmp_path: Path) -> None:
-    """After 2 KiB of an index page are overwritten, an append raises CorruptionError
+    """After 2 KiB of an index page are overwritten, an append raises CorruptDatabaseError
     (a StoreError of its own class, not SchemaError) naming the damage; nothing is written."""
     path = tmp_path / "events.db"
     url = f"sqlite:///{path}"
@@ -41,7 +41,7 @@ def test_appending_to_a_damaged_file_raises_corruption_error(tmp_path: Path) -> 
 
     store = open_store(url)
     try:
-        with pytest.raises(CorruptionError) as raised:
+        with pytest.raises(CorruptDatabaseError) as raised:
             store.append("account-1", new_events(1))
         assert isinstance(raised.value, StoreError)
         assert "damaged" in str(raised.value)

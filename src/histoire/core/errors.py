@@ -28,7 +28,7 @@ backend converts them where they arise.
     │   ├── StoreNotFoundError            a read-only command on a store that does not exist
     │   ├── StoreUnavailableError         server down, lock not obtained in time (retryable)
     │   ├── SchemaError                   the database schema is missing or of another version
-    │   ├── CorruptionError               the database file is damaged, or not a database
+    │   ├── CorruptDatabaseError          the database file is damaged, or not a database
     │   ├── ReadOnlyStoreError            a write asked of a store opened read-only
     │   ├── IntegrityError                the database refused a write (immutability, constraint)
     │   └── CorruptEventError             a stored row holds what histoire never writes (an edit)
@@ -268,7 +268,7 @@ class SchemaError(StoreError):
     """The database schema is missing or of another version."""
 
 
-class CorruptionError(StoreError):
+class CorruptDatabaseError(StoreError):
     """The database file is damaged, or is not a database at all; see `histoire verify`."""
 
     def __init__(self, where: str, detail: str) -> None:

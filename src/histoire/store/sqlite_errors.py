@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from histoire.core.errors import (
-    CorruptionError,
+    CorruptDatabaseError,
     IntegrityError,
     SchemaError,
     StoreError,
@@ -45,7 +45,7 @@ def convert(error: sqlite3.Error, doing: str) -> StoreError:
             f"{doing}: the database stayed locked by another writer ({message})"
         )
     if is_corruption(error):
-        return CorruptionError(doing, message)
+        return CorruptDatabaseError(doing, message)
     if isinstance(error, sqlite3.IntegrityError) or code == _CONSTRAINT or "immutable" in message:
         return IntegrityError(f"{doing}: {message}")
     if code == _READONLY:

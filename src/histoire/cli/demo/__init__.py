@@ -21,7 +21,7 @@ from histoire.cli._render import make_console
 from histoire.cli._store import opened_store
 from histoire.cli.demo.narrator import Narrator
 from histoire.cli.demo.story import STREAMS, Story
-from histoire.core.errors import CorruptionError, SchemaError, StoreError
+from histoire.core.errors import CorruptDatabaseError, SchemaError, StoreError
 from histoire.core.recorded import START
 from histoire.store.sqlite import sqlite_path_from_url
 from histoire.store.urls import open_store
@@ -76,7 +76,7 @@ def _prepare(url: str, fresh: bool) -> None:
         )
     try:
         store = open_store(url, create=False)
-    except (SchemaError, CorruptionError) as exc:
+    except (SchemaError, CorruptDatabaseError) as exc:
         raise click.ClickException(
             f"{path} is not a histoire store; not replacing it ({exc})"
         ) from exc
