@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from histoire import EventStore, open_store
+from histoire import EventStore, MemoryEventStore, open_store
+from histoire.testing.contract import StoreFactory
 
 from ._services import postgres_url, require_services
 
 BACKENDS = ["memory", "sqlite", "postgres"]
-
-StoreFactory = Callable[[], EventStore]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -27,20 +27,20 @@ def store_factory(backend: str, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens fresh, empty stores of the backend under test; closes them afterwards.
 
     Every store a test opens with it shares one database, so that a test can
-    open a second handle on the same store (`same=True`).
+    open a second handle on the same store; keyword options go to the store.
     """
     opened: list[EventStore] = []
     if backend == "memory":
-        shared = open_store("memory://")
+        shared = MemoryEventStore()
 
-        def make() -> EventStore:
-            return shared
+        def make(**options: Any) -> EventStore:
+            return shared.reopen(**options) if options else shared
 
     elif backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'events.db'}"
 
-        def make() -> EventStore:
-            store = open_store(url)
+        def make(**options: Any) -> EventStore:
+            store = open_store(url, **options)
             opened.append(store)
             return store
 
@@ -55,8 +55,8 @@ def store_factory(backend: str, tmp_path: Path) -> Iterator[StoreFactory]:
 
         schema = fresh_postgres_schema(url)
 
-        def make() -> EventStore:
-            store = open_store(url, schema=schema)
+        def make(**options: Any) -> EventStore:
+            store = open_store(url, schema=schema, **options)
             opened.append(store)
             return store
 

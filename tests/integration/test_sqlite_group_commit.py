@@ -9,8 +9,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,6 +140,30 @@ def test_an_unstorable_append_does_not_fail_the_others(store: SQLiteEventStore) 
     assert isinstance(outcomes[0], InvalidInputError), outcomes[0]
     assert all(isinstance(o, AppendResult) for o in outcomes[1:]), outcomes[1:]
     assert len(list(store.read_log())) == 8
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"schema_version": 2**63}, {"type": "x\ud800"}, {"event_id": "e-1"}, {"data": None}],
+    ids=["schema-2**63", "type-surrogate", "id-str", "data-none"],
+)
+def test_an_append_the_driver_refuses_fails_alone_even_unvalidated(
+    store: SQLiteEventStore, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any]
+) -> None:
+    """Should validation ever let through what SQLite refuses, the batch is retried without
+    it: the faulty append alone fails, with InvalidInputError, and its neighbours commit."""
+    monkeypatch.setattr("histoire.store.sqlite.validate_append", lambda *args: None)
+    fields: dict[str, Any] = {"event_id": uuid.uuid4(), "type": "t", "schema_version": 1}
+    bad = NewEvent(**{"data": b"{}", **fields, **change})
+    calls: list[Callable[[], AppendResult]] = [lambda: store.append("account-bad", [bad])]
+    calls += [lambda i=i: store.append(f"account-{i}", new_events(1)) for i in range(8)]
+
+    outcomes = while_locked(store, calls)
+
+    assert isinstance(outcomes[0], InvalidInputError), outcomes[0]
+    assert all(isinstance(o, AppendResult) for o in outcomes[1:]), outcomes[1:]
+    assert len(list(store.read_log())) == 8
+    assert store.stream_version("account-bad") == 0
 
 
 def test_many_threads_appending_to_one_stream_get_every_version_once(

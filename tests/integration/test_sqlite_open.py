@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from histoire import (
+    CorruptDatabaseError,
     HistoireError,
     InvalidInputError,
     InvalidStoreURLError,
@@ -80,15 +81,16 @@ def test_an_sqlite_file_of_someone_else_is_not_a_store(tmp_path: Path) -> None:
     assert tables == {"customers"}
 
 
-def test_a_file_that_is_not_sqlite_is_a_schema_error(tmp_path: Path) -> None:
-    """A file that is not an SQLite database raises SchemaError and is left unchanged."""
+def test_a_file_that_is_not_sqlite_is_a_corruption_error(tmp_path: Path) -> None:
+    """A file that is not an SQLite database raises CorruptDatabaseError and is left unchanged."""
     path = tmp_path / "events.db"
     garbage = b"this is not a database at all" * 100
     path.write_bytes(garbage)
-    for create in (False, True):
-        with pytest.raises(SchemaError):
-            open_store(f"sqlite:///{path}", create=create)
+    for options in ({"create": False}, {"create": True}, {"read_only": True}):
+        with pytest.raises(CorruptDatabaseError, match="not an SQLite database"):
+            open_store(f"sqlite:///{path}", **options)
     assert path.read_bytes() == garbage
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.db"]
 
 
 def test_a_store_of_a_newer_schema_is_refused(tmp_path: Path) -> None:

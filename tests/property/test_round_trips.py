@@ -13,22 +13,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from histoire import ANY, EventStore, NewEvent, open_store
+from histoire.core.streams import name_problem
 
+# NUL aside (PostgreSQL's jsonb cannot hold it, so no store takes it)
+json_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 json_scalars = (
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
+    | st.text(json_chars, max_size=12)
 )
 json_values = st.recursive(
     json_scalars,
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(json_chars, max_size=8), children, max_size=4)
     ),
     max_leaves=12,
 )
-metadata_dicts = st.dictionaries(st.text(max_size=10), json_values, max_size=5)
+metadata_dicts = st.dictionaries(st.text(json_chars, max_size=10), json_values, max_size=5)
 
 
 @st.composite
@@ -41,7 +45,7 @@ def payloads(draw: st.DrawFn) -> bytes:
     return json.dumps(value, indent=indent, separators=separators, ensure_ascii=ascii_only).encode()
 
 
-type_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+type_names = st.text(min_size=1, max_size=40).filter(lambda name: not name_problem(name, 200))
 new_events = st.builds(
     NewEvent,
     event_id=st.builds(uuid.uuid4),  # fresh ids: the store outlives each example

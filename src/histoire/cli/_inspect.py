@@ -30,7 +30,7 @@ JSON_HELP = "Write JSON Lines (one JSON object per line) instead of a table."
 @click.pass_obj
 def streams(settings: Settings, category: str | None, as_json: bool) -> None:
     """List the streams: category, version (number of events) and last change (UTC)."""
-    with opened_store(settings.store_url, create=False) as store:
+    with opened_store(settings.store_url, read_only=True) as store:
         infos = store.list_streams(category=category)
         if as_json:
             for info in infos:
@@ -88,7 +88,7 @@ def events(
     adds the event, causation and correlation ids.
     """
     validate_stream_id(stream)
-    with opened_store(settings.store_url, create=False) as store:
+    with opened_store(settings.store_url, read_only=True) as store:
         if store.stream_version(stream) == 0:
             raise click.ClickException(f"stream {stream} does not exist in {settings.store_url}")
         tally = CorruptTally()
@@ -199,7 +199,7 @@ def log(
     log is in commit order; a bare --from POSITION then shows the events whose
     position is greater than POSITION.
     """
-    with opened_store(settings.store_url, create=False) as store:
+    with opened_store(settings.store_url, read_only=True) as store:
         records: Iterator[RecordedEvent] = store.read_log(
             after, categories=categories or None, types=types or None
         )

@@ -86,7 +86,7 @@ def run(
     """
     app, chosen = _chosen(settings, names)
     group = consumer_group(member, members)
-    with opened_store(settings.store_url, create=True) as store:
+    with opened_store(settings.store_url, read_only=False) as store:
         codec = app.codec()
         runners: list[tuple[str, Runnable]] = [
             (p.name, ProjectionRunner(store, p, codec=codec, group=group, batch_size=batch_size))
@@ -117,7 +117,7 @@ def rebuild(settings: Settings, name: str, member: int, members: int, batch_size
     """
     app, (projection,) = _chosen(settings, (name,))
     group = consumer_group(member, members)
-    with opened_store(settings.store_url, create=False) as store:
+    with opened_store(settings.store_url, read_only=False) as store:
         head = store.head()
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -165,7 +165,7 @@ def rebuild(settings: Settings, name: str, member: int, members: int, batch_size
 @click.pass_obj
 def status(settings: Settings, name: str | None, as_json: bool) -> None:
     """Each projection's checkpoint, lag (events, seconds), state and last error."""
-    with opened_store(settings.store_url, create=False) as store:
+    with opened_store(settings.store_url, read_only=True) as store:
         statuses = projection_status(store, name)
     if name is not None and not statuses:
         fail(f"projection {name!r} has never run on {settings.store_url}")
@@ -240,7 +240,7 @@ def skip(settings: Settings, name: str, event_id: str, reason: str, who: str | N
         parsed = uuid.UUID(event_id)
     except ValueError:
         fail(f"{event_id!r} is not an event id (a UUID)", USAGE_ERROR)
-    with opened_store(settings.store_url, create=False) as store:
+    with opened_store(settings.store_url, read_only=False) as store:
         if store.get_event(parsed) is None:
             fail(f"no event {parsed} in {store.url}")
         _record_skip(store, name, str(parsed), who or getpass.getuser(), reason)

@@ -73,7 +73,7 @@ def run(
     """
     app, chosen = _chosen(settings, names)
     group = consumer_group(member, members)
-    with opened_store(settings.store_url, create=True) as store:
+    with opened_store(settings.store_url, read_only=False) as store:
         runners: list[tuple[str, Runnable]] = [
             (r.name, ReactionRunner(store, r, app=app, group=group, batch_size=batch_size))
             for r in chosen
@@ -110,7 +110,7 @@ def _entries(tx: Transaction) -> list[parking.Entry]:
 def parked(settings: Settings, as_json: bool) -> None:
     """Events the reactions could not handle: parked, retrying, and those waiting behind."""
     with (
-        opened_store(settings.store_url, create=False) as store,
+        opened_store(settings.store_url, read_only=True) as store,
         _transaction_store(store).transaction(read_only=True) as tx,
     ):
         entries = _entries(tx)
@@ -169,7 +169,7 @@ def retry(settings: Settings, event_id: str | None, every: bool) -> None:
         fail("give an EVENT_ID or --all (not both)", USAGE_ERROR)
     parsed = _event_id(event_id) if event_id is not None else None
     with (
-        opened_store(settings.store_url, create=False) as store,
+        opened_store(settings.store_url, read_only=False) as store,
         _transaction_store(store).transaction() as tx,
     ):
         parking.ensure_table(tx)
@@ -189,7 +189,7 @@ def skip(settings: Settings, event_id: str, reason: str, who: str | None) -> Non
     """Give up on a parked event, on record; its stream then goes on."""
     parsed = _event_id(event_id)
     with (
-        opened_store(settings.store_url, create=False) as store,
+        opened_store(settings.store_url, read_only=False) as store,
         _transaction_store(store).transaction() as tx,
     ):
         parking.ensure_table(tx)

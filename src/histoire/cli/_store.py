@@ -10,13 +10,14 @@ from histoire.store.urls import open_store
 
 
 @contextmanager
-def opened_store(url: str, *, create: bool) -> Iterator[EventStore]:
+def opened_store(url: str, *, read_only: bool) -> Iterator[EventStore]:
     """The store at `url`, closed on exit.
 
-    Read-only commands pass `create=False`: on a store that does not exist they
-    fail with StoreNotFoundError and create nothing.
+    Read-only commands pass `read_only=True`: the store is opened without ever
+    writing to it (a read-only file or folder is fine, and no file is left
+    behind); on a store that does not exist they fail with StoreNotFoundError.
     """
-    store = open_store(url, create=create)
+    store = open_store(url, read_only=read_only)
     try:
         yield store
     finally:

@@ -39,7 +39,7 @@ def verify(settings: Settings, full: bool, as_json: bool) -> None:
     """
     app = settings.app
     codec = app.codec() if app is not None else make_codec()
-    with opened_store(settings.store_url, create=False) as store:
+    with opened_store(settings.store_url, read_only=True) as store:
         report = verify_store(store, codec, full=full)
     app_name = app.name if app is not None else None
     if as_json:

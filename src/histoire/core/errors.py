@@ -8,7 +8,9 @@ backend converts them where they arise.
 
     HistoireError
     ├── InvalidInputError                 bad input from the caller; nothing written
-    │   ├── InvalidStreamIdError          empty, too long, control characters
+    │   ├── InvalidStreamIdError          empty, too long, control characters, no category
+    │   ├── InvalidEnvelopeError          a NewEvent field the store cannot keep (field, value)
+    │   │   └── EventTooLargeError        data + metadata over the store's max_event_size
     │   ├── InvalidExpectedVersionError   not ANY / NO_STREAM / STREAM_EXISTS / int >= 0
     │   ├── InvalidStoreURLError          unknown scheme, malformed URL
     │   ├── InvalidCommandError           a command the decider rejects as malformed
@@ -26,6 +28,8 @@ backend converts them where they arise.
     │   ├── StoreNotFoundError            a read-only command on a store that does not exist
     │   ├── StoreUnavailableError         server down, lock not obtained in time (retryable)
     │   ├── SchemaError                   the database schema is missing or of another version
+    │   ├── CorruptDatabaseError          the database file is damaged, or not a database
+    │   ├── ReadOnlyStoreError            a write asked of a store opened read-only
     │   ├── IntegrityError                the database refused a write (immutability, constraint)
     │   └── CorruptEventError             a stored row holds what histoire never writes (an edit)
     ├── RetriesExhaustedError             a command kept conflicting after all retries
@@ -34,7 +38,12 @@ backend converts them where they arise.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+_bounded_repr = reprlib.Repr()
+_bounded_repr.maxlevel = 3  # a value nested 3,000 deep must not blow the stack here
+_bounded_repr.maxstring = _bounded_repr.maxother = 60
 
 
 class HistoireError(Exception):
@@ -52,6 +61,40 @@ class InvalidStreamIdError(InvalidInputError):
         self.stream_id = stream_id
         self.reason = reason
         super().__init__(f"invalid stream id {stream_id!r}: {reason}")
+
+
+class InvalidEnvelopeError(InvalidInputError):
+    """A field of a NewEvent cannot be stored as given: wrong kind, out of range, unencodable."""
+
+    def __init__(
+        self, stream_id: str, event_type: object, field: str, value: object, reason: str
+    ) -> None:
+        self.stream_id = stream_id
+        self.event_type = event_type
+        self.field = field
+        self.value = value
+        self.reason = reason
+        shown = _bounded_repr.repr(value)
+        if field == "type":
+            what = f"event type {shown}"
+        else:
+            what = f"{field} {shown} of event {_bounded_repr.repr(event_type)}"
+        super().__init__(f"append to {stream_id}: {what} {reason}")
+
+
+class EventTooLargeError(InvalidEnvelopeError):
+    """An event's data and metadata together exceed the store's `max_event_size`."""
+
+    def __init__(self, stream_id: str, event_type: object, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            stream_id,
+            event_type,
+            "size",
+            size,
+            f"(data and metadata, in bytes) is over this store's max_event_size of {limit:,}",
+        )
 
 
 class InvalidExpectedVersionError(InvalidInputError):
@@ -224,6 +267,27 @@ class StoreUnavailableError(StoreError):
 
 class SchemaError(StoreError):
     """The database schema is missing or of another version."""
+
+
+class CorruptDatabaseError(StoreError):
+    """The database file is damaged, or is not a database at all; see `histoire verify`."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        self.detail = detail
+        super().__init__(
+            f"{where}: the database file is damaged, or is not an SQLite database ({detail}); "
+            "nothing was written"
+        )
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write (append, snapshot) was asked of a store opened with `read_only=True`."""
+
+    def __init__(self, url: str, doing: str) -> None:
+        self.url = url
+        self.doing = doing
+        super().__init__(f"{doing}: the store {url} is opened read-only; nothing was written")
 
 
 class IntegrityError(StoreError):

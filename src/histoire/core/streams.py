@@ -9,21 +9,39 @@ from histoire.core.errors import InvalidStreamIdError
 MAX_STREAM_ID_LENGTH: Final = 200
 
 
+def name_problem(name: str, max_length: int) -> str | None:
+    """Why `name` cannot name a stream, category or event type (None if it can).
+
+    Names are printable (no control characters, no lone surrogates that UTF-8
+    cannot encode), without white space at either end, 1 to `max_length` long.
+    """
+    if not name:
+        return "must not be empty"
+    if len(name) > max_length:
+        return f"is {len(name)} characters long, over the limit of {max_length}"
+    if not name.isprintable():
+        if any("\ud800" <= c <= "\udfff" for c in name):
+            return "is not valid text: it holds a lone surrogate (as bytes that are not UTF-8 give)"
+        return "must not hold control characters"
+    if name != name.strip():
+        return "must not start or end with white space"
+    return None
+
+
 def validate_stream_id(stream_id: object) -> str:
     """Return `stream_id` if it is a valid stream id, else raise InvalidStreamIdError."""
     if not isinstance(stream_id, str):
         raise InvalidStreamIdError(stream_id, f"must be a str, not {type(stream_id).__name__}")
-    if not stream_id:
-        raise InvalidStreamIdError(stream_id, "must not be empty")
-    if len(stream_id) > MAX_STREAM_ID_LENGTH:
+    reason = name_problem(stream_id, MAX_STREAM_ID_LENGTH)
+    if reason:
+        shown = stream_id[:40] + "..." if len(stream_id) > MAX_STREAM_ID_LENGTH else stream_id
+        raise InvalidStreamIdError(shown, reason)
+    if stream_id.startswith("-"):
         raise InvalidStreamIdError(
-            stream_id[:40] + "...",
-            f"is {len(stream_id)} characters long, over the limit of {MAX_STREAM_ID_LENGTH}",
+            stream_id,
+            "has an empty category: a stream id is category-id (account-42), "
+            "and nothing comes before its first '-'",
         )
-    if not stream_id.isprintable():
-        raise InvalidStreamIdError(stream_id, "must not hold control characters")
-    if stream_id != stream_id.strip():
-        raise InvalidStreamIdError(stream_id, "must not start or end with white space")
     return stream_id
 
 

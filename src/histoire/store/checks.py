@@ -1,26 +1,62 @@
-"""Checks every backend runs the same way: argument validation, idempotent replays."""
+"""Checks of appends every backend runs the same way, and idempotent replays.
+
+Everything is checked before an append reaches a backend: in a group commit
+(SQLite), a value the driver cannot take would otherwise fail the other
+callers' appends of the same batch. Each refusal names the event's field and
+value (InvalidEnvelopeError), never a driver's or Python's own exception.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 import msgspec
 
-from histoire.core.errors import DuplicateEventError, InvalidInputError
+from histoire.core.errors import (
+    DuplicateEventError,
+    EventTooLargeError,
+    InvalidEnvelopeError,
+    InvalidInputError,
+)
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
-from histoire.core.streams import validate_stream_id
+from histoire.core.streams import name_problem, validate_stream_id
 from histoire.core.versions import ExpectedVersion, validate_expected_version
+from histoire.store.read_checks import MAX_SCHEMA_VERSION, MAX_TYPE_LENGTH
 
 _encode_metadata = msgspec.json.Encoder().encode
+_decode_metadata = msgspec.json.Decoder().decode
+
+DEFAULT_MAX_EVENT_SIZE: Final = 1024 * 1024
+"""The default bound of one event's data plus metadata (as JSON), in bytes: 1 MiB."""
+MAX_METADATA_DEPTH: Final = 32
+"""How deeply metadata may nest: deeper, JSON decoders run out of stack on the way back."""
+_TOO_DEEP = f"is nested more than {MAX_METADATA_DEPTH} levels deep"
+
+
+def validate_max_event_size(value: object) -> int:
+    """`value` if it can be a store's `max_event_size` (an int >= 1), else InvalidInputError."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInputError(
+            f"max_event_size must be a number of bytes >= 1, not {type(value).__name__} {value!r}"
+        )
+    return value
 
 
 def validate_append(
-    stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
+    stream_id: str,
+    events: Sequence[NewEvent],
+    expected_version: ExpectedVersion,
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
 ) -> None:
     """Raise InvalidInputError for anything wrong with an append's arguments."""
     validate_stream_id(stream_id)
     validate_expected_version(expected_version)
+    if not isinstance(events, Sequence) or isinstance(events, str | bytes):
+        raise InvalidInputError(
+            f"append to {stream_id}: events must be a list of NewEvent, not {type(events).__name__}"
+        )
     if not events:
         raise InvalidInputError(f"append to {stream_id}: no events given")
     seen = set()
@@ -29,50 +65,110 @@ def validate_append(
             raise InvalidInputError(
                 f"append to {stream_id}: expected NewEvent, got {type(event).__qualname__}"
             )
+        _check_envelope(stream_id, event, max_event_size)
         if event.event_id in seen:
             raise InvalidInputError(
                 f"append to {stream_id}: event id {event.event_id} given twice in one append"
             )
         seen.add(event.event_id)
-        if not isinstance(event.schema_version, int) or event.schema_version < 1:
-            raise InvalidInputError(
-                f"append to {stream_id}: schema_version of {event.type} must be an int >= 1"
-            )
-        if not event.type:
-            raise InvalidInputError(f"append to {stream_id}: an event has an empty type")
-        _validate_envelope(stream_id, event)
 
 
-def _validate_envelope(stream_id: str, event: NewEvent) -> None:
-    # Checked before the event reaches a backend: in a group commit, a value the
-    # driver cannot take would otherwise fail the other callers' appends too.
-    if not isinstance(event.event_id, uuid.UUID):
-        raise InvalidInputError(f"append to {stream_id}: event_id must be a UUID")
-    for name in ("causation_id", "correlation_id"):
-        if not isinstance(getattr(event, name), uuid.UUID | None):
-            raise InvalidInputError(f"append to {stream_id}: {name} must be a UUID or None")
-    if not isinstance(event.data, bytes | bytearray | memoryview):
-        raise InvalidInputError(
-            f"append to {stream_id}: data of {event.type} must be bytes, "
-            f"not {type(event.data).__name__}"
+def _check_envelope(stream_id: str, event: NewEvent, max_event_size: int) -> None:
+    kind = event.type
+    if not isinstance(kind, str):
+        raise InvalidEnvelopeError(stream_id, kind, "type", kind, "is not a str")
+    reason = name_problem(kind, MAX_TYPE_LENGTH)
+    if reason:
+        raise InvalidEnvelopeError(stream_id, kind, "type", kind, reason)
+    schema = event.schema_version
+    if (
+        not isinstance(schema, int)
+        or isinstance(schema, bool)
+        or not 1 <= schema <= MAX_SCHEMA_VERSION
+    ):
+        raise InvalidEnvelopeError(
+            stream_id,
+            kind,
+            "schema_version",
+            schema,
+            f"must be an int from 1 to {MAX_SCHEMA_VERSION}",
         )
-    if not isinstance(event.metadata, Mapping):
-        raise InvalidInputError(f"append to {stream_id}: metadata must be a mapping")
-    if event.metadata:
-        try:
-            _encode_metadata(event.metadata)
-        except (TypeError, ValueError, msgspec.EncodeError) as exc:
-            raise InvalidInputError(
-                f"append to {stream_id}: metadata of {event.type} cannot be stored as JSON: {exc}"
-            ) from exc
+    if not isinstance(event.event_id, uuid.UUID):
+        raise InvalidEnvelopeError(
+            stream_id, kind, "event_id", event.event_id, "is not a uuid.UUID"
+        )
+    for name in ("causation_id", "correlation_id"):
+        value = getattr(event, name)
+        if not isinstance(value, uuid.UUID | None):
+            raise InvalidEnvelopeError(stream_id, kind, name, value, "is not a uuid.UUID or None")
+    data = event.data
+    if isinstance(data, bytes | bytearray):
+        size = len(data)
+    elif isinstance(data, memoryview):
+        size = data.nbytes
+    else:
+        raise InvalidEnvelopeError(stream_id, kind, "data", data, "is not bytes (encoded JSON)")
+    if size > max_event_size:
+        raise EventTooLargeError(stream_id, kind, size, max_event_size)
+    size += _metadata_size(stream_id, kind, event.metadata)
+    if size > max_event_size:
+        raise EventTooLargeError(stream_id, kind, size, max_event_size)
 
 
-def validate_read(batch_size: int, limit: int | None) -> None:
-    """Raise InvalidInputError for a batch size below 1 or a negative limit."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be an int >= 1, not {batch_size!r}")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise InvalidInputError(f"limit must be None or an int >= 0, not {limit!r}")
+def _metadata_size(stream_id: str, kind: str, metadata: object) -> int:
+    """The size of `metadata` as JSON (0 if empty), once checked storable everywhere."""
+    if not isinstance(metadata, Mapping):
+        raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, "is not a mapping")
+    if not metadata:
+        return 0
+    try:
+        encoded = _encode_metadata(metadata)
+    except RecursionError as exc:
+        raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, _TOO_DEEP) from exc
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+        raise InvalidEnvelopeError(
+            stream_id, kind, "metadata", metadata, f"cannot be stored as JSON: {exc}"
+        ) from exc
+    # The walk costs a few microseconds: only when the JSON text says that a
+    # NUL or a deep nesting may be there.
+    if b"\\u0000" in encoded or encoded.count(b"{") + encoded.count(b"[") > MAX_METADATA_DEPTH:
+        reason = _metadata_problem(metadata)
+        if reason:
+            raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, reason)
+    return len(encoded)
+
+
+def _metadata_problem(metadata: Mapping[Any, Any]) -> str | None:
+    """Why no backend could keep this metadata: nesting too deep, or a NUL character.
+
+    PostgreSQL's jsonb refuses NUL in strings; SQLite would keep it: refusing it
+    everywhere keeps the backends alike. Walked without recursion.
+    """
+    stack: list[tuple[object, int]] = [(metadata, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "holds a NUL character (\\x00), which PostgreSQL cannot store"
+            continue
+        if isinstance(value, Mapping):
+            children: Any = [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple | set | frozenset):
+            children = value
+        else:
+            continue
+        if depth > MAX_METADATA_DEPTH:
+            return _TOO_DEEP
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def json_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """`metadata` as every read gives it back: through JSON (no tuples, no int keys)."""
+    if not metadata:
+        return {}
+    result: dict[str, Any] = _decode_metadata(_encode_metadata(metadata))
+    return result
 
 
 def same_content(new: NewEvent, stored: RecordedEvent) -> bool:
@@ -81,7 +177,7 @@ def same_content(new: NewEvent, stored: RecordedEvent) -> bool:
         new.type == stored.type
         and new.schema_version == stored.schema_version
         and bytes(new.data) == bytes(stored.data)
-        and dict(new.metadata) == dict(stored.metadata)
+        and json_metadata(new.metadata) == dict(stored.metadata)
         and new.causation_id == stored.causation_id
         and new.correlation_id == stored.correlation_id
     )

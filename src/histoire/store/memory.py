@@ -4,48 +4,88 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterator, Sequence
 
-import msgspec
-
-from histoire.core.errors import StoreError
+from histoire.core.errors import ReadOnlyStoreError, StoreError
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import category_of, validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
-from histoire.store.checks import replayed_result, validate_append, validate_read
+from histoire.store.checks import (
+    DEFAULT_MAX_EVENT_SIZE,
+    json_metadata,
+    replayed_result,
+    validate_append,
+    validate_max_event_size,
+)
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.read_checks import (
+    validate_category,
+    validate_checkpoint,
+    validate_event_id,
+    validate_log_read,
+    validate_snapshot,
+    validate_snapshot_query,
+    validate_stream_read,
+    wait_timeout,
+)
 from histoire.store.transactions import Transaction, committing
 
-_encode_json = msgspec.json.Encoder().encode
-_decode_json = msgspec.json.Decoder().decode
 
+class _Data:
+    """The events and snapshots of one memory store, shared by its handles."""
 
-def _json_round_trip(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    if not metadata:
-        return {}
-    result: dict[str, Any] = _decode_json(_encode_json(metadata))
-    return result
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.appended = threading.Condition(self.lock)
+        self.log: list[RecordedEvent] = []
+        self.streams: dict[str, list[RecordedEvent]] = {}
+        self.by_id: dict[uuid.UUID, RecordedEvent] = {}
+        self.snapshots: dict[str, dict[tuple[str, int, int], Snapshot]] = {}
 
 
 class MemoryEventStore:
-    """An EventStore held in lists and dicts, safe across threads."""
+    """An EventStore held in lists and dicts, safe across threads.
 
-    def __init__(self, url: str = "memory://") -> None:
+    `read_only=True` refuses appends and snapshots with ReadOnlyStoreError;
+    `max_event_size` bounds each event's data plus metadata, in bytes (1 MiB by
+    default). `reopen()` gives another handle on the same events.
+    """
+
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        read_only: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        _data: _Data | None = None,
+    ) -> None:
         self.url = url
-        self._lock = threading.Lock()
-        self._appended = threading.Condition(self._lock)
-        self._log: list[RecordedEvent] = []
-        self._streams: dict[str, list[RecordedEvent]] = {}
-        self._by_id: dict[uuid.UUID, RecordedEvent] = {}
-        self._snapshots: dict[str, dict[tuple[str, int, int], Snapshot]] = {}
+        self.read_only = bool(read_only)
+        self.max_event_size = validate_max_event_size(max_event_size)
+        data = _data if _data is not None else _Data()
+        self._data = data
+        self._lock = data.lock
+        self._appended = data.appended
+        self._log = data.log
+        self._streams = data.streams
+        self._by_id = data.by_id
+        self._snapshots = data.snapshots
         self._closed = False
         # Read models of projections: SQLite in memory, so that their SQL runs in tests.
         self._read_models: sqlite3.Connection | None = None
         self._read_models_lock = threading.RLock()
+
+    def reopen(
+        self, *, read_only: bool = False, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    ) -> MemoryEventStore:
+        """Another handle on this store's events, with its own options (say, read-only)."""
+        return MemoryEventStore(
+            self.url, read_only=read_only, max_event_size=max_event_size, _data=self._data
+        )
 
     def append(
         self,
@@ -53,7 +93,9 @@ class MemoryEventStore:
         events: Sequence[NewEvent],
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
-        validate_append(stream_id, events, expected_version)
+        if self.read_only:
+            raise ReadOnlyStoreError(self.url, f"appending to {stream_id}")
+        validate_append(stream_id, events, expected_version, self.max_event_size)
         with self._lock:
             stored = [self._by_id.get(e.event_id) for e in events]
             if any(s is not None for s in stored):
@@ -75,7 +117,7 @@ class MemoryEventStore:
                     data=bytes(e.data),
                     # through JSON, so that what reads back is what SQLite and
                     # PostgreSQL would give back (no tuples, no int keys)
-                    metadata=_json_round_trip(e.metadata),
+                    metadata=json_metadata(e.metadata),
                     causation_id=e.causation_id,
                     correlation_id=e.correlation_id,
                 )
@@ -104,8 +146,7 @@ class MemoryEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_stream_id(stream_id)
-        validate_read(batch_size, limit)
+        validate_stream_read(stream_id, from_version, limit, batch_size)
         with self._lock:
             stream = self._streams.get(stream_id, [])
         if backward:
@@ -127,8 +168,17 @@ class MemoryEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_read(batch_size, limit)
-        position = after[1]
+        after, cat_list, kind_list = validate_log_read(after, categories, types, limit, batch_size)
+        return self._log_pages(after[1], cat_list, kind_list, limit, batch_size)
+
+    def _log_pages(
+        self,
+        position: int,
+        categories: list[str] | None,
+        types: list[str] | None,
+        limit: int | None,
+        batch_size: int,
+    ) -> Iterator[RecordedEvent]:
         cats = set(categories) if categories is not None else None
         kinds = set(types) if types is not None else None
         count = 0
@@ -154,10 +204,12 @@ class MemoryEventStore:
             return len(self._streams.get(stream_id, ()))
 
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        validate_event_id(event_id)
         with self._lock:
             return self._by_id.get(event_id)
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        validate_category(category)
         with self._lock:
             items = sorted(self._streams.items())
         for stream_id, events in items:
@@ -175,12 +227,18 @@ class MemoryEventStore:
         with self._lock:
             return Checkpoint(0, len(self._log))
 
-    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+    def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
+        position = validate_checkpoint(after).position
+        seconds = wait_timeout(timeout)
         with self._appended:
-            return self._appended.wait_for(lambda: len(self._log) > after[1], timeout=timeout)
+            return self._appended.wait_for(
+                lambda: len(self._log) > position, timeout=None if math.isinf(seconds) else seconds
+            )
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        validate_stream_id(snapshot.stream_id)
+        if self.read_only:
+            raise ReadOnlyStoreError(self.url, f"saving a snapshot of {snapshot.stream_id}")
+        validate_snapshot(snapshot)
         stamped = Snapshot(
             stream_id=snapshot.stream_id,
             name=snapshot.name,
@@ -201,6 +259,7 @@ class MemoryEventStore:
         schema_version: int,
         max_version: int | None = None,
     ) -> Snapshot | None:
+        validate_snapshot_query(stream_id, name, schema_version, max_version)
         with self._lock:
             candidates = [
                 s

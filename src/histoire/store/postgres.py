@@ -31,14 +31,19 @@ import psycopg
 from histoire.core.errors import (
     ConcurrencyError,
     CorruptEventError,
-    InvalidInputError,
+    ReadOnlyStoreError,
     StoreError,
 )
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store import postgres_checks
-from histoire.store.checks import replayed_result, validate_append, validate_read
+from histoire.store.checks import (
+    DEFAULT_MAX_EVENT_SIZE,
+    replayed_result,
+    validate_append,
+    validate_max_event_size,
+)
 from histoire.store.postgres_arrays import UuidArray
 from histoire.store.postgres_connect import connection_kwargs
 from histoire.store.postgres_errors import (
@@ -65,6 +70,16 @@ from histoire.store.postgres_sql import (
     to_datetime,
 )
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.read_checks import (
+    validate_category,
+    validate_checkpoint,
+    validate_event_id,
+    validate_log_read,
+    validate_snapshot,
+    validate_snapshot_query,
+    validate_stream_read,
+    wait_timeout,
+)
 from histoire.store.self_checks import StorageCheck
 from histoire.store.transactions import PostgresTransaction, Transaction
 
@@ -99,6 +114,9 @@ class PostgresEventStore:
     bounds how long head() and read_log() wait for events committed before the
     call but hidden behind an older running transaction. `prepare_threshold=None`
     turns server-side prepared statements off (PgBouncer in transaction mode).
+    `read_only=True` opens an existing store whose sessions are read-only
+    (appends and snapshots raise ReadOnlyStoreError). `max_event_size` bounds
+    each event's data plus metadata, in bytes (1 MiB by default).
     """
 
     def __init__(
@@ -114,17 +132,23 @@ class PostgresEventStore:
         durability: str | None = None,
         prepare_threshold: int | None = 5,
         visibility_wait: float = 0.2,
+        read_only: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         self.location: PostgresLocation = parse_url(url, schema, durability)
         self.url = url
+        self.read_only = bool(read_only)
+        self.max_event_size = validate_max_event_size(max_event_size)
         self.schema = self.location.schema
         self.durability = self.location.durability
         self.visibility_wait = visibility_wait
         self._sql = statements(self.schema)
-        kwargs = connection_kwargs(self.location, connect_timeout, prepare_threshold)
+        kwargs = connection_kwargs(
+            self.location, connect_timeout, prepare_threshold, self.read_only
+        )
         with connect(self.location, kwargs, "opening the store") as conn:
             try:
-                check_schema(conn, self.location, create)
+                check_schema(conn, self.location, create and not self.read_only)
             except psycopg.Error as exc:
                 raise convert(exc, "preparing the schema", self.location) from exc
         self._db = StorePool(
@@ -146,7 +170,9 @@ class PostgresEventStore:
         events: Sequence[NewEvent],
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
-        validate_append(stream_id, events, expected_version)
+        if self.read_only:
+            raise ReadOnlyStoreError(self.location.display, f"appending to {stream_id}")
+        validate_append(stream_id, events, expected_version, self.max_event_size)
         params = append_params(stream_id, events, expected_version)
 
         def work(conn: Conn) -> AppendResult:
@@ -196,8 +222,7 @@ class PostgresEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_stream_id(stream_id)
-        validate_read(batch_size, limit)
+        validate_stream_read(stream_id, from_version, limit, batch_size)
         if backward:
             query = self._sql.stream_backward
             cursor = LAST_VERSION if from_version is None else from_version
@@ -230,9 +255,7 @@ class PostgresEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_read(batch_size, limit)
-        cats = None if categories is None else sorted(set(categories))
-        kinds = None if types is None else sorted(set(types))
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
         return self._log_pages(after, cats, kinds, limit, batch_size)
 
     def _log_pages(
@@ -268,12 +291,12 @@ class PostgresEventStore:
         return int(rows[0][0]) if rows else 0
 
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
-        if not isinstance(event_id, uuid.UUID):
-            raise InvalidInputError(f"an event id is a uuid.UUID, not {type(event_id).__name__}")
+        validate_event_id(event_id)
         found = self._fetch_events(self._sql.event_by_id, (event_id,), f"reading event {event_id}")
         return found[0] if found else None
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        validate_category(category)
         last = ""
         while True:
             params: tuple[Any, ...] = (last, _LIST_PAGE)
@@ -342,7 +365,7 @@ class PostgresEventStore:
 
     # -- following -----------------------------------------------------------------
 
-    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+    def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
         """Block on LISTEN until an event past `after` is visible, or `timeout` passes.
 
         A notified transaction may still be above the horizon (an older one is
@@ -350,12 +373,16 @@ class PostgresEventStore:
         """
         if self._db.closed:
             raise StoreError(f"waiting for events: the store of {self.location.display} is closed")
-        return self._listener.wait(after, timeout, self._head)
+        return self._listener.wait(validate_checkpoint(after), wait_timeout(timeout), self._head)
 
     # -- snapshots -------------------------------------------------------------------
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        validate_stream_id(snapshot.stream_id)
+        if self.read_only:
+            raise ReadOnlyStoreError(
+                self.location.display, f"saving a snapshot of {snapshot.stream_id}"
+            )
+        validate_snapshot(snapshot)
         params = (
             snapshot.stream_id,
             snapshot.name,
@@ -377,7 +404,7 @@ class PostgresEventStore:
         schema_version: int,
         max_version: int | None = None,
     ) -> Snapshot | None:
-        validate_stream_id(stream_id)
+        validate_snapshot_query(stream_id, name, schema_version, max_version)
         top = LAST_VERSION if max_version is None else max_version
         rows = self._fetch(
             self._sql.load_snapshot,

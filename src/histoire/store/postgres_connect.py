@@ -1,7 +1,9 @@
 """How the PostgreSQL store's connections are set up (the same for a blocking or asyncio edge).
 
 Autocommit (each append is one statement, hence one transaction), UTC session
-time zone, synchronous_commit off only for `durability="fast"`. Results are
+time zone, synchronous_commit off only for `durability="fast"`, every
+transaction read-only for a read-only store (the server refuses its writes
+too, not only the API). Results are
 read in binary, and the envelope fields RecordedEvent decodes lazily are left
 raw: uuid as its 16 bytes, timestamptz as microseconds since the Unix epoch,
 jsonb as its JSON bytes. A fold that never looks at them does not pay for them.
@@ -71,7 +73,10 @@ def adapters() -> AdaptersMap:
 
 
 def connection_kwargs(
-    location: PostgresLocation, connect_timeout: float, prepare_threshold: int | None
+    location: PostgresLocation,
+    connect_timeout: float,
+    prepare_threshold: int | None,
+    read_only: bool = False,
 ) -> dict[str, Any]:
     """Keyword arguments of psycopg.connect (and of the pool) for a store's sessions.
 
@@ -82,6 +87,8 @@ def connection_kwargs(
     options.append("-c TimeZone=UTC -c client_encoding=UTF8")
     if location.durability == "fast":
         options.append("-c synchronous_commit=off")
+    if read_only:
+        options.append("-c default_transaction_read_only=on")
     kwargs: dict[str, Any] = {
         "autocommit": True,
         "prepare_threshold": prepare_threshold,

@@ -10,6 +10,7 @@ the horizon back writes no events.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -49,10 +50,10 @@ class AppendListener:
 
     def wait(self, after: Checkpoint, timeout: float, head: Head) -> bool:
         """Block until `head()` passes `after` or `timeout` seconds pass; whether it did."""
-        timeout = max(timeout, 0.0)
+        timeout = max(timeout, 0.0)  # math.inf: no limit
         deadline = time.monotonic() + timeout
         mark = tuple(after)
-        if not self._lock.acquire(timeout=timeout):
+        if not self._lock.acquire(timeout=-1 if math.isinf(timeout) else timeout):
             return head()[0] > mark
         try:
             return self._wait(mark, deadline, head)

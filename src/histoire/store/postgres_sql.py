@@ -212,7 +212,8 @@ def append_result(
             type=e.type,
             schema_version=e.schema_version,
             data=bytes(e.data),
-            metadata=dict(e.metadata),
+            # as JSON: what reads give back (decoded when first used)
+            metadata=_metadata_encode(e.metadata) if e.metadata else b"{}",
             causation_id=e.causation_id,
             correlation_id=e.correlation_id,
             commit=xid,

@@ -58,7 +58,10 @@ class EventStore(Protocol):
 
         Appending events whose ids are already stored at the same place in the
         same stream, with the same content, returns the first result and writes
-        nothing. Raises ConcurrencyError, DuplicateEventError, InvalidInputError.
+        nothing. The result's events carry their metadata as reads give it back
+        (through JSON). Raises ConcurrencyError, DuplicateEventError,
+        InvalidInputError (InvalidEnvelopeError naming a field the store cannot
+        keep, EventTooLargeError over `max_event_size`), ReadOnlyStoreError.
         """
         ...
 
@@ -72,7 +75,11 @@ class EventStore(Protocol):
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         """Events of one stream, forward from `from_version` (default 1) or backward
-        from it (default: the last), fetched `batch_size` at a time."""
+        from it (default: the last), fetched `batch_size` at a time.
+
+        Versions, limits and batch sizes are ints from 0 (1 for `batch_size`) to
+        2**63-1; others raise InvalidInputError.
+        """
         ...
 
     def read_log(
@@ -85,7 +92,11 @@ class EventStore(Protocol):
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         """The global log strictly after `after`, in log order, optionally filtered by
-        stream categories and event types, fetched `batch_size` at a time."""
+        stream categories and event types, fetched `batch_size` at a time.
+
+        `categories` and `types` are collections of names: a bare str raises
+        InvalidInputError, as does a Checkpoint holding a negative number.
+        """
         ...
 
     def stream_version(self, stream_id: str) -> int:
@@ -104,11 +115,13 @@ class EventStore(Protocol):
         """The checkpoint of the last event a follower can see now (START if none)."""
         ...
 
-    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+    def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
         """Block until an event past `after` may be readable, or `timeout` seconds pass.
 
         Returns True if new events may be there. Followers call it between reads
         instead of polling in a busy loop; a spurious True is allowed.
+        `timeout=None` (or infinity) waits without limit; a negative timeout
+        looks once without waiting; NaN raises InvalidInputError.
         """
         ...
 

@@ -7,8 +7,13 @@ cut; it exists only under that name.
 
 Appends from many threads are group-committed (one transaction, one fsync for
 all of them, each with its own expected-version check). Several processes may
-share one file: a writer waits for the lock up to `lock_timeout` seconds, then
-gets StoreUnavailableError, never a raw "database is locked".
+share one file: they take turns at the write lock (`sqlite_turns`), and a
+writer waits for it up to `lock_timeout` seconds, then gets
+StoreUnavailableError, never a raw "database is locked".
+
+Around the store: URL options and connections (read-only ones included) in
+`sqlite_connect`, the schema in `sqlite_schema`, the write transaction in
+`sqlite_writer`, error conversion in `sqlite_errors`.
 """
 
 from __future__ import annotations
@@ -21,17 +26,13 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
 
 from histoire.core.errors import (
     CorruptEventError,
-    IntegrityError,
     InvalidInputError,
-    InvalidStoreURLError,
-    SchemaError,
+    ReadOnlyStoreError,
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
@@ -40,50 +41,43 @@ from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, Re
 from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
-from histoire.store.checks import validate_append, validate_read
+from histoire.store.checks import DEFAULT_MAX_EVENT_SIZE, validate_append, validate_max_event_size
 from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.read_checks import (
+    validate_category,
+    validate_checkpoint,
+    validate_event_id,
+    validate_log_read,
+    validate_snapshot,
+    validate_snapshot_query,
+    validate_stream_read,
+    wait_timeout,
+)
 from histoire.store.rows import check_batch_versions, stream_info
 from histoire.store.self_checks import StorageCheck
-from histoire.store.sqlite_checks import (
-    category_mismatches,
-    refuse_foreign_tables,
-    storage_check,
+from histoire.store.sqlite_checks import category_mismatches, storage_check
+from histoire.store.sqlite_connect import (
+    Connections,
+    Durability,
+    durability_from_url,
+    sqlite_path_from_url,
 )
+from histoire.store.sqlite_errors import convert as _convert
+from histoire.store.sqlite_errors import is_busy
+from histoire.store.sqlite_schema import ensure_schema
+from histoire.store.sqlite_turns import WriterTurns
 from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
-from histoire.store.sqlite_writer import EventIdTaken, write_batch, write_one_by_one
+from histoire.store.sqlite_writer import write_batch, write_one_by_one
 from histoire.store.transactions import Transaction, committing
 
-Durability = Literal["full", "fast"]
+__all__ = ["SQLiteEventStore", "durability_from_url", "sqlite_path_from_url"]
+
 POLL_INTERVAL = 0.002
 """How often a waiting follower looks for other processes' commits, in seconds."""
-SCHEMA_VERSION = 1
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
-
-
-def sqlite_path_from_url(url: str) -> str:
-    """The file path of `sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
-    parts = urlsplit(url)
-    if parts.netloc not in ("", "localhost"):
-        raise InvalidStoreURLError(url, "an SQLite URL has no host: use sqlite:///PATH")
-    path = unquote(parts.path)
-    if path.startswith("/"):
-        path = path[1:]
-    if not path:
-        raise InvalidStoreURLError(
-            url, "no file path; use sqlite:///PATH (relative) or sqlite:////PATH"
-        )
-    return path
-
-
-def durability_from_url(url: str) -> Durability:
-    """The `durability` query parameter of an SQLite URL (default full)."""
-    value = parse_qs(urlsplit(url).query).get("durability", ["full"])[-1]
-    if value not in ("full", "fast"):
-        raise InvalidStoreURLError(url, f"durability must be 'full' or 'fast', not {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _to_us(moment: dt.datetime) -> int:
@@ -96,29 +90,15 @@ def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     return RecordedEvent(*row)
 
 
-def _convert(error: sqlite3.Error, doing: str) -> StoreError:
-    """The histoire error for a driver error met while `doing` something."""
-    message = str(error)
-    if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
-        return StoreUnavailableError(
-            f"{doing}: the database stayed locked by another writer ({message})"
-        )
-    if isinstance(error, sqlite3.IntegrityError) or "immutable" in message:
-        return IntegrityError(f"{doing}: {message}")
-    if isinstance(error, sqlite3.DatabaseError) and (
-        "malformed" in message or "not a database" in message
-    ):
-        return SchemaError(f"{doing}: the file is not a healthy SQLite database ({message})")
-    if isinstance(error, sqlite3.OperationalError) and "no such table" in message:
-        return SchemaError(f"{doing}: the histoire schema is missing ({message})")
-    return StoreError(f"{doing}: {message}")
-
-
 class SQLiteEventStore:
     """An EventStore in one SQLite file.
 
     `create=True` makes the file and its schema if needed, but refuses a file
     holding another application's tables unless `into_existing_database=True`.
+    `read_only=True` opens an existing store that this handle never writes to
+    (a read-only file or folder is fine; see `sqlite_connect`): appends and
+    snapshots raise ReadOnlyStoreError. `max_event_size` bounds each event's
+    data plus metadata, in bytes (1 MiB by default).
     """
 
     def __init__(
@@ -129,6 +109,8 @@ class SQLiteEventStore:
         durability: Durability = "full",
         lock_timeout: float = 30.0,
         into_existing_database: bool = False,
+        read_only: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         if durability not in ("full", "fast"):
             raise InvalidInputError(f"durability must be 'full' or 'fast', not {durability!r}")
@@ -136,99 +118,36 @@ class SQLiteEventStore:
         self.url = f"sqlite:///{self.path}"
         self.durability = durability
         self.lock_timeout = lock_timeout
+        self.read_only = bool(read_only)
+        self.max_event_size = validate_max_event_size(max_event_size)
         self._closed = False
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        self._local = threading.local()
         if not self.path.exists():
-            if not create:
+            if not create or self.read_only:
                 raise StoreNotFoundError(self.url)
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
-        self._writer = self._connect()
-        self._ensure_schema(create, into_existing_database)
+        self._turns: WriterTurns | None = None
+        self._connections = Connections(self.path, durability, lock_timeout, self.read_only)
+        self._writer = self._connections.open()
+        try:
+            ensure_schema(
+                self._writer, self.url, create and not self.read_only, into_existing_database
+            )
+            if not self.read_only:
+                # Appends wait for the lock in _begin, taking turns with other
+                # processes, not in SQLite's busy handler (see sqlite_turns).
+                self._writer.execute("PRAGMA busy_timeout=0")
+                self._turns = WriterTurns(self.path)
+        except BaseException:
+            self.close()
+            raise
         self._appended = threading.Condition()
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
-
-    # -- connections and schema ------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=self.lock_timeout,
-            )
-            conn.execute("PRAGMA journal_mode=WAL").fetchall()
-            sync = "FULL" if self.durability == "full" else "NORMAL"
-            conn.execute(f"PRAGMA synchronous={sync}")
-            conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
-        except sqlite3.Error as exc:
-            raise _convert(exc, f"opening {self.path}") from exc
-        with self._connections_lock:
-            self._connections.append(conn)
-        return conn
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
             raise StoreError(f"{self.url}: the store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
-
-    def _ensure_schema(self, create: bool, into_existing_database: bool) -> None:
-        conn = self._writer
-        try:
-            version = self._schema_version(conn)
-            if version == SCHEMA_VERSION:
-                return
-            if version > SCHEMA_VERSION:
-                raise SchemaError(
-                    f"{self.url} has schema version {version}, newer than this histoire "
-                    f"({SCHEMA_VERSION}); upgrade histoire"
-                )
-            if not create:
-                raise SchemaError(f"{self.url} holds no histoire event store")
-            if not into_existing_database:
-                refuse_foreign_tables(conn, self.url)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if self._schema_version(conn) == 0:
-                    script = (
-                        resources.files("histoire.store")
-                        .joinpath("sql/sqlite/0001_initial.sql")
-                        .read_text()
-                    )
-                    for statement in _split_sql(script):
-                        conn.execute(statement)
-                    conn.execute(
-                        "CREATE TABLE IF NOT EXISTS histoire_meta "
-                        "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-                    )
-                    conn.execute(
-                        "INSERT INTO histoire_meta (key, value) VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _convert(exc, f"preparing the schema of {self.path}") from exc
-
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'histoire_meta'"
-        ).fetchone()
-        if not exists:
-            return 0
-        row = conn.execute(
-            "SELECT value FROM histoire_meta WHERE key = 'schema_version'"
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._connections.reader()
 
     # -- appending ---------------------------------------------------------
 
@@ -238,7 +157,9 @@ class SQLiteEventStore:
         events: Sequence[NewEvent],
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
-        validate_append(stream_id, events, expected_version)
+        if self.read_only:
+            raise ReadOnlyStoreError(self.url, f"appending to {stream_id}")
+        validate_append(stream_id, events, expected_version, self.max_event_size)
         if self._closed:
             raise StoreError(f"{self.url}: the store is closed")
         return self._committer.submit((stream_id, events, expected_version))
@@ -251,7 +172,10 @@ class SQLiteEventStore:
             try:
                 try:
                     outcomes = write_batch(conn, batch, now)
-                except EventIdTaken:
+                except Exception:
+                    # An event id already stored, or one request the driver refused
+                    # although it passed validation: take each append alone, so
+                    # that only the faulty one fails.
                     conn.execute("ROLLBACK")
                     self._begin(conn)
                     outcomes = write_one_by_one(conn, batch, now)
@@ -260,6 +184,9 @@ class SQLiteEventStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                assert self._turns is not None
+                self._turns.ended()
         except sqlite3.Error as exc:
             error = _convert(exc, "appending")
             for request in batch:
@@ -276,15 +203,21 @@ class SQLiteEventStore:
             self._appended.notify_all()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
+        def try_lock() -> bool:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                return
             except sqlite3.OperationalError as exc:
-                if time.monotonic() > deadline or not _is_busy(exc):
+                if not is_busy(exc):
                     raise _convert(exc, "starting an append") from exc
-                time.sleep(0.005)
+                return False
+            return True
+
+        assert self._turns is not None
+        if not self._turns.begin(try_lock, time.monotonic() + self.lock_timeout):
+            raise StoreUnavailableError(
+                f"starting an append: {self.path} stayed locked by another writer "
+                f"for {self.lock_timeout} s (lock_timeout)"
+            )
 
     # -- read models ---------------------------------------------------------
 
@@ -314,8 +247,7 @@ class SQLiteEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_stream_id(stream_id)
-        validate_read(batch_size, limit)
+        validate_stream_read(stream_id, from_version, limit, batch_size)
         if backward:
             query = (
                 f"SELECT {_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version <= ? "
@@ -350,15 +282,13 @@ class SQLiteEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
-        validate_read(batch_size, limit)
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
         where = ["position > ?"]
         params: list[Any] = []
-        if categories is not None:
-            cats = list(categories)
+        if cats is not None:
             where.append(f"category IN ({','.join('?' * len(cats))})")
             params.extend(cats)
-        if types is not None:
-            kinds = list(types)
+        if kinds is not None:
             where.append(f"type IN ({','.join('?' * len(kinds))})")
             params.extend(kinds)
         query = (
@@ -403,6 +333,7 @@ class SQLiteEventStore:
         return int(version)
 
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        validate_event_id(event_id)
         rows = self._fetch(
             f"SELECT {_COLUMNS} FROM histoire_events WHERE event_id = ?",
             (event_id.bytes,),
@@ -411,6 +342,7 @@ class SQLiteEventStore:
         return _row_to_event(rows[0]) if rows else None
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
+        validate_category(category)
         where = "WHERE e.category = ?" if category is not None else ""
         query = (
             f"SELECT e.category, {_COLUMNS} FROM histoire_events e "
@@ -428,17 +360,18 @@ class SQLiteEventStore:
         )
         return Checkpoint(0, int(rows[0][0]))
 
-    def wait_for_events(self, after: Checkpoint, timeout: float) -> bool:
+    def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
         """Wake on appends of this process at once, on other processes' within ~2 ms.
 
         Other processes' commits are seen through `PRAGMA data_version`, which
         changes when another connection commits: a cheap look at the WAL index
         in shared memory, no query of the table, every `POLL_INTERVAL` seconds.
         """
-        deadline = time.monotonic() + timeout
+        position = validate_checkpoint(after).position
+        deadline = time.monotonic() + wait_timeout(timeout)
         conn = self._reader()
         seen = conn.execute("PRAGMA data_version").fetchone()[0]
-        if self.head()[1] > after[1]:
+        if self.head()[1] > position:
             return True
         while True:
             left = deadline - time.monotonic()
@@ -450,13 +383,15 @@ class SQLiteEventStore:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version != seen:
                 seen = version
-                if self.head()[1] > after[1]:
+                if self.head()[1] > position:
                     return True
 
     # -- snapshots ---------------------------------------------------------
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        validate_stream_id(snapshot.stream_id)
+        if self.read_only:
+            raise ReadOnlyStoreError(self.url, f"saving a snapshot of {snapshot.stream_id}")
+        validate_snapshot(snapshot)
         try:
             self._reader().execute(
                 "INSERT OR REPLACE INTO histoire_snapshots "
@@ -482,6 +417,7 @@ class SQLiteEventStore:
         schema_version: int,
         max_version: int | None = None,
     ) -> Snapshot | None:
+        validate_snapshot_query(stream_id, name, schema_version, max_version)
         top = (1 << 62) if max_version is None else max_version
         rows = self._fetch(
             "SELECT version, data, recorded_at FROM histoire_snapshots "
@@ -543,35 +479,12 @@ class SQLiteEventStore:
 
     def close(self) -> None:
         self._closed = True
-        with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        if self._turns is not None:
+            self._turns.close()
+        self._connections.close()
 
     def __enter__(self) -> SQLiteEventStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    message = str(exc)
-    return "locked" in message or "busy" in message
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a schema script into statements, keeping trigger bodies whole."""
-    statements: list[str] = []
-    current: list[str] = []
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("--"):
-            continue
-        current.append(line)
-        text = "\n".join(current)
-        if stripped.endswith(";") and sqlite3.complete_statement(text):
-            statements.append(text)
-            current = []
-    return statements

@@ -6,9 +6,10 @@ events go in with multi-row INSERTs. A batch thus costs four statements (BEGIN,
 read, INSERT, COMMIT) whatever its size, which matters twice: each statement
 releases and retakes the GIL, and under many threads each retake may wait.
 
-Slow path, only when an event id is already stored (an idempotent replay, or a
-reused id): each append in its own savepoint, so that one failing append fails
-alone.
+Slow path, only when the fast one fails (an event id already stored, by an
+idempotent replay or a reused id; or, although every append was validated
+first, one that the driver refuses): each append in its own savepoint, so that
+one failing append fails alone and the others of the batch go through.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from histoire.core.errors import ConcurrencyError, HistoireError
+from histoire.core.errors import ConcurrencyError, HistoireError, InvalidInputError
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
 from histoire.core.streams import category_of
 from histoire.core.versions import ExpectedVersion, check_expected_version
@@ -93,7 +94,7 @@ def write_one_by_one(
         conn.execute("SAVEPOINT histoire_append")
         try:
             outcome = write_batch(conn, [request], now)[0]
-        except (EventIdTaken, HistoireError, sqlite3.Error) as exc:
+        except Exception as exc:
             conn.execute("ROLLBACK TO histoire_append")
             conn.execute("RELEASE histoire_append")
             if isinstance(exc, EventIdTaken):
@@ -104,12 +105,24 @@ def write_one_by_one(
                     continue
                 assert replay is not None  # the unique index said the id is stored
                 outcomes.append((request, replay))
-            else:
+            elif isinstance(exc, HistoireError | sqlite3.Error):
                 outcomes.append((request, exc))
+            else:
+                outcomes.append((request, _refused(stream_id, exc)))
             continue
         conn.execute("RELEASE histoire_append")
         outcomes.append(outcome)
     return outcomes
+
+
+def _refused(stream_id: str, exc: Exception) -> InvalidInputError:
+    """The error for an append the driver refused although it passed validation."""
+    error = InvalidInputError(
+        f"append to {stream_id}: SQLite cannot store an event of this append "
+        f"({type(exc).__name__}: {exc})"
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _read_heads(
@@ -174,8 +187,8 @@ def _plan(
                 now,
                 e.type,
                 e.schema_version,
-                e.data,
-                e.metadata,
+                e.data if type(e.data) is bytes else bytes(e.data),
+                metadata,  # as JSON: what reads give back, decoded when first used
                 causation,
                 correlation,
             )

@@ -11,11 +11,18 @@ from histoire.store.protocol import EventStore
 SCHEMES = ("memory", "sqlite", "postgresql", "postgres")
 
 
-def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
+def open_store(
+    url: str, *, create: bool = True, read_only: bool = False, **options: Any
+) -> EventStore:
     """Open the event store at `url`.
 
     `create=False` opens an existing store only and raises StoreNotFoundError
-    otherwise (read-only commands use it, so that no empty database is made).
+    otherwise, so that no empty database is made. `read_only=True` (or
+    `?mode=ro` in an SQLite URL) opens an existing store that this handle never
+    writes to, even on a read-only file or folder: appends and snapshots raise
+    ReadOnlyStoreError; the inspection commands of the command line use it.
+    Every backend takes `max_event_size`, the bound of one event's data plus
+    metadata in bytes (1 MiB by default; `?max_event_size=` in an SQLite URL).
     Other keyword options go to the backend (for SQLite: `durability`, and
     `into_existing_database=True` to create a store in a file that holds another
     application's tables, which is refused otherwise).
@@ -28,16 +35,16 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
     if scheme == "memory":
         from histoire.store.memory import MemoryEventStore
 
-        return MemoryEventStore(url, **options)
+        return MemoryEventStore(url, read_only=read_only, **options)
     if scheme == "sqlite":
-        from histoire.store.sqlite import (
-            SQLiteEventStore,
-            durability_from_url,
-            sqlite_path_from_url,
-        )
+        from histoire.store.sqlite import SQLiteEventStore
+        from histoire.store.sqlite_connect import options_from_url, sqlite_path_from_url
 
-        options.setdefault("durability", durability_from_url(url))
-        return SQLiteEventStore(sqlite_path_from_url(url), create=create, **options)
+        given = options_from_url(url)
+        read_only = given.pop("read_only", False) or read_only
+        return SQLiteEventStore(
+            sqlite_path_from_url(url), create=create, read_only=read_only, **{**given, **options}
+        )
     if scheme in ("postgresql", "postgres"):
         try:
             from histoire.store.postgres import PostgresEventStore
@@ -46,7 +53,7 @@ def open_store(url: str, *, create: bool = True, **options: Any) -> EventStore:
                 url,
                 f"PostgreSQL support is not installed ({exc}); pip install 'histoire[postgres]'",
             ) from exc
-        return PostgresEventStore(url, create=create, **options)
+        return PostgresEventStore(url, create=create, read_only=read_only, **options)
     raise InvalidStoreURLError(
         url, f"unknown scheme {scheme!r}; use one of memory://, sqlite:///PATH, postgresql://"
     )

@@ -3,7 +3,9 @@
 A backend, ours or a third party's, subclasses `EventStoreContract` in its own
 tests and provides a `store_factory` fixture: a callable that returns an open
 EventStore on a fresh, empty database, and, called again within the same test,
-another handle on that SAME database. The fixture closes what it opened::
+another handle on that SAME database. Keyword options given to it go to the
+store (the suite passes `read_only=True` and `max_event_size=N`). The fixture
+closes what it opened::
 
     import pytest
     from histoire.testing.contract import EventStoreContract
@@ -12,8 +14,8 @@ another handle on that SAME database. The fixture closes what it opened::
     def store_factory(tmp_path):
         opened = []
 
-        def make():
-            store = MyEventStore(tmp_path / "events")
+        def make(**options):
+            store = MyEventStore(tmp_path / "events", **options)
             opened.append(store)
             return store
 
@@ -35,8 +37,10 @@ from __future__ import annotations
 
 from histoire.testing._contract.appends import AppendContract
 from histoire.testing._contract.following import FollowContract
+from histoire.testing._contract.hostile_input import HostileInputContract
 from histoire.testing._contract.idempotency import IdempotencyContract
 from histoire.testing._contract.log_order import LogOrderContract
+from histoire.testing._contract.read_only import ReadOnlyContract
 from histoire.testing._contract.reads import ReadContract
 from histoire.testing._contract.records import RecordContract
 from histoire.testing._contract.snapshots import SnapshotContract
@@ -53,5 +57,7 @@ class EventStoreContract(
     SnapshotContract,
     FollowContract,
     LogOrderContract,
+    HostileInputContract,
+    ReadOnlyContract,
 ):
     """What every EventStore must do; subclass it and provide a `store_factory` fixture."""

@@ -24,7 +24,7 @@ from histoire.cli._render import make_console
 from histoire.cli._store import opened_store
 from histoire.cli.demo.narrator import Narrator
 from histoire.cli.demo.story import STREAMS, Story
-from histoire.core.errors import SchemaError, StoreError
+from histoire.core.errors import CorruptDatabaseError, SchemaError, StoreError
 from histoire.core.recorded import START
 from histoire.store.sqlite import sqlite_path_from_url
 from histoire.store.urls import open_store
@@ -53,7 +53,7 @@ def demo(settings: Settings, fresh: bool) -> None:
     url = settings.store_url if settings.store_chosen else DEMO_STORE
     _prepare(url, fresh)
     console = make_console()
-    with _outbox(url, fresh) as outbox, opened_store(url, create=True) as store:
+    with _outbox(url, fresh) as outbox, opened_store(url, read_only=False) as store:
         if store.head() != START:
             raise click.ClickException(
                 f"{url} already holds events; the demo writes its story into an empty store"
@@ -80,7 +80,7 @@ def _prepare(url: str, fresh: bool) -> None:
         )
     try:
         store = open_store(url, create=False)
-    except SchemaError as exc:
+    except (SchemaError, CorruptDatabaseError) as exc:
         raise click.ClickException(
             f"{path} is not a histoire store; not replacing it ({exc})"
         ) from exc
@@ -95,7 +95,7 @@ def _prepare(url: str, fresh: bool) -> None:
             f"{path} holds streams the demo did not write "
             f"({', '.join(foreign[:3])}); not replacing it"
         )
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-writers"):
         try:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         except OSError as exc:

@@ -7,13 +7,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from histoire.core.recorded import NewEvent, RecordedEvent
 from histoire.store.protocol import EventStore
 
-StoreFactory = Callable[[], EventStore]
-"""Returns a handle on the database under test; every call, the same database."""
+T = TypeVar("T")
+
+
+class StoreFactory(Protocol):
+    """Returns a handle on the database under test; every call, the same database.
+
+    Keyword options are the store's own: the suite passes `read_only=True` and
+    `max_event_size=N`, which every backend takes (see `open_store`).
+    """
+
+    def __call__(self, **options: Any) -> EventStore: ...
+
 
 SETTLE_TIMEOUT = 30.0
 """How long an appended event may take to show in the log (see `settled_log`)."""
@@ -97,6 +107,31 @@ def in_threads(count: int, target: Callable[[int], None]) -> list[BaseException]
         thread.join(timeout=60)
         assert not thread.is_alive(), "a thread of the test is stuck"
     return errors
+
+
+def within(seconds: float, call: Callable[[], T]) -> T:
+    """`call()`'s result (or exception), failing the test if it runs over `seconds`.
+
+    For calls that used to hang: the test fails instead of blocking the suite
+    (the stuck call is left behind in a daemon thread).
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"the call was still running after {seconds} s"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result
 
 
 def fill(store: EventStore) -> list[RecordedEvent]:

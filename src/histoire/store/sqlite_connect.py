@@ -1,0 +1,202 @@
+"""Opening an SQLite store's connections: URL options, read-write and read-only files.
+
+A read-only store never writes, and never leaves a file behind that it
+created. SQLite's `mode=ro` alone is not enough: a WAL database opened that
+way creates the `-wal` and `-shm` files when they are missing (and fails in a
+read-only folder). So:
+
+- when a `-wal` file exists, a writer has the database open (or left its
+  journal): read through it with `mode=ro`, using the files that are there;
+- when none exists, everything is in the database file: open it with
+  `immutable=1`, which reads the file alone and creates nothing. Should a
+  writer appear later (a `-wal` shows, or the file changes), the store sees
+  it on its next read and reopens with `mode=ro` (`FileStamp`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from histoire.core.errors import InvalidStoreURLError
+from histoire.store.sqlite_errors import convert
+
+Durability = Literal["full", "fast"]
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """The file path of `sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidStoreURLError(url, "an SQLite URL has no host: use sqlite:///PATH")
+    path = unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if not path:
+        raise InvalidStoreURLError(
+            url, "no file path; use sqlite:///PATH (relative) or sqlite:////PATH"
+        )
+    return path
+
+
+def _query(url: str, name: str) -> str | None:
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[-1] if values else None
+
+
+def durability_from_url(url: str) -> Durability:
+    """The `durability` query parameter of an SQLite URL (default full)."""
+    value = _query(url, "durability") or "full"
+    if value not in ("full", "fast"):
+        raise InvalidStoreURLError(url, f"durability must be 'full' or 'fast', not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def options_from_url(url: str) -> dict[str, Any]:
+    """The store options an SQLite URL gives: `durability`, `mode=ro`, `max_event_size`."""
+    options: dict[str, Any] = {"durability": durability_from_url(url)}
+    mode = _query(url, "mode")
+    if mode is not None:
+        if mode not in ("ro", "rw"):
+            raise InvalidStoreURLError(url, f"mode must be 'ro' (read-only) or 'rw', not {mode!r}")
+        options["read_only"] = mode == "ro"
+    size = _query(url, "max_event_size")
+    if size is not None:
+        if not size.isdigit():
+            raise InvalidStoreURLError(
+                url, f"max_event_size must be a number of bytes, not {size!r}"
+            )
+        options["max_event_size"] = int(size)
+    return options
+
+
+def connect_read_write(
+    path: Path, durability: Durability, lock_timeout: float
+) -> sqlite3.Connection:
+    """A connection that may write: WAL journal, `synchronous` as `durability` says."""
+    sync = "FULL" if durability == "full" else "NORMAL"
+    return _connect(
+        path,
+        f"opening {path}",
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA synchronous={sync}",
+        f"PRAGMA busy_timeout={int(lock_timeout * 1000)}",
+    )
+
+
+def _connect(target: str | Path, doing: str, *pragmas: str) -> sqlite3.Connection:
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(
+            target,
+            uri=isinstance(target, str),
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        for pragma in pragmas:
+            conn.execute(pragma).fetchall()
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise convert(exc, doing) from exc
+    return conn
+
+
+class FileStamp(NamedTuple):
+    """What an immutable connection assumed of the files: no `-wal`; this file, size, time."""
+
+    wal: bool
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def file_stamp(path: Path) -> FileStamp:
+    """The database file's stamp now (a missing file stamps as empty)."""
+    wal = os.path.exists(f"{path}-wal")
+    try:
+        found = os.stat(path)
+    except OSError:
+        return FileStamp(wal, -1, -1, -1)
+    return FileStamp(wal, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+def connect_read_only(
+    path: Path, lock_timeout: float
+) -> tuple[sqlite3.Connection, FileStamp | None]:
+    """A connection that cannot write, and the stamp it relies on (None: it follows writers).
+
+    See the module's docstring for why `immutable=1` when no `-wal` exists.
+    """
+    stamp = file_stamp(path)
+    flags = "mode=ro" if stamp.wal else "mode=ro&immutable=1"
+    conn = _connect(
+        f"file:{quote(os.fspath(path))}?{flags}",
+        f"opening {path} read-only",
+        f"PRAGMA busy_timeout={int(lock_timeout * 1000)}",
+        "PRAGMA query_only=ON",
+    )
+    return conn, (None if stamp.wal else stamp)
+
+
+class Connections:
+    """The connections of one store: the writer's, and one per reading thread."""
+
+    def __init__(
+        self, path: Path, durability: Durability, lock_timeout: float, read_only: bool
+    ) -> None:
+        self._path = path
+        self._durability = durability
+        self._lock_timeout = lock_timeout
+        self._read_only = read_only
+        self._open: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def open(self) -> sqlite3.Connection:
+        """A new connection (read-only for a read-only store), closed with the others."""
+        return self._open_stamped()[0]
+
+    def _open_stamped(self) -> tuple[sqlite3.Connection, FileStamp | None]:
+        stamp: FileStamp | None = None
+        if self._read_only:
+            conn, stamp = connect_read_only(self._path, self._lock_timeout)
+        else:
+            conn = connect_read_write(self._path, self._durability, self._lock_timeout)
+        with self._lock:
+            self._open.append(conn)
+        return conn, stamp
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's connection for reads."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        stamp: FileStamp | None = getattr(self._local, "stamp", None)
+        if conn is not None and stamp is not None and file_stamp(self._path) != stamp:
+            # Opened immutable on an idle file, and a writer came since: reopen
+            # so that its changes show (and are not read half-written).
+            self._forget(conn)
+            conn = None
+        if conn is None:
+            conn, self._local.stamp = self._open_stamped()
+            self._local.conn = conn
+        return conn
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if conn in self._open:
+                self._open.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    def close(self) -> None:
+        """Close every connection; the store is unusable afterwards."""
+        with self._lock:
+            connections, self._open = self._open, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
