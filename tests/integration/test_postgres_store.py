@@ -118,12 +118,16 @@ def test_migrate_returns_the_version_and_is_idempotent(
     url: str, schema: str, raw: psycopg.Connection[Any]
 ) -> None:
     """migrate() creates the schema, returns its version, and does nothing the second time."""
-    assert migrate(url, schema=schema) == 2
-    assert migrate(with_query(url, f"schema={schema}")) == 2
+    assert migrate(url, schema=schema) == 3
+    assert migrate(with_query(url, f"schema={schema}")) == 3
     rows = raw.execute(
         f'SELECT version, name FROM "{schema}".schema_versions ORDER BY version'
     ).fetchall()
-    assert rows == [(1, "0001_initial.sql"), (2, "0002_stream_order.sql")]
+    assert rows == [
+        (1, "0001_initial.sql"),
+        (2, "0002_stream_order.sql"),
+        (3, "0003_followers.sql"),
+    ]
 
 
 def _migrate_in_process(url: str, schema: str) -> int:
@@ -135,7 +139,7 @@ def test_processes_migrating_at_once_are_safe(url: str, schema: str, open_pg: Op
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(6, mp_context=context) as pool:
         versions = list(pool.map(_migrate_in_process, [url] * 6, [schema] * 6))
-    assert versions == [2] * 6
+    assert versions == [3] * 6
     store = open_pg(create=False)
     assert store.integrity_problems() == []
 
