@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = ["README.md", "docs/concepts.md", "docs/verify.md", "docs/projections.md"]
+DOCUMENTS = [
+    "README.md",
+    "docs/concepts.md",
+    "docs/verify.md",
+    "docs/projections.md",
+    "docs/reactions.md",
+]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
