@@ -56,7 +56,7 @@ def run(folder: Path, *args: str) -> object:
 
 
 def test_parked_retry_and_skip_from_the_command_line(tmp_path: Path) -> None:
-    """A mail that cannot go is parked; `retry` sends it when the server is back; `skip` gives up."""
+    """A mail that cannot go is parked; `retry` sends it once the server is up; `skip` drops it."""
     (tmp_path / "bankapp.py").write_text(APP)
     (tmp_path / "smtp-down").touch()
     refuse_deletion(tmp_path, "account-ada")
