@@ -29,13 +29,13 @@ from histoire.cli._app import FAILURE, USAGE_ERROR, Settings, app_option, fail, 
 from histoire.cli._render import Column, make_console, print_table_stream, write_json_line
 from histoire.cli._store import opened_store
 from histoire.cli._worker import (
+    chosen,
     consumer_group,
     exit_if_failed,
     group_options,
     run_worker,
     stopping_on_signals,
 )
-from histoire.core.errors import InvalidInputError
 from histoire.store import progress
 from histoire.store.protocol import EventStore
 from histoire.store.transactions import TransactionalStore
@@ -47,19 +47,7 @@ def projections() -> None:
 
 
 def _chosen(settings: Settings, names: tuple[str, ...]) -> tuple[Application, list[Projection]]:
-    app = settings.app
-    if app is None:
-        fail(
-            "projections need your application: pass --app module:attribute (or set HISTOIRE_APP)",
-            USAGE_ERROR,
-        )
-    if not app.projections:
-        fail(f"application {app.name!r} defines no projections", USAGE_ERROR)
-    try:
-        chosen = [app.projection(name) for name in names] if names else list(app.projections)
-    except InvalidInputError as exc:
-        fail(str(exc), USAGE_ERROR)
-    return app, chosen
+    return chosen(settings, "projections", names, lambda app: app.projections)
 
 
 @projections.command()

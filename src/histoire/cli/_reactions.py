@@ -21,8 +21,7 @@ from histoire.app.worker import Runnable
 from histoire.cli._app import USAGE_ERROR, Settings, app_option, fail, store_option
 from histoire.cli._render import Column, make_console, print_table_stream, write_json_line
 from histoire.cli._store import opened_store
-from histoire.cli._worker import consumer_group, exit_if_failed, group_options, run_worker
-from histoire.core.errors import InvalidInputError
+from histoire.cli._worker import chosen, consumer_group, exit_if_failed, group_options, run_worker
 from histoire.store import parking, progress
 from histoire.store.protocol import EventStore
 from histoire.store.transactions import Transaction, TransactionalStore
@@ -34,19 +33,7 @@ def reactions() -> None:
 
 
 def _chosen(settings: Settings, names: tuple[str, ...]) -> tuple[Application, list[Reaction]]:
-    app = settings.app
-    if app is None:
-        fail(
-            "reactions need your application: pass --app module:attribute (or set HISTOIRE_APP)",
-            USAGE_ERROR,
-        )
-    if not app.reactions:
-        fail(f"application {app.name!r} defines no reactions", USAGE_ERROR)
-    try:
-        chosen = [app.reaction(name) for name in names] if names else list(app.reactions)
-    except InvalidInputError as exc:
-        fail(str(exc), USAGE_ERROR)
-    return app, chosen
+    return chosen(settings, "reactions", names, lambda app: app.reactions)
 
 
 @reactions.command()

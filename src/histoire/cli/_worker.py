@@ -5,15 +5,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from histoire.app.application import Application
 from histoire.app.follower import ConsumerGroup
 from histoire.app.worker import Runnable, Worker
-from histoire.cli._app import FAILURE, USAGE_ERROR, fail
+from histoire.cli._app import FAILURE, USAGE_ERROR, Settings, fail
 from histoire.core.errors import InvalidInputError
 
 
@@ -83,3 +84,33 @@ def exit_if_failed(worker: Worker) -> None:
     """Exit with status 1 when a follower failed or crashed."""
     if worker.failed:
         sys.exit(FAILURE)
+
+
+T = TypeVar("T")
+
+
+def chosen(
+    settings: Settings,
+    kind: str,
+    names: tuple[str, ...],
+    pick: Callable[[Application], Sequence[T]],
+) -> tuple[Application, list[T]]:
+    """The application and its followers of `kind` named `names` (all of them if none)."""
+    app = settings.app
+    if app is None:
+        fail(
+            f"{kind} need your application: pass --app module:attribute (or set HISTOIRE_APP)",
+            USAGE_ERROR,
+        )
+    defined = list(pick(app))
+    if not defined:
+        fail(f"application {app.name!r} defines no {kind}", USAGE_ERROR)
+    by_name = {getattr(item, "name", ""): item for item in defined}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        fail(
+            f"application {app.name!r} has no {kind[:-1]} {unknown[0]!r} "
+            f"({', '.join(sorted(by_name))})",
+            USAGE_ERROR,
+        )
+    return app, [by_name[name] for name in names] if names else defined
