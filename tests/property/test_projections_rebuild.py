@@ -31,6 +31,8 @@ from histoire import (
 from histoire.examples import bank, cart
 from histoire.examples.bank_views import audit_trail, balances
 
+from .._services import fresh_postgres_schema, postgres_url_or_skip
+
 accounts = st.sampled_from(["account-1", "account-2", "account-3"])
 carts = st.sampled_from(["cart-1", "cart-2"])
 products = st.sampled_from(["mug", "tea", "book"])
@@ -103,3 +105,17 @@ def test_live_and_rebuilt_views_are_equal_on_sqlite(
 ) -> None:
     """SQLite file."""
     check(lambda: open_store(f"sqlite:///{tmp_path / f'{uuid.uuid4()}.db'}"), history)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(history=st.lists(steps, max_size=20))
+def test_live_and_rebuilt_views_are_equal_on_postgres(history: list[tuple[str, Any]]) -> None:
+    """PostgreSQL schema (a fresh one per example)."""
+    url = postgres_url_or_skip()
+    check(lambda: open_store(url, schema=fresh_postgres_schema(url)), history)
