@@ -269,7 +269,9 @@ class MemoryEventStore:
         return max(candidates, key=lambda s: s.version, default=None)
 
     @contextlib.contextmanager
-    def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
+    def transaction(
+        self, *, read_only: bool = False, durable: bool = True
+    ) -> Iterator[Transaction]:
         """A transaction on an in-memory SQLite database that holds this store's read models."""
         with self._read_models_lock:
             if self._read_models is None:

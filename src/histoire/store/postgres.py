@@ -355,12 +355,16 @@ class PostgresEventStore:
     # -- read models -----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
+    def transaction(
+        self, *, read_only: bool = False, durable: bool = True
+    ) -> Iterator[Transaction]:
         """A transaction on the store's database, for read models and follower checkpoints.
 
         Tables named through `tx.table(name)` live in the store's schema.
         """
-        with self._db.transaction("using a read model", read_only=read_only) as conn:
+        with self._db.transaction(
+            "using a read model", read_only=read_only, durable=durable
+        ) as conn:
             yield PostgresTransaction(conn, self.schema)
 
     # -- following -----------------------------------------------------------------

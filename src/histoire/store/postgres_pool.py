@@ -88,7 +88,9 @@ class StorePool:
         return timeout
 
     @contextmanager
-    def transaction(self, doing: str, *, read_only: bool = False) -> Iterator[Conn]:
+    def transaction(
+        self, doing: str, *, read_only: bool = False, durable: bool = True
+    ) -> Iterator[Conn]:
         """A pooled connection inside BEGIN, committed on a clean exit.
 
         Errors of the body go out as they are (a read-model handler's own error);
@@ -99,6 +101,8 @@ class StorePool:
         try:
             with self._pool.connection() as conn:
                 conn.execute("BEGIN READ ONLY" if read_only else "BEGIN")
+                if not durable:
+                    conn.execute("SET LOCAL synchronous_commit = off")
                 try:
                     yield conn
                 except BaseException:

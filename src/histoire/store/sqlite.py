@@ -222,19 +222,30 @@ class SQLiteEventStore:
     # -- read models ---------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
+    def transaction(
+        self, *, read_only: bool = False, durable: bool = True
+    ) -> Iterator[Transaction]:
         """A transaction on the file, for read models and follower checkpoints.
 
         Unless `read_only`, it takes the file's one writer lock, as appends do:
-        keep it short.
+        keep it short. `durable=False` commits without waiting for the disk
+        (synchronous=NORMAL for this transaction): a power cut may lose the last
+        such transactions, whole, never half of one.
         """
         conn = self._reader()
-        if read_only:
-            conn.execute("BEGIN")
-        else:
-            self._begin(conn)
-        with committing(conn, lambda exc: _convert(exc, "committing a read model")) as tx:
-            yield tx
+        fast = not durable and not read_only and self.durability == "full"
+        if fast:
+            conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            if read_only:
+                conn.execute("BEGIN")
+            else:
+                self._begin(conn)
+            with committing(conn, lambda exc: _convert(exc, "committing a read model")) as tx:
+                yield tx
+        finally:
+            if fast:
+                conn.execute("PRAGMA synchronous=FULL")
 
     # -- reading -----------------------------------------------------------
 

@@ -47,10 +47,15 @@ class TransactionalStore(Protocol):
 
     url: str
 
-    def transaction(self, *, read_only: bool = False) -> AbstractContextManager[Transaction]:
+    def transaction(
+        self, *, read_only: bool = False, durable: bool = True
+    ) -> AbstractContextManager[Transaction]:
         """A transaction on the store's database, committed on a clean exit.
 
-        A `read_only` one takes no write lock (for reading a read model)."""
+        A `read_only` one takes no write lock (for reading a read model). One
+        not `durable` commits without waiting for the disk: a crash of the
+        machine may lose the last ones, each whole (projections use it: their
+        rows and checkpoint are derived from the log and are simply redone)."""
         ...
 
 

@@ -189,7 +189,9 @@ class ProjectionRunner:
         try:
             if not transactional:
                 self._handle(events, ProjectionContext(None, self.projection.name, plan.generation))
-            with self.store.transaction() as tx:
+            # The rows and the checkpoint are derived from the log and commit together:
+            # a crash may lose the last batches whole, which are then simply redone.
+            with self.store.transaction(durable=not transactional) as tx:
                 if not generations.still_current(tx, self.projection.name, plan):
                     raise _Stale
                 if transactional:
