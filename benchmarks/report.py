@@ -18,6 +18,8 @@ SCALING_SERIES = {
     "W7.W3": ("W7.W2", "W7.W3"),
     "W8.16": ("W8.1", "W8.4", "W8.16"),
 }
+RETAIN = {"W12.on": "W12.off"}
+"""For "retain" targets: the workload whose median histoire must keep a share of."""
 
 
 def _better_ratio(h: float | None, other: float | None, lower_is_better: bool) -> float | None:
@@ -88,6 +90,12 @@ def _check(
         value = ratio_limit
     elif target.kind == "absolute":
         value = h
+    elif target.kind == "ceiling":
+        out.update(value=h, met=None if h is None else h <= target.threshold)
+        return out
+    elif target.kind == "retain":
+        before = medians.get(RETAIN[wid], {}).get("histoire")
+        value = None if h is None or not before else h / before
     else:  # scaling: histoire's medians from 1 writer (W2) up to all writers
         series = [medians.get(w, {}).get("histoire") for w in SCALING_SERIES[wid]]
         if any(v is None for v in series):
@@ -137,7 +145,7 @@ def _target_text(target: dict[str, Any]) -> str:
     if target["kind"] == "scaling":
         series = target.get("series")
         got = " -> ".join(_fmt(v) for v in series.values()) if series else target.get("detail", "")
-    elif target["kind"] == "absolute":
+    elif target["kind"] in ("absolute", "ceiling"):
         got = _fmt(target["value"])
     else:
         got = _ratio(target["value"])
@@ -179,7 +187,7 @@ def _plain_target(target: dict[str, Any]) -> str:
     if target["kind"] == "scaling":
         series = target.get("series")
         got = " -> ".join(_fmt(v) for v in series.values()) if series else "-"
-    elif target["kind"] == "absolute":
+    elif target["kind"] in ("absolute", "ceiling"):
         got = _fmt(target["value"])
     else:
         got = _ratio(target["value"])

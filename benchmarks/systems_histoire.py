@@ -20,6 +20,7 @@ from benchmarks.common import (
 )
 from benchmarks.pg_follow import HistoireFollow, Latencies, measure
 from benchmarks.pg_writers import WriterProcesses, histoire_writer, split_accounts
+from benchmarks.projections_histoire import HistoireProjections
 from benchmarks.view import SQLiteBalanceView
 from histoire import (
     NO_STREAM,
@@ -42,7 +43,7 @@ def new_account_id() -> str:
     return stream_id_for("account", uuid.uuid4())
 
 
-class HistoireSystem(System):
+class HistoireSystem(HistoireProjections, System):
     name = "histoire"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

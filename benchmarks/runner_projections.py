@@ -1,0 +1,245 @@
+"""Runs the projection workloads: W10 (catch-up), W11 (live latency), W12 (W2 beside one).
+
+Rounds are interleaved as elsewhere: per round, each system in turn.
+
+- W10: per round, histoire with per-event handlers (a), histoire with batch
+  handlers (b), eventsourcing (a only: its runner has no batches), then the
+  raw limit (batched whatever the mode: its one round fills the a and b rows
+  alike). Runners that commit or round-trip per event (eventsourcing; histoire
+  in mode a on PostgreSQL) catch up the first `catchup_slow_events` events of
+  the same log and are timed on those: their rate does not depend on the log's
+  length. The large log (W10L, 1,000,000 events, only with --only) runs
+  histoire and raw.
+- W11: per round, histoire then eventsourcing (PostgreSQL only: it cannot
+  follow SQLite); the idle CPU is measured in the first round only.
+- W12: histoire only, SQLite: per round a fresh store, W1 to open the
+  accounts (not reported), then W2 with no projection and W2 while a live
+  projection runs in another process on the same file, in alternating order.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import TYPE_CHECKING, Any
+
+from benchmarks.base import System
+from benchmarks.catchup import BATCHED, EVENT, NotSupported
+from benchmarks.live import measure_live
+from benchmarks.probes import Probe, ServerCpu, process_cpu_seconds
+from benchmarks.workloads import BY_ID, CATCH_UPS
+
+if TYPE_CHECKING:
+    from benchmarks.runner import Runner
+
+MODES = {"a": EVENT, "b": BATCHED}
+
+
+class ProjectionWorkloads:
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.sizes = runner.sizes
+        self.selected = runner.selected
+        self._noted: set[str] = set()
+
+    def _note(self, system: System, exc: NotSupported) -> None:
+        if system.name not in self._noted:
+            self._noted.add(system.name)
+            self.runner.console.print(f"  [dim]{system.name}: {exc}[/dim]")
+            self.runner.details.setdefault("notes", {}).setdefault(system.name, []).append(str(exc))
+
+    def _record(self, wid: str, system: System, value: float | None) -> None:
+        if wid in self.selected and value is not None:
+            self.runner.values[wid][system.name].append(value)
+
+    # -- W10 ------------------------------------------------------------------------------
+
+    def catch_up(self, systems: list[System], kind: str) -> None:
+        for prefix, (db, large) in CATCH_UPS.items():
+            modes = [m for m in MODES if any(w.startswith(f"{prefix}.{m}") for w in self.selected)]
+            if db == kind and modes:
+                taking = [s for s in systems if not large or s.name != "eventsourcing"]
+                self._catch_up(prefix, taking, modes, large)
+
+    def _catch_up(self, prefix: str, systems: list[System], modes: list[str], large: bool) -> None:
+        sizes = self.sizes
+        streams = sizes.catchup_large_streams if large else sizes.catchup_streams
+        per_stream = sizes.catchup_per_stream
+        ready = self.runner._prepare_all(
+            systems, prefix, lambda s: s.w10_prepare(streams, per_stream)
+        )
+        url = self.runner.postgres_url if systems and systems[0].kind == "postgres" else None
+        server = ServerCpu(url) if url is not None else None
+        try:
+            for round_no in range(1, self.runner.rounds + 1):
+                for system in ready:
+                    try:
+                        system_modes = modes[:1] if system.name == "raw" else modes
+                        for mode in system_modes:
+                            self._one_catch_up(prefix, system, mode, modes, round_no, server)
+                    finally:
+                        system.cleanup()
+        finally:
+            if server is not None:
+                server.close()
+
+    def _one_catch_up(
+        self,
+        prefix: str,
+        system: System,
+        mode: str,
+        modes: list[str],
+        round_no: int,
+        server: ServerCpu | None,
+    ) -> None:
+        slow = system.name == "eventsourcing" or (
+            system.name == "histoire" and system.kind == "postgres" and mode == "a"
+        )
+        budget = self.sizes.catchup_slow_events if slow else None
+        wid = f"{prefix}.{mode}"
+        try:
+            run = system.w10_catch_up(MODES[mode], budget)
+            probe = Probe(server)
+            gc.collect()
+            events = run(probe)
+        except NotSupported as exc:
+            self._note(system, exc)
+            return
+        except Exception as exc:
+            self.runner._failed(wid, system, round_no, exc)
+            return
+        usage = probe.usage
+        rate = events / usage.seconds
+        per_event = 1e6 / events
+        # The raw limit is batched in both modes: one round counts for every row.
+        for m in modes if system.name == "raw" else [mode]:
+            row = f"{prefix}.{m}"
+            self._record(row, system, rate)
+            self._record(f"{row}.cpu", system, usage.cpu_seconds * per_event)
+            if usage.server_cpu_seconds is not None:
+                self._record(f"{row}.srv", system, usage.server_cpu_seconds * per_event)
+            if usage.peak_rss_growth is not None:
+                self._record(f"{row}.rss", system, usage.peak_rss_growth / 1e6)
+        seen = {
+            "round": round_no,
+            "mode": mode,
+            "events": events,
+            "seconds": round(usage.seconds, 3),
+            "cpu_us_per_event": round(usage.cpu_seconds * per_event, 2),
+            "server_cpu_us_per_event": None
+            if usage.server_cpu_seconds is None
+            else round(usage.server_cpu_seconds * per_event, 2),
+            "peak_rss_growth_mb": None
+            if usage.peak_rss_growth is None
+            else round(usage.peak_rss_growth / 1e6, 1),
+        }
+        self.runner.details.setdefault(prefix, {}).setdefault(system.name, []).append(seen)
+        server_text = (
+            ""
+            if usage.server_cpu_seconds is None
+            else f", server {usage.server_cpu_seconds * per_event:.1f}"
+        )
+        rss_text = (
+            "" if usage.peak_rss_growth is None else f", +{usage.peak_rss_growth / 1e6:.1f} MB"
+        )
+        self.runner.console.print(
+            f"  {wid:9} round {round_no} {system.name:13} {rate:>12,.0f} events/s    "
+            f"({events:,} in {usage.seconds:.2f} s; CPU {usage.cpu_seconds * per_event:.2f} "
+            f"us/event{server_text}{rss_text})"
+        )
+
+    # -- W11 ------------------------------------------------------------------------------
+
+    def live(self, systems: list[System], kind: str) -> None:
+        prefix = "W11" if kind == "sqlite" else "W11.pg"
+        if not any(w.startswith("W11") and BY_ID[w].db == kind for w in self.selected):
+            return
+        for round_no in range(1, self.runner.rounds + 1):
+            for system in systems:
+                if system.name == "raw":
+                    continue
+                try:
+                    self._one_live(prefix, system, round_no)
+                finally:
+                    system.cleanup()
+
+    def _one_live(self, prefix: str, system: System, round_no: int) -> None:
+        sizes = self.sizes
+        try:
+            side = system.w11_side()
+            result = measure_live(
+                side,
+                rate=sizes.live_rate,
+                count=round(sizes.live_rate * sizes.live_seconds),
+                fast_seconds=sizes.live_fast_seconds,
+                idle_seconds=sizes.live_idle_seconds if round_no == 1 else 0.0,
+            )
+        except NotSupported as exc:
+            self._note(system, exc)
+            return
+        except Exception as exc:
+            self.runner._failed(prefix, system, round_no, exc)
+            return
+        paced, fast = result.paced.stats(), result.fast.stats()
+        fast_rate = len(result.fast.samples_ns) / result.fast.seconds
+        for stat in ("p50", "p99", "max"):
+            self._record(f"{prefix}.{stat}", system, paced[stat])
+            self._record(f"{prefix}.fast.{stat}", system, fast[stat])
+        self._record(f"{prefix}.fast.rate", system, fast_rate)
+        idle = None if result.idle_cpu is None else result.idle_cpu * 100
+        self._record(f"{prefix}.idle", system, idle)
+        seen: dict[str, Any] = {"round": round_no}
+        seen["paced"] = {k: round(v, 3) for k, v in paced.items()}
+        seen["paced"]["events"] = len(result.paced.samples_ns)
+        seen["paced"]["rate_per_s"] = round(len(result.paced.samples_ns) / result.paced.seconds, 1)
+        seen["fast"] = {k: round(v, 3) for k, v in fast.items()}
+        seen["fast"]["events"] = len(result.fast.samples_ns)
+        seen["fast"]["rate_per_s"] = round(fast_rate, 1)
+        seen["idle_cpu_percent"] = None if idle is None else round(idle, 2)
+        self.runner.details.setdefault(prefix, {}).setdefault(system.name, []).append(seen)
+        idle_text = "" if idle is None else f"; idle CPU {idle:.2f}%"
+        self.runner.console.print(
+            f"  {prefix:9} round {round_no} {system.name:13} 100/s: p50 {paced['p50']:.2f} ms, "
+            f"p99 {paced['p99']:.2f}, max {paced['max']:.2f}; flat out ({fast_rate:,.0f}/s): "
+            f"p50 {fast['p50']:.2f}, p99 {fast['p99']:.2f}, max {fast['max']:.2f}{idle_text}"
+        )
+
+    # -- W12 ------------------------------------------------------------------------------
+
+    def beside_appends(self, systems: list[System]) -> None:
+        if not {"W12.off", "W12.on"} & self.selected:
+            return
+        histoire = next((s for s in systems if s.name == "histoire"), None)
+        if histoire is None:
+            return
+        sizes = self.sizes
+        for round_no in range(1, self.runner.rounds + 1):
+            try:
+                histoire.chain_start()
+                histoire.w1_open_accounts(sizes.accounts)()
+                for phase in ("off", "on") if round_no % 2 else ("on", "off"):
+                    self._one_w12(histoire, phase, round_no)
+            except Exception as exc:
+                self.runner._failed("W12", histoire, round_no, exc)
+            finally:
+                histoire.cleanup()
+
+    def _one_w12(self, histoire: Any, phase: str, round_no: int) -> None:
+        process = histoire.w12_start_projection() if phase == "on" else None
+        pid = process.process.pid if process is not None else None
+        cpu = process_cpu_seconds(pid) if pid else None
+        started = time.perf_counter()
+        ok = self.runner.measure(
+            f"W12.{phase}", histoire, lambda: histoire.w2_deposits(self.sizes.deposits), round_no
+        )
+        wall = time.perf_counter() - started
+        if process is not None:
+            after = process_cpu_seconds(pid) if pid else None
+            process.stop()
+            if ok and cpu is not None and after is not None:
+                self.runner.details.setdefault("W12", {}).setdefault("histoire", []).append(
+                    {
+                        "round": round_no,
+                        "projection_process_cpu_percent": round((after - cpu) / wall * 100, 1),
+                    }
+                )
