@@ -11,17 +11,15 @@ schema), each batch's rows and checkpoint in one transaction:
 
 `ProjectionRunner(store, projection, codec=..., batch_size=1000).run()` catches
 up (W10) or, with `live=True`, follows the log (W11 in a thread; W12 in
-another process, next to the W2 appends on the same SQLite file).
+another process, see beside.py).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.catchup import (
     BATCH,
@@ -51,12 +49,11 @@ from histoire.app.projections import (
     ProjectionRunner,
     RunReport,
     read_model,
-    wait_for_projection,
 )
 from histoire.examples import bank
 
-CATCH_UP_TIMEOUT = 120.0
-"""Seconds the projection process of W12 may take to catch up before the clock."""
+if TYPE_CHECKING:
+    from benchmarks.beside import ProjectionProcess
 
 
 def _upsert(ctx: ProjectionContext) -> str:
@@ -116,6 +113,7 @@ class HistoireProjections:
     pg_url: str | None
     store: EventStore | None
     _account_events: Any
+    handler: Any
 
     # -- W10 ---------------------------------------------------------------------------
 
@@ -172,13 +170,27 @@ class HistoireProjections:
 
     # -- W12 ---------------------------------------------------------------------------
 
-    def w12_start_projection(self) -> ProjectionProcess:
-        """A live projection in another process on the chain's store, caught up."""
+    def w12_projection_process(self) -> ProjectionProcess:
+        """A projection process on the chain's store, started, caught up and paused."""
+        from benchmarks.beside import ProjectionProcess
+
         assert self.store is not None
-        process = ProjectionProcess(self.store.url)
+        process = ProjectionProcess(self.store)
         self.on_cleanup(process.stop)
-        process.start(self.store)
+        process.start()
         return process
+
+    def w12_deposits(self, accounts: list[str]) -> Any:
+        """W2 on `accounts` only (one deposit each), prepared."""
+        handle = self.handler.handle
+        command = bank.Deposit(amount_cents=AMOUNT_CENTS)
+
+        def run() -> int:
+            for stream_id in accounts:
+                handle(stream_id, command)
+            return len(accounts)
+
+        return run
 
 
 def _new_account() -> str:
@@ -252,62 +264,3 @@ def histoire_appender(url: str, schema: str | None) -> Appender:
         version[0] += 1
 
     return Appender(open_stream, append, store.close)
-
-
-# -- W12: a live projection in another process ------------------------------------------------
-
-
-def _projection_process(url: str, name: str, stop: Any, failed: Any) -> None:
-    store = open_store(url)
-    stopping = threading.Event()
-    threading.Thread(target=lambda: (stop.wait(), stopping.set()), daemon=True).start()
-    try:
-        runner = ProjectionRunner(
-            store, balances_projection(name, "event"), codec=bank_codec(), batch_size=BATCH
-        )
-        report = runner.run(live=True, stop=stopping)
-        if report.failure is not None:
-            failed.put(str(report.failure))
-    except BaseException as exc:
-        failed.put(f"{type(exc).__name__}: {exc}")
-    finally:
-        store.close()
-
-
-class ProjectionProcess:
-    """`histoire projections run`, in effect: the balances projection, live, in its own process."""
-
-    NAME = "balances"
-
-    def __init__(self, url: str) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.stop_event: Any = ctx.Event()
-        self.failed: Any = ctx.Queue()
-        self.process = ctx.Process(
-            target=_projection_process,
-            args=(url, self.NAME, self.stop_event, self.failed),
-            name="bench-projection",
-            daemon=True,
-        )
-
-    def start(self, store: EventStore) -> None:
-        """Start it and wait until it has caught up with `store`'s head."""
-        self.process.start()
-        head = store.head()
-        deadline = time.monotonic() + CATCH_UP_TIMEOUT
-        while not wait_for_projection(store, self.NAME, head, timeout=0.5):
-            if not self.process.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"the projection process did not catch up with {head}")
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.process.join(timeout=30)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=10)
-        try:
-            message = self.failed.get_nowait()
-        except queue.Empty:
-            return
-        raise RuntimeError(f"the projection process failed: {message}")

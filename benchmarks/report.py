@@ -18,8 +18,6 @@ SCALING_SERIES = {
     "W7.W3": ("W7.W2", "W7.W3"),
     "W8.16": ("W8.1", "W8.4", "W8.16"),
 }
-RETAIN = {"W12.on": "W12.off"}
-"""For "retain" targets: the workload whose median histoire must keep a share of."""
 
 
 def _better_ratio(h: float | None, other: float | None, lower_is_better: bool) -> float | None:
@@ -93,9 +91,6 @@ def _check(
     elif target.kind == "ceiling":
         out.update(value=h, met=None if h is None else h <= target.threshold)
         return out
-    elif target.kind == "retain":
-        before = medians.get(RETAIN[wid], {}).get("histoire")
-        value = None if h is None or not before else h / before
     else:  # scaling: histoire's medians from 1 writer (W2) up to all writers
         series = [medians.get(w, {}).get("histoire") for w in SCALING_SERIES[wid]]
         if any(v is None for v in series):

@@ -13,8 +13,8 @@ Rounds are interleaved as elsewhere: per round, each system in turn.
 - W11: per round, histoire then eventsourcing (PostgreSQL only: it cannot
   follow SQLite); the idle CPU is measured in the first round only.
 - W12: histoire only, SQLite: per round a fresh store, W1 to open the
-  accounts (not reported), then W2 with no projection and W2 while a live
-  projection runs in another process on the same file, in alternating order.
+  accounts (not reported), then W2 in segments alternately with the
+  projection process paused and running live (see beside.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks.base import System
 from benchmarks.catchup import BATCHED, EVENT, NotSupported
+from benchmarks.common import split
 from benchmarks.live import measure_live
 from benchmarks.probes import Probe, ServerCpu, process_cpu_seconds
 from benchmarks.workloads import BY_ID, CATCH_UPS
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from benchmarks.runner import Runner
 
 MODES = {"a": EVENT, "b": BATCHED}
+W12_SEGMENTS = 6
+"""W12: a round's deposits in this many segments, alternately without and with the projection."""
 
 
 class ProjectionWorkloads:
@@ -209,37 +212,56 @@ class ProjectionWorkloads:
     def beside_appends(self, systems: list[System]) -> None:
         if not {"W12.off", "W12.on"} & self.selected:
             return
-        histoire = next((s for s in systems if s.name == "histoire"), None)
+        histoire: Any = next((s for s in systems if s.name == "histoire"), None)
         if histoire is None:
             return
-        sizes = self.sizes
         for round_no in range(1, self.runner.rounds + 1):
             try:
-                histoire.chain_start()
-                histoire.w1_open_accounts(sizes.accounts)()
-                for phase in ("off", "on") if round_no % 2 else ("on", "off"):
-                    self._one_w12(histoire, phase, round_no)
+                self._one_w12(histoire, round_no)
             except Exception as exc:
                 self.runner._failed("W12", histoire, round_no, exc)
             finally:
                 histoire.cleanup()
 
-    def _one_w12(self, histoire: Any, phase: str, round_no: int) -> None:
-        process = histoire.w12_start_projection() if phase == "on" else None
-        pid = process.process.pid if process is not None else None
-        cpu = process_cpu_seconds(pid) if pid else None
-        started = time.perf_counter()
-        ok = self.runner.measure(
-            f"W12.{phase}", histoire, lambda: histoire.w2_deposits(self.sizes.deposits), round_no
+    def _one_w12(self, histoire: Any, round_no: int) -> None:
+        histoire.chain_start()
+        histoire.w1_open_accounts(self.sizes.accounts)()
+        process = histoire.w12_projection_process()
+        segments = split(histoire.accounts[: self.sizes.deposits], W12_SEGMENTS)
+        spent = {"off": 0.0, "on": 0.0}
+        done = {"off": 0, "on": 0}
+        cpu, lags = 0.0, []
+        for index, accounts in enumerate(segments):
+            phase = ("off", "on")[(index + round_no) % 2]
+            if phase == "on":
+                process.resume()
+            run = histoire.w12_deposits(accounts)
+            gc.collect()
+            before = process_cpu_seconds(process.process.pid)
+            started = time.perf_counter()
+            done[phase] += run()
+            spent[phase] += time.perf_counter() - started
+            after = process_cpu_seconds(process.process.pid)
+            if phase == "on":
+                lags.append(process.lag())
+                process.pause()
+                if before is not None and after is not None:
+                    cpu += after - before
+        process.stop()
+        rates = {phase: done[phase] / spent[phase] for phase in spent}
+        for phase, rate in rates.items():
+            self._record(f"W12.{phase}", histoire, rate)
+        self._record("W12.ratio", histoire, rates["on"] / rates["off"])
+        busy = cpu / spent["on"] * 100
+        self.runner.details.setdefault("W12", {}).setdefault("histoire", []).append(
+            {"round": round_no, "projection_process_cpu_percent_while_on": round(busy, 1)}
+            | {"view_lag_events_at_segment_ends": lags}
+            | {f"{phase}_commands_per_s": round(rate, 1) for phase, rate in rates.items()}
         )
-        wall = time.perf_counter() - started
-        if process is not None:
-            after = process_cpu_seconds(pid) if pid else None
-            process.stop()
-            if ok and cpu is not None and after is not None:
-                self.runner.details.setdefault("W12", {}).setdefault("histoire", []).append(
-                    {
-                        "round": round_no,
-                        "projection_process_cpu_percent": round((after - cpu) / wall * 100, 1),
-                    }
-                )
+        self.runner.console.print(
+            f"  W12       round {round_no} histoire      off {rates['off']:,.0f}, on "
+            f"{rates['on']:,.0f} commands/s: {rates['on'] / rates['off']:.2f} "
+            f"({done['on']:,} deposits each side in {W12_SEGMENTS // 2} segments; projection "
+            f"process CPU {busy:.0f}% while on; view behind by {max(lags)} events at most "
+            "at a segment's end)"
+        )
