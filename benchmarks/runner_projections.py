@@ -10,6 +10,9 @@ Rounds are interleaved as elsewhere: per round, each system in turn.
   the same log and are timed on those: their rate does not depend on the log's
   length. The large log (W10L, 1,000,000 events, only with --only) runs
   histoire and raw.
+  Memory: in the first round, each catch-up runs once more, untimed, under
+  tracemalloc: the peak of what Python allocated (flat if it does not grow
+  with the log; compare W10 and W10L).
 - W11: per round, histoire then eventsourcing (PostgreSQL only: it cannot
   follow SQLite); the idle CPU is measured in the first round only.
 - W12: histoire only, SQLite: per round a fresh store, W1 to open the
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import time
+import tracemalloc
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.base import System
@@ -112,6 +116,7 @@ class ProjectionWorkloads:
             self.runner._failed(wid, system, round_no, exc)
             return
         usage = probe.usage
+        memory = self._memory(system, mode, budget) if round_no == 1 else None
         rate = events / usage.seconds
         per_event = 1e6 / events
         # The raw limit is batched in both modes: one round counts for every row.
@@ -121,8 +126,8 @@ class ProjectionWorkloads:
             self._record(f"{row}.cpu", system, usage.cpu_seconds * per_event)
             if usage.server_cpu_seconds is not None:
                 self._record(f"{row}.srv", system, usage.server_cpu_seconds * per_event)
-            if usage.peak_rss_growth is not None:
-                self._record(f"{row}.rss", system, usage.peak_rss_growth / 1e6)
+            if memory is not None:
+                self._record(f"{row}.mem", system, memory / 1e6)
         seen = {
             "round": round_no,
             "mode": mode,
@@ -132,6 +137,7 @@ class ProjectionWorkloads:
             "server_cpu_us_per_event": None
             if usage.server_cpu_seconds is None
             else round(usage.server_cpu_seconds * per_event, 2),
+            "peak_python_memory_mb": None if memory is None else round(memory / 1e6, 2),
             "peak_rss_growth_mb": None
             if usage.peak_rss_growth is None
             else round(usage.peak_rss_growth / 1e6, 1),
@@ -142,14 +148,29 @@ class ProjectionWorkloads:
             if usage.server_cpu_seconds is None
             else f", server {usage.server_cpu_seconds * per_event:.1f}"
         )
-        rss_text = (
-            "" if usage.peak_rss_growth is None else f", +{usage.peak_rss_growth / 1e6:.1f} MB"
-        )
+        memory_text = "" if memory is None else f"; Python memory peak {memory / 1e6:.2f} MB"
         self.runner.console.print(
             f"  {wid:9} round {round_no} {system.name:13} {rate:>12,.0f} events/s    "
             f"({events:,} in {usage.seconds:.2f} s; CPU {usage.cpu_seconds * per_event:.2f} "
-            f"us/event{server_text}{rss_text})"
+            f"us/event{server_text}{memory_text})"
         )
+
+    def _memory(self, system: System, mode: str, budget: int | None) -> int | None:
+        """Peak bytes Python allocated during one more catch-up (untimed: tracemalloc is slow)."""
+        try:
+            run = system.w10_catch_up(MODES[mode], budget)
+            gc.collect()
+            tracemalloc.start()
+            try:
+                run(Probe())
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        except Exception as exc:
+            self.runner.console.print(f"  [red]memory pass of {system.name} failed: {exc}[/red]")
+            return None
+        finally:
+            system.cleanup()
 
     # -- W11 ------------------------------------------------------------------------------
 

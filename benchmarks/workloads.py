@@ -71,7 +71,11 @@ def _catch_up(prefix: str, db: str, events: str, modes: str, *, default: bool) -
             out.append(
                 _lower(f"{wid}.srv", db, "same: server CPU per event", "us", default=default)
             )
-        out.append(_lower(f"{wid}.rss", db, "same: peak memory growth", "MB", default=default))
+        out.append(
+            _lower(
+                f"{wid}.mem", db, "same: peak Python memory (tracemalloc)", "MB", default=default
+            )
+        )
     return out
 
 
