@@ -49,6 +49,7 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[Any, "ProjectionContext"], None]
 BatchHandler = Callable[[list[tuple[Any, RecordedEvent]], "ProjectionContext"], None]
 Setup = Callable[["ProjectionContext"], None]
+F = TypeVar("F", Handler, BatchHandler)
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -92,14 +93,7 @@ class Projection:
 
     def on(self, *event_types: type[E]) -> Callable[[Handler], Handler]:
         """Register the decorated function as the handler of `event_types`."""
-        self._check_new(event_types, "on")
-
-        def register(handler: Handler) -> Handler:
-            for event_type in event_types:
-                self._handlers[event_type] = handler
-            return handler
-
-        return register
+        return self._registrar(event_types, "on", self._handlers)
 
     def on_batch(self, *event_types: type[E]) -> Callable[[BatchHandler], BatchHandler]:
         """Register the decorated function as the handler of `event_types`, a run at a time.
@@ -108,16 +102,11 @@ class Projection:
         log order, as a list of (event, record) pairs. If it raises, none of
         them is applied, and the failure is recorded at the first of them.
         """
-        self._check_new(event_types, "on_batch")
+        return self._registrar(event_types, "on_batch", self._batch_handlers)
 
-        def register(handler: BatchHandler) -> BatchHandler:
-            for event_type in event_types:
-                self._batch_handlers[event_type] = handler
-            return handler
-
-        return register
-
-    def _check_new(self, event_types: tuple[type[E], ...], method: str) -> None:
+    def _registrar(
+        self, event_types: tuple[type[E], ...], method: str, into: dict[type[Event], F]
+    ) -> Callable[[F], F]:
         if not event_types:
             raise InvalidInputError(f"projection {self.name!r}: {method}() needs an event type")
         for event_type in event_types:
@@ -129,6 +118,13 @@ class Projection:
                 raise InvalidInputError(
                     f"projection {self.name!r} already handles {event_type.type_name}"
                 )
+
+        def register(handler: F) -> F:
+            for event_type in event_types:
+                into[event_type] = handler
+            return handler
+
+        return register
 
     def setup(self, function: Setup) -> Setup:
         """Register `function` to create the read model's tables of a new generation."""
