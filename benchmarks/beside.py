@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+from benchmarks.common import end_process
 from histoire import EventStore, open_store
 from histoire.app.projections import ProjectionRunner, projection_status, wait_for_projection
 
@@ -120,12 +121,4 @@ class ProjectionProcess:
         if self._stopped:
             return
         self._stopped = True
-        if self.process.is_alive():
-            self.inbox.put("quit")
-            self.process.join(timeout=30)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=10)
-        for q in (self.inbox, self.outbox):
-            q.close()
-            q.join_thread()
+        end_process(self.process, (self.inbox, self.outbox), lambda: self.inbox.put("quit"))

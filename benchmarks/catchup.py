@@ -12,9 +12,6 @@ last event's row is committed, and returns the number of events applied.
 
 from __future__ import annotations
 
-import os
-import time
-import uuid
 from collections.abc import Callable
 
 from benchmarks.probes import Probe
@@ -52,21 +49,6 @@ def upsert_balance(table: str, mark: str) -> str:
 def expected_total(events: int, streams: int, amount_cents: int) -> int:
     """The sum of all balances once `events` (every stream's opening included) are applied."""
     return (events - streams) * amount_cents
-
-
-def uuid7() -> uuid.UUID:
-    """A UUIDv7-like id (48 bits of Unix milliseconds, then random): histoire's id layout,
-    so that the raw limit's unique index on event ids is filled in the same order."""
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (
-        (millis & 0xFFFF_FFFF_FFFF) << 80
-        | 0x7 << 76
-        | ((rand >> 64) & 0xFFF) << 64
-        | 0b10 << 62
-        | (rand & ((1 << 62) - 1))
-    )
-    return uuid.UUID(int=value)
 
 
 def check_view(count: int, total: int | None, streams: int, expected: int) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from benchmarks.common import end_process
 from benchmarks.pg_follow import Latencies
 
 WAIT_SECONDS = 30.0
@@ -181,15 +182,7 @@ class AppenderProcess:
         if self._stopped:
             return
         self._stopped = True
-        if self.process.is_alive():
-            self.inbox.put(("stop",))
-            self.process.join(timeout=30)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=10)
-        for q in (self.inbox, self.outbox):
-            q.close()
-            q.join_thread()
+        end_process(self.process, (self.inbox, self.outbox), lambda: self.inbox.put(("stop",)))
 
 
 # -- one measurement ------------------------------------------------------------------------

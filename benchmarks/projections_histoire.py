@@ -113,7 +113,6 @@ class HistoireProjections:
     pg_url: str | None
     store: EventStore | None
     _account_events: Any
-    handler: Any
 
     # -- W10 ---------------------------------------------------------------------------
 
@@ -179,18 +178,6 @@ class HistoireProjections:
         self.on_cleanup(process.stop)
         process.start()
         return process
-
-    def w12_deposits(self, accounts: list[str]) -> Any:
-        """W2 on `accounts` only (one deposit each), prepared."""
-        handle = self.handler.handle
-        command = bank.Deposit(amount_cents=AMOUNT_CENTS)
-
-        def run() -> int:
-            for stream_id in accounts:
-                handle(stream_id, command)
-            return len(accounts)
-
-        return run
 
 
 def _new_account() -> str:

@@ -23,10 +23,10 @@ from benchmarks.catchup import (
     create_balances,
     expected_total,
     upsert_balance,
-    uuid7,
 )
 from benchmarks.common import AMOUNT_CENTS, now_us
 from benchmarks.probes import Probe
+from histoire.codec.ids import new_event_id as uuid7  # UUIDv7: the same index order as histoire
 
 decode = msgspec.json.decode
 

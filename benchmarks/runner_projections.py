@@ -25,7 +25,8 @@ from __future__ import annotations
 import gc
 import time
 import tracemalloc
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from benchmarks.base import System
 from benchmarks.catchup import BATCHED, EVENT, NotSupported
@@ -37,6 +38,7 @@ from benchmarks.workloads import BY_ID, CATCH_UPS
 if TYPE_CHECKING:
     from benchmarks.runner import Runner
 
+T = TypeVar("T")
 MODES = {"a": EVENT, "b": BATCHED}
 W12_SEGMENTS = 6
 """W12: a round's deposits in this many segments, alternately without and with the projection."""
@@ -54,6 +56,16 @@ class ProjectionWorkloads:
             self._noted.add(system.name)
             self.runner.console.print(f"  [dim]{system.name}: {exc}[/dim]")
             self.runner.details.setdefault("notes", {}).setdefault(system.name, []).append(str(exc))
+
+    def _attempt(self, wid: str, system: System, round_no: int, work: Callable[[], T]) -> T | None:
+        """`work()`, or None if the system cannot (noted) or it failed (recorded)."""
+        try:
+            return work()
+        except NotSupported as exc:
+            self._note(system, exc)
+        except Exception as exc:
+            self.runner._failed(wid, system, round_no, exc)
+        return None
 
     def _record(self, wid: str, system: System, value: float | None) -> None:
         if wid in self.selected and value is not None:
@@ -104,16 +116,15 @@ class ProjectionWorkloads:
         )
         budget = self.sizes.catchup_slow_events if slow else None
         wid = f"{prefix}.{mode}"
-        try:
+        probe = Probe(server)
+
+        def work() -> int:
             run = system.w10_catch_up(MODES[mode], budget)
-            probe = Probe(server)
             gc.collect()
-            events = run(probe)
-        except NotSupported as exc:
-            self._note(system, exc)
-            return
-        except Exception as exc:
-            self.runner._failed(wid, system, round_no, exc)
+            return run(probe)
+
+        events = self._attempt(wid, system, round_no, work)
+        if events is None:
             return
         usage = probe.usage
         memory = self._memory(system, mode, budget) if round_no == 1 else None
@@ -189,20 +200,19 @@ class ProjectionWorkloads:
 
     def _one_live(self, prefix: str, system: System, round_no: int) -> None:
         sizes = self.sizes
-        try:
-            side = system.w11_side()
-            result = measure_live(
-                side,
+        result = self._attempt(
+            prefix,
+            system,
+            round_no,
+            lambda: measure_live(
+                system.w11_side(),
                 rate=sizes.live_rate,
                 count=round(sizes.live_rate * sizes.live_seconds),
                 fast_seconds=sizes.live_fast_seconds,
                 idle_seconds=sizes.live_idle_seconds if round_no == 1 else 0.0,
-            )
-        except NotSupported as exc:
-            self._note(system, exc)
-            return
-        except Exception as exc:
-            self.runner._failed(prefix, system, round_no, exc)
+            ),
+        )
+        if result is None:
             return
         paced, fast = result.paced.stats(), result.fast.stats()
         fast_rate = len(result.fast.samples_ns) / result.fast.seconds
@@ -256,7 +266,7 @@ class ProjectionWorkloads:
             phase = ("off", "on")[(index + round_no) % 2]
             if phase == "on":
                 process.resume()
-            run = histoire.w12_deposits(accounts)
+            run = histoire.deposits_on(accounts)
             gc.collect()
             before = process_cpu_seconds(process.process.pid)
             started = time.perf_counter()

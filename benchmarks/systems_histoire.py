@@ -107,14 +107,17 @@ class HistoireSystem(HistoireProjections, System):
         return run
 
     def w2_deposits(self, n: int) -> Prepared:
+        return self.deposits_on(self.accounts[:n])
+
+    def deposits_on(self, accounts: list[str]) -> Prepared:
+        """One deposit on each of `accounts` (W2; W12 in segments)."""
         handle = self.handler.handle
-        ids = self.accounts[:n]
         command = bank.Deposit(amount_cents=AMOUNT_CENTS)
 
         def run() -> int:
-            for stream_id in ids:
+            for stream_id in accounts:
                 handle(stream_id, command)
-            return len(ids)
+            return len(accounts)
 
         return run
 
