@@ -33,7 +33,16 @@ def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> Non
     assert report["errors"] == []
     measured = {row["id"] for row in report["results"]}
     assert {"W1", "W2", "W3", "W4", "W5a", "W5b", "W6a", "W6b"} <= measured
-    assert {"W10.a", "W10.b", "W10.a.mem", "W11.p50", "W11.idle", "W12.off", "W12.on", "W12.ratio"} <= measured
+    assert {
+        "W10.a",
+        "W10.b",
+        "W10.a.mem",
+        "W11.p50",
+        "W11.idle",
+        "W12.off",
+        "W12.on",
+        "W12.ratio",
+    } <= measured
     for row in report["results"]:
         assert row["systems"]["histoire"]["median"] > 0
     assert (tmp_path / "ratios.png").stat().st_size > 0
