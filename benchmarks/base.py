@@ -6,7 +6,9 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.catchup import CatchUp
 from benchmarks.common import Prepared, pg_drop_schemas, random_schema, remove_sqlite
+from benchmarks.live import LiveSide
 from benchmarks.pg_follow import Latencies
 from benchmarks.sizes import Sizes
 
@@ -113,4 +115,18 @@ class System:
 
     def w9_follow(self, rate: float, seconds: float) -> Latencies:
         """PostgreSQL only: append at `rate` for `seconds` while a follower follows live."""
+        raise NotImplementedError
+
+    # -- projections (W10-W12; see catchup.py, live.py and projections_*.py) ---------------
+
+    def w10_prepare(self, streams: int, per_stream: int) -> None:
+        """The log to catch up: `streams` accounts opened, then deposits (kept until close)."""
+        raise NotImplementedError
+
+    def w10_catch_up(self, mode: str, budget: int | None) -> CatchUp:
+        """A balances view of the log, fresh, and the runner that will catch it up."""
+        raise NotImplementedError
+
+    def w11_side(self) -> LiveSide:
+        """A fresh store with a live projection to start, and its appender to spawn."""
         raise NotImplementedError

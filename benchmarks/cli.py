@@ -55,15 +55,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated workloads: W1..W9 or ids such as W5a, W7.W2, W8.16",
+        help="comma-separated workloads: W1..W12, W10L (not run by default), or ids such "
+        "as W5a, W7.W2, W10.pg.b",
     )
     parser.add_argument(
         "--postgres",
         default=None,
         metavar="URL",
-        help=f"PostgreSQL for W7-W9 (default ${POSTGRES_URL_ENV} or {DEFAULT_POSTGRES_URL})",
+        help=f"PostgreSQL for W7-W11 (default ${POSTGRES_URL_ENV} or {DEFAULT_POSTGRES_URL})",
     )
-    parser.add_argument("--no-postgres", action="store_true", help="skip W7, W8 and W9")
+    parser.add_argument(
+        "--no-postgres", action="store_true", help="skip W7-W9 and the PostgreSQL parts of W10, W11"
+    )
     parser.add_argument(
         "--out",
         default="benchmarks/results",
@@ -136,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list:
         for w in WORKLOADS:
-            print(f"{w.id:8} {w.db:9} {w.unit:11} {w.title}")
+            extra = "" if w.default else "   (only with --only)"
+            print(f"{w.id:14} {w.db:9} {w.unit:11} {w.title}{extra}")
         return 0
     missing = _missing()
     if missing:
@@ -156,11 +160,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import report
     from benchmarks.base import System
+    from benchmarks.probes import tag_connections
     from benchmarks.runner import Runner
     from benchmarks.systems_eventsourcing import EventsourcingSystem
     from benchmarks.systems_histoire import HistoireSystem
     from benchmarks.systems_raw import RawPostgres, RawSQLite
 
+    tag_connections()  # the server CPU of W10 is that of the backends with this run's name
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: do not squeeze the table into 80 columns
         console = Console(width=150)

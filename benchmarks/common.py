@@ -60,6 +60,19 @@ def threaded(parts: Sequence[Sequence[T]], work: Callable[[T], Any]) -> Prepared
     return run
 
 
+def end_process(process: Any, queues: Iterable[Any], ask: Callable[[], object]) -> None:
+    """Ask a child process to quit (`ask()`), wait for it, end it if it hangs; close `queues`."""
+    if process.is_alive():
+        ask()
+        process.join(timeout=30)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=10)
+    for q in queues:
+        q.close()
+        q.join_thread()
+
+
 def split(items: Sequence[T], parts: int) -> list[list[T]]:
     """`items` dealt round-robin into `parts` lists: each writer owns its streams."""
     return [list(items[i::parts]) for i in range(parts)]

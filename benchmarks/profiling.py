@@ -28,15 +28,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.catchup import BATCHED, EVENT
 from benchmarks.common import remove_sqlite, split, sqlite_connect
+from benchmarks.probes import Probe
 from benchmarks.sizes import Sizes
 from benchmarks.systems_histoire import HistoireSystem
 from benchmarks.workloads import BY_ID
 
 LAYERS = (
+    ("histoire/app/projections", "app: projections (runner, context)"),
+    ("histoire/app/follower", "app: follower"),
     ("histoire/app/", "app (handler)"),
     ("histoire/codec/", "codec"),
     ("histoire/store/group_commit", "store: group commit"),
+    ("histoire/store/transactions", "store: transactions (read models)"),
+    ("histoire/store/progress", "store: progress (checkpoints)"),
     ("histoire/store/sqlite", "store: sqlite*.py (Python)"),
     ("histoire/store/postgres", "store: postgres*.py (Python)"),
     ("histoire/store/", "store: other (checks, protocol)"),
@@ -179,6 +185,8 @@ def profile(
         "W5b": lambda s: s.w5_load(sizes.snapshot_loads, snapshots=True),
         "W6a": lambda s: s.w6_memory(sizes.view_batch),
         "W6b": lambda s: s.w6_table(sizes.view_batch),
+        "W10.a": lambda s: _catch_up(s, EVENT),
+        "W10.b": lambda s: _catch_up(s, BATCHED),
     }
     others = [w for w in selected if w in simple]
     if not chain and not others:
@@ -198,6 +206,8 @@ def profile(
             system.w5_prepare(sizes.long_stream, sizes.snapshot_every)
         if {"W6a", "W6b"} & set(others):
             system.w6_prepare(sizes.log_streams, sizes.log_per_stream)
+        if {"W10.a", "W10.b"} & set(others):
+            system.w10_prepare(sizes.catchup_streams, sizes.catchup_per_stream)
         for wid in others:
             simple[wid](system)()  # warm-up (first connection, caches)
             system.cleanup()
@@ -218,6 +228,11 @@ def profile(
     finally:
         system.close()
     return 0
+
+
+def _catch_up(system: HistoireSystem, mode: str) -> Callable[[], int]:
+    run = system.w10_catch_up(mode, None)
+    return lambda: run(Probe())
 
 
 def _profile_chain(

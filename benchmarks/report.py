@@ -88,6 +88,9 @@ def _check(
         value = ratio_limit
     elif target.kind == "absolute":
         value = h
+    elif target.kind == "ceiling":
+        out.update(value=h, met=None if h is None else h <= target.threshold)
+        return out
     else:  # scaling: histoire's medians from 1 writer (W2) up to all writers
         series = [medians.get(w, {}).get("histoire") for w in SCALING_SERIES[wid]]
         if any(v is None for v in series):
@@ -137,7 +140,7 @@ def _target_text(target: dict[str, Any]) -> str:
     if target["kind"] == "scaling":
         series = target.get("series")
         got = " -> ".join(_fmt(v) for v in series.values()) if series else target.get("detail", "")
-    elif target["kind"] == "absolute":
+    elif target["kind"] in ("absolute", "ceiling"):
         got = _fmt(target["value"])
     else:
         got = _ratio(target["value"])
@@ -179,7 +182,7 @@ def _plain_target(target: dict[str, Any]) -> str:
     if target["kind"] == "scaling":
         series = target.get("series")
         got = " -> ".join(_fmt(v) for v in series.values()) if series else "-"
-    elif target["kind"] == "absolute":
+    elif target["kind"] in ("absolute", "ceiling"):
         got = _fmt(target["value"])
     else:
         got = _ratio(target["value"])

@@ -1,7 +1,8 @@
 """Runs the workloads: histoire round, peer round, raw round, repeat.
 
 W8 and W9 (PostgreSQL, processes and live following) compare histoire with the
-peer only: no raw limit.
+peer only: no raw limit. The projection workloads (W10-W12) are run by
+runner_projections.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from benchmarks.base import System
 from benchmarks.common import Prepared, pg_drop_schemas, random_schema
+from benchmarks.runner_projections import ProjectionWorkloads
 from benchmarks.sizes import Sizes
 from benchmarks.workloads import BY_ID, LATENCIES, WRITER_PROCESSES
 
@@ -313,6 +315,10 @@ class Runner:
                 self.run_bulk(systems)
                 self.run_loads(systems)
                 self.run_catch_up(systems, {"W6a": "W6a", "W6b": "W6b"})
+                projections = ProjectionWorkloads(self)
+                projections.catch_up(systems, "sqlite")
+                projections.live(systems, "sqlite")
+                projections.beside_appends(systems)
             finally:
                 for system in systems:
                     system.close()
@@ -340,6 +346,9 @@ class Runner:
             peers = [system for system in systems if system.name != "raw"]
             self.run_writer_processes(peers)
             self.run_follow_latency(peers)
+            projections = ProjectionWorkloads(self)
+            projections.catch_up(systems, "postgres")
+            projections.live(peers, "postgres")
         finally:
             for system in systems:
                 system.close()

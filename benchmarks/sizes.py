@@ -40,6 +40,21 @@ class Sizes:
     """W9: events appended per second, one per append, while the follower follows."""
     follow_seconds: float
     """W9: how long the writer appends (so `follow_rate` x this many events per round)."""
+    catchup_streams: int
+    """W10: the log holds `catchup_streams` accounts x `catchup_per_stream` events."""
+    catchup_per_stream: int
+    catchup_slow_events: int
+    """W10: runners that commit or round-trip per event catch up this many events, not all."""
+    catchup_large_streams: int
+    """W10L (only with --only): the large log's accounts (x `catchup_per_stream` events)."""
+    live_rate: int
+    """W11: paced appends per second, from another process."""
+    live_seconds: float
+    """W11: how long the paced appends last."""
+    live_fast_seconds: float
+    """W11: how long the appender then appends as fast as it can."""
+    live_idle_seconds: float
+    """W11: how long the idle live projection's CPU is measured (first round only)."""
 
     @property
     def log_events(self) -> int:
@@ -68,6 +83,14 @@ FULL = Sizes(
     writer_accounts=400,
     follow_rate=200,
     follow_seconds=3.0,
+    catchup_streams=2_000,
+    catchup_per_stream=100,
+    catchup_slow_events=10_000,
+    catchup_large_streams=10_000,
+    live_rate=100,
+    live_seconds=6.0,
+    live_fast_seconds=2.0,
+    live_idle_seconds=10.0,
 )
 
 QUICK = Sizes(
@@ -89,6 +112,14 @@ QUICK = Sizes(
     writer_accounts=160,
     follow_rate=200,
     follow_seconds=1.0,
+    catchup_streams=200,
+    catchup_per_stream=100,
+    catchup_slow_events=2_000,
+    catchup_large_streams=1_000,
+    live_rate=100,
+    live_seconds=2.0,
+    live_fast_seconds=1.0,
+    live_idle_seconds=2.0,
 )
 
 TINY = Sizes(
@@ -110,4 +141,12 @@ TINY = Sizes(
     writer_accounts=32,
     follow_rate=100,
     follow_seconds=0.5,
+    catchup_streams=20,
+    catchup_per_stream=50,
+    catchup_slow_events=300,
+    catchup_large_streams=40,
+    live_rate=100,
+    live_seconds=0.5,
+    live_fast_seconds=0.3,
+    live_idle_seconds=0.3,
 )

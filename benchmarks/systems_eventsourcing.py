@@ -54,6 +54,7 @@ from benchmarks.common import (
 )
 from benchmarks.pg_follow import EventsourcingFollow, Latencies, measure
 from benchmarks.pg_writers import WriterProcesses, eventsourcing_writer, split_accounts
+from benchmarks.projections_eventsourcing import EventsourcingProjections
 from benchmarks.view import CREATE_BALANCES, UPSERT_BALANCE
 
 # -- the domain, in the library's idiom ---------------------------------------
@@ -151,7 +152,7 @@ def _account_with(events: int) -> BankAccount:
     return account
 
 
-class EventsourcingSystem(System):
+class EventsourcingSystem(EventsourcingProjections, System):
     name = "eventsourcing"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

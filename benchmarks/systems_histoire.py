@@ -20,6 +20,7 @@ from benchmarks.common import (
 )
 from benchmarks.pg_follow import HistoireFollow, Latencies, measure
 from benchmarks.pg_writers import WriterProcesses, histoire_writer, split_accounts
+from benchmarks.projections_histoire import HistoireProjections
 from benchmarks.view import SQLiteBalanceView
 from histoire import (
     NO_STREAM,
@@ -42,7 +43,7 @@ def new_account_id() -> str:
     return stream_id_for("account", uuid.uuid4())
 
 
-class HistoireSystem(System):
+class HistoireSystem(HistoireProjections, System):
     name = "histoire"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -106,14 +107,17 @@ class HistoireSystem(System):
         return run
 
     def w2_deposits(self, n: int) -> Prepared:
+        return self.deposits_on(self.accounts[:n])
+
+    def deposits_on(self, accounts: list[str]) -> Prepared:
+        """One deposit on each of `accounts` (W2; W12 in segments)."""
         handle = self.handler.handle
-        ids = self.accounts[:n]
         command = bank.Deposit(amount_cents=AMOUNT_CENTS)
 
         def run() -> int:
-            for stream_id in ids:
+            for stream_id in accounts:
                 handle(stream_id, command)
-            return len(ids)
+            return len(accounts)
 
         return run
 

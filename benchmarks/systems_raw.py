@@ -39,6 +39,7 @@ from benchmarks.common import (
     sqlite_pragmas,
     threaded,
 )
+from benchmarks.projections_raw import RawPostgresCatchUp, RawSQLiteCatchUp
 from benchmarks.view import SQLiteBalanceView
 
 encode = msgspec.json.encode
@@ -197,7 +198,7 @@ class _LogCatchUp:
         return run
 
 
-class RawSQLite(_LogCatchUp, System):
+class RawSQLite(RawSQLiteCatchUp, _LogCatchUp, System):
     name = "raw"
 
     _INSERT = (
@@ -433,7 +434,7 @@ class RawSQLite(_LogCatchUp, System):
     )
 
 
-class RawPostgres(_LogCatchUp, System):
+class RawPostgres(RawPostgresCatchUp, _LogCatchUp, System):
     """psycopg 3, one connection per thread, the server's synchronous_commit."""
 
     name = "raw"

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> None:
-    """`python -m benchmarks --tiny` runs every SQLite workload and writes JSON and PNG."""
+    """`python -m benchmarks --tiny` runs every default SQLite workload, writes JSON and PNG."""
     for module in ("eventsourcing", "matplotlib"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
@@ -33,6 +33,16 @@ def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> Non
     assert report["errors"] == []
     measured = {row["id"] for row in report["results"]}
     assert {"W1", "W2", "W3", "W4", "W5a", "W5b", "W6a", "W6b"} <= measured
+    assert {
+        "W10.a",
+        "W10.b",
+        "W10.a.mem",
+        "W11.p50",
+        "W11.idle",
+        "W12.off",
+        "W12.on",
+        "W12.ratio",
+    } <= measured
     for row in report["results"]:
         assert row["systems"]["histoire"]["median"] > 0
     assert (tmp_path / "ratios.png").stat().st_size > 0

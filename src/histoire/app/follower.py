@@ -111,7 +111,7 @@ class Follower:
         """
         stop = stop or threading.Event()
         checkpoint = after
-        owns = self.group.owns
+        owns, whole = self.group.owns, self.group.members == 1
         while not stop.is_set():
             # The head is read before the log: every event it covers that the
             # filters let through is in the read that follows, so that when the
@@ -129,7 +129,7 @@ class Follower:
             end = records[-1].checkpoint if records else checkpoint
             if len(records) < self.batch_size and head > end:
                 end = head
-            mine = [r for r in records if owns(r.stream_id)]
+            mine = records if whole else [r for r in records if owns(r.stream_id)]
             if mine or end != checkpoint:
                 yield Batch(mine, end)
                 checkpoint = end

@@ -38,6 +38,7 @@ class ProjectionContext:
         self.projection = projection
         self.generation = generation
         self._documents: dict[str, Documents] = {}
+        self._tables: dict[str, str] = {}
 
     @property
     def tx(self) -> Transaction:
@@ -56,8 +57,13 @@ class ProjectionContext:
 
     def table(self, name: str) -> str:
         """The quoted name of table `name` of this projection's read model."""
-        validate_name("table", name)
-        return self.tx.table(table_name(self.projection, self.generation, name))
+        # Handlers ask for it once per event: check and quote each name once per batch.
+        found = self._tables.get(name)
+        if found is None:
+            validate_name("table", name)
+            found = self.tx.table(table_name(self.projection, self.generation, name))
+            self._tables[name] = found
+        return found
 
     def documents(self, name: str) -> Documents:
         """The JSON document table `name` of this projection's read model (made on first use)."""

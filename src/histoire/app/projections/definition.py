@@ -12,6 +12,12 @@
     def deposited(event: Deposited, ctx: ProjectionContext) -> None:
         ...
 
+A handler registered with `on_batch` instead gets the events it handles a run
+at a time (consecutive events of one batch, in log order, as (event, record)
+pairs), so that it can write them with one `ctx.executemany`: the fastest way
+to catch up a long log, on PostgreSQL above all (one round trip per batch
+instead of one per event).
+
 Bump `version` when the handlers change what they write: the next run builds
 a new generation of the read model from the start of the log, beside the old
 one, which serves reads until the new one has caught up.
@@ -34,13 +40,16 @@ from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
 from histoire.core.errors import InvalidInputError
 from histoire.core.messages import Event
+from histoire.core.recorded import RecordedEvent
 
 if TYPE_CHECKING:
     from histoire.app.projections.context import ProjectionContext
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any, "ProjectionContext"], None]
+BatchHandler = Callable[[list[tuple[Any, RecordedEvent]], "ProjectionContext"], None]
 Setup = Callable[["ProjectionContext"], None]
+F = TypeVar("F", Handler, BatchHandler)
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -79,25 +88,40 @@ class Projection:
         self.categories = None if categories is None else tuple(sorted(set(categories)))
         self.upcasters = upcasters
         self._handlers: dict[type[Event], Handler] = {}
+        self._batch_handlers: dict[type[Event], BatchHandler] = {}
         self._setups: list[Setup] = []
 
     def on(self, *event_types: type[E]) -> Callable[[Handler], Handler]:
         """Register the decorated function as the handler of `event_types`."""
+        return self._registrar(event_types, "on", self._handlers)
+
+    def on_batch(self, *event_types: type[E]) -> Callable[[BatchHandler], BatchHandler]:
+        """Register the decorated function as the handler of `event_types`, a run at a time.
+
+        It is called with the consecutive events of a batch that it handles, in
+        log order, as a list of (event, record) pairs. If it raises, none of
+        them is applied, and the failure is recorded at the first of them.
+        """
+        return self._registrar(event_types, "on_batch", self._batch_handlers)
+
+    def _registrar(
+        self, event_types: tuple[type[E], ...], method: str, into: dict[type[Event], F]
+    ) -> Callable[[F], F]:
         if not event_types:
-            raise InvalidInputError(f"projection {self.name!r}: on() needs an event type")
+            raise InvalidInputError(f"projection {self.name!r}: {method}() needs an event type")
         for event_type in event_types:
             if not (isinstance(event_type, type) and issubclass(event_type, Event)):
                 raise InvalidInputError(
                     f"projection {self.name!r}: {event_type!r} is not an Event subclass"
                 )
-            if event_type in self._handlers:
+            if event_type in self._handlers or event_type in self._batch_handlers:
                 raise InvalidInputError(
                     f"projection {self.name!r} already handles {event_type.type_name}"
                 )
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: F) -> F:
             for event_type in event_types:
-                self._handlers[event_type] = handler
+                into[event_type] = handler
             return handler
 
         return register
@@ -109,8 +133,13 @@ class Projection:
 
     @property
     def handlers(self) -> Mapping[str, Handler]:
-        """The handlers, by event type name."""
+        """The handlers of one event at a time, by event type name."""
         return {t.type_name: h for t, h in self._handlers.items()}
+
+    @property
+    def batch_handlers(self) -> Mapping[str, BatchHandler]:
+        """The handlers of runs of events (`on_batch`), by event type name."""
+        return {t.type_name: h for t, h in self._batch_handlers.items()}
 
     @property
     def setups(self) -> tuple[Setup, ...]:
@@ -120,11 +149,11 @@ class Projection:
     @property
     def event_types(self) -> tuple[type[Event], ...]:
         """The event classes the projection handles."""
-        return tuple(self._handlers)
+        return (*self._handlers, *self._batch_handlers)
 
     def codec(self, registry: EventRegistry | None = None) -> Codec:
         """A codec for the handled events (from `registry` if given), with the upcasters."""
-        types = EventRegistry(self._handlers) if registry is None else registry
+        types = EventRegistry(self.event_types) if registry is None else registry
         return Codec(types, self.upcasters)
 
     def __repr__(self) -> str:

@@ -96,6 +96,8 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.on_batch = on_batch
         self._handlers = projection.handlers
+        self._batch_handlers = projection.batch_handlers
+        self._types = [t.type_name for t in projection.event_types]
 
     def run(
         self,
@@ -142,7 +144,7 @@ class ProjectionRunner:
         follower = Follower(
             self.store,
             categories=self.projection.categories,
-            types=list(self._handlers),
+            types=self._types,
             group=self.group,
             batch_size=self.batch_size,
         )
@@ -209,13 +211,30 @@ class ProjectionRunner:
 
     def _handle(self, events: list[RecordedEvent], context: ProjectionContext) -> None:
         handlers = self._handlers
+        batch_handlers = self._batch_handlers
         decode = self.codec.decode
-        for index, record in enumerate(events):
+        index, count = 0, len(events)
+        while index < count:
+            record = events[index]
             context.record = record
+            handler = handlers.get(record.type)
+            if handler is not None:
+                try:
+                    handler(decode(record), context)
+                except Exception as exc:
+                    raise _Failed(index, exc) from exc
+                index += 1
+                continue
+            # A run of consecutive events that one batch handler takes, in log order.
+            batch_handler = batch_handlers[record.type]
+            start, run = index, []
             try:
-                handlers[record.type](decode(record), context)
+                while index < count and batch_handlers.get(events[index].type) is batch_handler:
+                    run.append((decode(events[index]), events[index]))
+                    index += 1
+                batch_handler(run, context)
             except Exception as exc:
-                raise _Failed(index, exc) from exc
+                raise _Failed(start, exc) from exc
 
     def _record_failure(
         self,

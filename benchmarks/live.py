@@ -1,0 +1,220 @@
+"""W11: latency from an append in ANOTHER process to the view updated, live.
+
+The projection runs live in a thread of the benchmark process; a separate
+appender process (multiprocessing, spawn) appends one event per call to one
+stream. The appender takes the wall clock (`time.time_ns()`) just before each
+append and the event carries it (histoire: in the event's metadata;
+eventsourcing: the domain event's own `timestamp`, taken when the aggregate
+triggers it, just before `save`). The projection side takes the clock once the
+event's row is committed (histoire: the runner's `on_batch` callback, called
+after the batch's commit; eventsourcing: right after its view's transaction):
+nothing polls for the view to change, the latency is measured where it ends.
+Both sides read the same system clock.
+
+Per measurement: the stream's first event (the warm-up) reaches the view
+before the clock; then `count` events at a steady `rate` (paced; the appender
+never bursts to catch up), then as many as the appender manages in
+`fast_seconds` (one append at a time, each its own durable commit: the
+highest rate one writer sustains); then, with nothing appended, the CPU the
+benchmark process (the idle live projection) uses over `idle_seconds`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from benchmarks.common import end_process
+from benchmarks.pg_follow import Latencies
+
+WAIT_SECONDS = 30.0
+"""How long the view may take to show the warm-up event, or the last events."""
+START_SECONDS = 120.0
+"""How long the appender process may take to start (spawn, imports, opening its store)."""
+SETTLE_SECONDS = 0.5
+"""Pause before the idle measurement (the last batch's commit, a heartbeat in flight)."""
+
+
+@dataclass
+class Appender:
+    """What the appender process does: one event (warm-up) to open the stream, then one per call."""
+
+    open_stream: Callable[[], object]
+    append: Callable[[], object]
+    close: Callable[[], object]
+
+
+class Collector:
+    """Latencies of the events the view has applied, by stream version."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.latency_ns: dict[int, int] = {}
+        self._highest = 0
+
+    def add(self, version: int, sent_ns: int | None, now_ns: int) -> None:
+        with self._changed:
+            self.latency_ns[version] = 0 if sent_ns is None else now_ns - sent_ns
+            self._highest = max(self._highest, version)
+            self._changed.notify_all()
+
+    def wait_for(self, version: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._highest >= version, timeout)
+
+    def take(self, first: int, count: int, seconds: float) -> Latencies:
+        missing = [v for v in range(first, first + count) if v not in self.latency_ns]
+        if missing:
+            raise AssertionError(f"the view never showed {len(missing)} of {count} events")
+        return Latencies([self.latency_ns[v] for v in range(first, first + count)], seconds)
+
+
+class LiveSide(Protocol):
+    """One system's live projection, and how to make its appender in another process."""
+
+    appender: tuple[Callable[..., Appender], tuple[Any, ...]]
+    """A module-level function making the Appender (in the child process), and its arguments."""
+
+    def start(self, collector: Collector) -> None:
+        """Run the projection live in the background; it reports each applied event."""
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class LiveResult:
+    paced: Latencies
+    fast: Latencies
+    idle_cpu: float | None
+    """CPU seconds per second of this process while the projection followed an idle log."""
+
+
+# -- the appender process ----------------------------------------------------------------
+
+
+def _appender_process(
+    setup: Callable[..., Appender], args: tuple[Any, ...], inbox: Any, outbox: Any
+) -> None:
+    appender: Appender | None = None
+    try:
+        appender = setup(*args)
+        outbox.put(("ready",))
+        while True:
+            command = inbox.get()
+            if command[0] == "stop":
+                return
+            started = time.perf_counter()
+            count = 0
+            if command[0] == "open":
+                appender.open_stream()
+                count = 1
+            elif command[0] == "paced":
+                _, rate, count = command
+                period, next_at = 1.0 / rate, started
+                for _ in range(count):
+                    pause = next_at - time.perf_counter()
+                    if pause > 0:
+                        time.sleep(pause)
+                    appender.append()
+                    next_at = max(next_at + period, time.perf_counter())
+            else:  # "fast": as many as it can until the deadline
+                deadline = started + command[1]
+                while time.perf_counter() < deadline:
+                    appender.append()
+                    count += 1
+            outbox.put(("done", count, time.perf_counter() - started))
+    except BaseException:
+        outbox.put(("error", traceback.format_exc()))
+    finally:
+        if appender is not None:
+            with contextlib.suppress(Exception):
+                appender.close()
+
+
+class AppenderProcess:
+    def __init__(self, setup: Callable[..., Appender], args: tuple[Any, ...]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.inbox: Any = ctx.Queue()
+        self.outbox: Any = ctx.Queue()
+        self.process = ctx.Process(
+            target=_appender_process,
+            args=(setup, args, self.inbox, self.outbox),
+            name="bench-appender",
+            daemon=True,
+        )
+        self._stopped = False
+
+    def start(self) -> None:
+        self.process.start()
+        self._reply(START_SECONDS)
+
+    def run(self, *command: Any, timeout: float) -> tuple[int, float]:
+        """Send one command; (events appended, seconds it took)."""
+        self.inbox.put(command)
+        reply = self._reply(timeout)
+        return int(reply[1]), float(reply[2])
+
+    def _reply(self, timeout: float) -> tuple[Any, ...]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply: tuple[Any, ...] = self.outbox.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.exitcode is not None:
+                    raise RuntimeError(
+                        f"the appender process died (exit code {self.process.exitcode})"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the appender did not answer in {timeout:.0f} s") from None
+                continue
+            if reply[0] == "error":
+                raise RuntimeError(f"the appender process failed:\n{reply[1]}")
+            return reply
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        end_process(self.process, (self.inbox, self.outbox), lambda: self.inbox.put(("stop",)))
+
+
+# -- one measurement ------------------------------------------------------------------------
+
+
+def measure_live(
+    side: LiveSide, *, rate: float, count: int, fast_seconds: float, idle_seconds: float
+) -> LiveResult:
+    collector = Collector()
+    appender = AppenderProcess(*side.appender)
+    side.start(collector)
+    try:
+        appender.start()
+        appender.run("open", timeout=WAIT_SECONDS)
+        if not collector.wait_for(1, WAIT_SECONDS):
+            raise TimeoutError(f"the view did not show the first event in {WAIT_SECONDS} s")
+        paced, paced_seconds = appender.run("paced", rate, count, timeout=count / rate + 60)
+        collector.wait_for(1 + paced, WAIT_SECONDS)
+        fast, fast_seconds = appender.run("fast", fast_seconds, timeout=fast_seconds + 60)
+        collector.wait_for(1 + paced + fast, WAIT_SECONDS)
+        appender.stop()
+        idle_cpu = None
+        if idle_seconds > 0:
+            time.sleep(SETTLE_SECONDS)
+            cpu = time.process_time()
+            time.sleep(idle_seconds)
+            idle_cpu = (time.process_time() - cpu) / idle_seconds
+    finally:
+        appender.stop()
+        side.stop()
+    return LiveResult(
+        paced=collector.take(2, paced, paced_seconds),
+        fast=collector.take(2 + paced, fast, fast_seconds),
+        idle_cpu=idle_cpu,
+    )
