@@ -240,7 +240,14 @@ class SQLiteEventStore:
             if read_only:
                 conn.execute("BEGIN")
             else:
-                self._begin(conn)
+                # Fail fast on a taken lock, so that this transaction waits its turn
+                # with the appends (sqlite_turns) instead of in SQLite's busy handler,
+                # whose sleeps grow to 100 ms: a live projection was starved by appends.
+                conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    self._begin(conn)
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
             with committing(conn, lambda exc: _convert(exc, "committing a read model")) as tx:
                 yield tx
         finally:
