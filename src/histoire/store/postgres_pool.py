@@ -100,9 +100,12 @@ class StorePool:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
         try:
             with self._pool.connection() as conn:
-                conn.execute("BEGIN READ ONLY" if read_only else "BEGIN")
-                if not durable:
-                    conn.execute("SET LOCAL synchronous_commit = off")
+                if read_only:
+                    conn.execute("BEGIN READ ONLY")
+                elif durable:
+                    conn.execute("BEGIN")
+                else:  # one round trip for both
+                    conn.execute("BEGIN; SET LOCAL synchronous_commit = off")
                 try:
                     yield conn
                 except BaseException:

@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from histoire.app.registration import registrar
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
@@ -107,24 +108,8 @@ class Projection:
     def _registrar(
         self, event_types: tuple[type[E], ...], method: str, into: dict[type[Event], F]
     ) -> Callable[[F], F]:
-        if not event_types:
-            raise InvalidInputError(f"projection {self.name!r}: {method}() needs an event type")
-        for event_type in event_types:
-            if not (isinstance(event_type, type) and issubclass(event_type, Event)):
-                raise InvalidInputError(
-                    f"projection {self.name!r}: {event_type!r} is not an Event subclass"
-                )
-            if event_type in self._handlers or event_type in self._batch_handlers:
-                raise InvalidInputError(
-                    f"projection {self.name!r} already handles {event_type.type_name}"
-                )
-
-        def register(handler: F) -> F:
-            for event_type in event_types:
-                into[event_type] = handler
-            return handler
-
-        return register
+        taken = {*self._handlers, *self._batch_handlers}
+        return registrar(f"projection {self.name!r}", method, event_types, into, taken)
 
     def setup(self, function: Setup) -> Setup:
         """Register `function` to create the read model's tables of a new generation."""

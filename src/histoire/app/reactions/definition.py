@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from histoire.app.projections.definition import validate_name
+from histoire.app.registration import registrar
 from histoire.core.errors import InvalidInputError
 from histoire.core.messages import Event
 
@@ -62,24 +63,8 @@ class Reaction:
 
     def on(self, *event_types: type[E]) -> Callable[[Handler], Handler]:
         """Register the decorated function as the handler of `event_types`."""
-        if not event_types:
-            raise InvalidInputError(f"reaction {self.name!r}: on() needs an event type")
-        for event_type in event_types:
-            if not (isinstance(event_type, type) and issubclass(event_type, Event)):
-                raise InvalidInputError(
-                    f"reaction {self.name!r}: {event_type!r} is not an Event subclass"
-                )
-            if event_type in self._handlers:
-                raise InvalidInputError(
-                    f"reaction {self.name!r} already handles {event_type.type_name}"
-                )
-
-        def register(handler: Handler) -> Handler:
-            for event_type in event_types:
-                self._handlers[event_type] = handler
-            return handler
-
-        return register
+        owner = f"reaction {self.name!r}"
+        return registrar(owner, "on", event_types, self._handlers, self._handlers)
 
     @property
     def handlers(self) -> Mapping[str, Handler]:
