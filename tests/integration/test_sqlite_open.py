@@ -156,3 +156,21 @@ def test_a_closed_store_raises_a_store_error(tmp_path: Path) -> None:
         with pytest.raises(StoreError):
             attempt()
     assert issubclass(StoreError, HistoireError)
+
+
+def test_threads_opening_one_new_file_at_once_all_get_a_store(tmp_path: Path) -> None:
+    """Opening a new file together: the switch to WAL waits its turn, never fails "locked"."""
+    from histoire import open_store
+    from histoire.testing._contract.support import in_threads
+
+    for round_ in range(30):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        opened: list[object] = []
+
+        def open_one(_: int, url: str = url, opened: list[object] = opened) -> None:
+            opened.append(open_store(url))
+
+        errors = in_threads(8, open_one)
+        for store in opened:
+            store.close()  # type: ignore[attr-defined]
+        assert errors == [], [repr(e) for e in errors]

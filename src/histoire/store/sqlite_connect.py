@@ -19,12 +19,13 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from histoire.core.errors import InvalidStoreURLError
-from histoire.store.sqlite_errors import convert
+from histoire.store.sqlite_errors import convert, is_busy
 
 Durability = Literal["full", "fast"]
 
@@ -80,13 +81,33 @@ def connect_read_write(
 ) -> sqlite3.Connection:
     """A connection that may write: WAL journal, `synchronous` as `durability` says."""
     sync = "FULL" if durability == "full" else "NORMAL"
-    return _connect(
+    conn = _connect(
         path,
         f"opening {path}",
-        "PRAGMA journal_mode=WAL",
-        f"PRAGMA synchronous={sync}",
         f"PRAGMA busy_timeout={int(lock_timeout * 1000)}",
+        f"PRAGMA synchronous={sync}",
     )
+    # Switching to WAL takes an exclusive lock that SQLite refuses at once, without
+    # its busy handler, while another connection uses the file: several processes
+    # opening a new file together failed with "database is locked". Switch only a
+    # file that is not WAL yet, and try again until `lock_timeout`.
+    deadline = time.monotonic() + lock_timeout
+    pause = 0.001
+    while True:
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            return conn
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() > deadline:
+                conn.close()
+                raise convert(exc, f"opening {path}") from exc
+        except sqlite3.Error as exc:
+            conn.close()
+            raise convert(exc, f"opening {path}") from exc
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _connect(target: str | Path, doing: str, *pragmas: str) -> sqlite3.Connection:

@@ -29,7 +29,8 @@ class LogOrderContract:
                 stream = "busy-1" if n % 3 else f"own-{i}"
                 store.append(stream, new_events(1 + n % 2))
 
-        assert in_threads(writers, write) == []
+        errors = in_threads(writers, write)
+        assert errors == [], [repr(e) for e in errors]
         store = store_factory()
         stored = {info.stream_id: info.version for info in store.list_streams()}
         for log in (
