@@ -9,7 +9,7 @@ queue is bound for is dropped by RabbitMQ: start a consumer once (it
 declares its queue) before the relay publishes what it must see; history
 from before that is in the store (`projections rebuild`).
 
-Consuming: a durable queue per subscription (`histoire.<name>`), bound to
+Consuming: a durable queue per subscription (`<exchange>.<name>`), bound to
 the exchange for the categories and types it wants, consumed with manual
 acks and a prefetch window. Messages a consumer received but did not
 acknowledge go back to their place in the queue when it goes away, so each
@@ -135,9 +135,10 @@ class RabbitMQBroker:
         categories: Collection[str] | None = None,
         types: Collection[str] | None = None,
     ) -> RabbitMQSubscription:
-        """The durable queue `histoire.<name>`, bound for `categories` and `types`."""
+        """The durable queue `<exchange>.<name>`, bound for `categories` and `types`."""
         bindings = routing.patterns(categories, types, one_word="*", many_words="#")
-        state = self._call(self._consume(f"histoire.{name}", bindings), f"subscribing {name}")
+        queue = f"{self.exchange_name}.{name}"
+        state = self._call(self._consume(queue, bindings), f"subscribing {name}")
         return RabbitMQSubscription(self, *state)
 
     async def _consume(self, queue_name: str, bindings: list[str]) -> tuple[Any, Any]:
