@@ -278,7 +278,9 @@ def broker_url_or_skip(name: str) -> str:
     url = os.environ.get(f"HISTOIRE_TEST_{name.upper()}_URL") or LOCAL_BROKERS[name]
     parts = urlsplit(url)
     if not tcp_reachable(parts.hostname or "127.0.0.1", parts.port or 0):
-        message = f"{name} is not reachable at {parts.hostname}:{parts.port} (see tests/_services.py)"
+        message = (
+            f"{name} is not reachable at {parts.hostname}:{parts.port} (see tests/_services.py)"
+        )
         if require_services():
             pytest.fail(message + " and HISTOIRE_REQUIRE_SERVICES=1")
         pytest.skip(message)
