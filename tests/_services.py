@@ -272,8 +272,9 @@ def broker_url_or_skip(name: str) -> str:
 
     Under HISTOIRE_REQUIRE_SERVICES=1 a missing server fails the test instead.
     """
-    import pytest
     from urllib.parse import urlsplit
+
+    import pytest
 
     url = os.environ.get(f"HISTOIRE_TEST_{name.upper()}_URL") or LOCAL_BROKERS[name]
     parts = urlsplit(url)

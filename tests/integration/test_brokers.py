@@ -178,8 +178,18 @@ def test_the_envelope_is_read_by_a_client_that_is_not_histoire(
 def redis_cli_envelope(url: str, key: str) -> str:
     parts = urlsplit(url)
     out = subprocess.run(
-        ["redis-cli", "-h", str(parts.hostname), "-p", str(parts.port), "--raw"]
-        + ["XRANGE", key, "-", "+"],
+        [
+            "redis-cli",
+            "-h",
+            str(parts.hostname),
+            "-p",
+            str(parts.port),
+            "--raw",
+            "XRANGE",
+            key,
+            "-",
+            "+",
+        ],
         capture_output=True,
         text=True,
         check=True,
