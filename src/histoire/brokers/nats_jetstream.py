@@ -134,7 +134,6 @@ class NatsBroker:
                     await js.publish_async(
                         self.subject(record),
                         envelope.encode(record),
-                        wait_stall=self.ack_timeout,
                         headers={"Nats-Msg-Id": str(record.event_id)},
                     )
                 )

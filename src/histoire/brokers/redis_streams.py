@@ -149,7 +149,7 @@ class RedisSubscription:
             self._keys[key] = "0"  # this consumer's pending entries first
 
     def _refresh(self) -> None:
-        if not self._every or time.monotonic() - self._looked < self.REFRESH:
+        if not self._every or (self._keys and time.monotonic() - self._looked < self.REFRESH):
             return
         self._looked = time.monotonic()
         found = self._client.smembers(self._broker.categories_key)
