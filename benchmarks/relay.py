@@ -40,12 +40,19 @@ URLS = {
 CONSUMER = """
 import sys, time
 from histoire.brokers import open_broker
+from histoire.core.errors import BrokerUnavailableError
 broker = open_broker(sys.argv[1])
 subscription = broker.subscribe("bench-latency")
 print("ready", flush=True)
 while True:
-    for d in subscription.fetch(500, 0.2):
-        print(d.record.event_id, time.time(), flush=True)
+    try:
+        batch = subscription.fetch(500, 0.2)
+        for d in batch:
+            print(d.record.event_id, time.time(), flush=True)
+        subscription.ack(batch)
+    except BrokerUnavailableError:  # subscribe again, as histoire's followers do
+        subscription.close()
+        subscription = broker.subscribe("bench-latency")
 """
 
 

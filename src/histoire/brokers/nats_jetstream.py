@@ -157,7 +157,7 @@ class NatsBroker:
         subject = f"{self.prefix}.{found[0]}" if len(found) == 1 else f"{self.prefix}.>"
         durable = durable_name(name)
         pull = self._call(self._bind(durable, subject), f"subscribing {name}")
-        return NatsSubscription(self, pull, categories, types)
+        return NatsSubscription(self, pull)
 
     async def _bind(self, durable: str, subject: str) -> Any:
         js = await self._connect()
@@ -203,28 +203,36 @@ class NatsBroker:
 class NatsSubscription:
     """A durable JetStream pull consumer, in the order the messages were stored."""
 
-    def __init__(
-        self,
-        broker: NatsBroker,
-        pull: Any,
-        categories: Collection[str] | None,
-        types: Collection[str] | None,
-    ) -> None:
+    def __init__(self, broker: NatsBroker, pull: Any) -> None:
         self._broker = broker
         self._pull = pull
-        self.categories = None if categories is None else set(categories)
-        self.types = None if types is None else set(types)
+        self._last: int | None = None
 
     def fetch(self, max_count: int, timeout: float) -> list[Delivery]:
         messages = self._broker._call(self._fetch(max_count, timeout), "fetching")
+        for message in messages:
+            # Only an unbroken run of deliveries keeps each stream's order: a gap or a
+            # redelivery (a lost ack, a fetch that timed out) makes the caller subscribe
+            # again, which restarts at the ack floor.
+            sequence = message.metadata.sequence.consumer
+            if self._last is not None and sequence != self._last + 1:
+                raise BrokerUnavailableError(
+                    self._broker.url,
+                    f"delivery {sequence} after {self._last}: resuming at the ack floor",
+                )
+            self._last = sequence
         return [
             Delivery(envelope.decode(m.data, f"{m.subject} #{m.metadata.sequence.stream}"), m)
             for m in messages
         ]
 
     async def _fetch(self, max_count: int, timeout: float) -> list[Any]:
+        wait = max(timeout, 0.01)
         try:
-            messages: list[Any] = await self._pull.fetch(max_count, timeout=max(timeout, 0.01))
+            # the client's own timeout has been seen to hang: bound it
+            messages: list[Any] = await asyncio.wait_for(
+                self._pull.fetch(max_count, timeout=wait), wait + 2
+            )
         except nats.errors.TimeoutError:
             return []
         return messages
