@@ -30,6 +30,7 @@ import pytest
 from histoire import CommandHandler, EventStore, open_store, read_model
 from histoire.app.relay import Relay, relay_status
 from histoire.brokers import Broker, Delivery, open_broker
+from histoire.core.errors import BrokerUnavailableError
 from histoire.examples import bank
 
 from .._services import free_port, require_services, tcp_reachable
@@ -104,12 +105,19 @@ def everything(broker: Broker, name: str, expected: int, timeout: float = 30) ->
     got: list[Delivery] = []
     distinct: set[object] = set()
     deadline = time.monotonic() + timeout
-    while len(distinct) < expected and time.monotonic() < deadline:
-        batch = subscription.fetch(500, 0.5)
+    batch: list[Delivery] = []
+    while time.monotonic() < deadline:
+        try:
+            batch = subscription.fetch(500, 0.5 if len(distinct) < expected else 0.3)
+        except BrokerUnavailableError:  # subscribe again, as histoire's followers do
+            subscription.close()
+            subscription = broker.subscribe(name)
+            continue
         got += batch
         distinct.update(d.record.event_id for d in batch)
-    while batch := subscription.fetch(500, 0.3):  # the duplicates after the last one, if any
-        got += batch
+        if len(distinct) >= expected and not batch:
+            break  # the duplicates after the last one are in too
+        subscription.ack(batch)
     subscription.close()
     return got
 

@@ -156,10 +156,11 @@ class NatsBroker:
         # one filter subject per consumer (servers before 2.10): the whole stream otherwise
         subject = f"{self.prefix}.{found[0]}" if len(found) == 1 else f"{self.prefix}.>"
         durable = durable_name(name)
-        pull = self._call(self._bind(durable, subject), f"subscribing {name}")
-        return NatsSubscription(self, pull)
+        pull, delivered = self._call(self._bind(durable, subject), f"subscribing {name}")
+        return NatsSubscription(self, pull, delivered)
 
-    async def _bind(self, durable: str, subject: str) -> Any:
+    async def _bind(self, durable: str, subject: str) -> tuple[Any, int]:
+        """The pull subscription, and the consumer sequence delivered before it."""
         js = await self._connect()
         config = api.ConsumerConfig(
             durable_name=durable,
@@ -169,11 +170,13 @@ class NatsBroker:
             ack_wait=60.0,
             max_ack_pending=20_000,
         )
+        delivered = 0
         try:
             info = await js.consumer_info(self.stream, durable)
         except nats.js.errors.NotFoundError:
             await js.add_consumer(self.stream, config)
         else:
+            delivered = info.delivered.consumer_seq if info.delivered else 0
             if info.num_ack_pending or info.config.filter_subject != subject:
                 # Restart at the ack floor: the unacknowledged messages come first, in order.
                 floor = info.ack_floor.stream_seq if info.ack_floor else 0
@@ -182,7 +185,8 @@ class NatsBroker:
                 config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
                 config.opt_start_seq = start
                 await js.add_consumer(self.stream, config)
-        return await js.pull_subscribe_bind(durable, stream=self.stream)
+                delivered = 0
+        return await js.pull_subscribe_bind(durable, stream=self.stream), delivered
 
     def close(self) -> None:
         """Close the connection and the loop thread."""
@@ -203,10 +207,12 @@ class NatsBroker:
 class NatsSubscription:
     """A durable JetStream pull consumer, in the order the messages were stored."""
 
-    def __init__(self, broker: NatsBroker, pull: Any) -> None:
+    def __init__(self, broker: NatsBroker, pull: Any, delivered: int) -> None:
         self._broker = broker
         self._pull = pull
-        self._last: int | None = None
+        self._last = delivered
+        """The consumer sequence of the last delivery: the next one must follow it (a
+        delivery to a dead consumer's pull request in between would be a gap)."""
 
     def fetch(self, max_count: int, timeout: float) -> list[Delivery]:
         messages = self._broker._call(self._fetch(max_count, timeout), "fetching")
@@ -215,7 +221,7 @@ class NatsSubscription:
             # redelivery (a lost ack, a fetch that timed out) makes the caller subscribe
             # again, which restarts at the ack floor.
             sequence = message.metadata.sequence.consumer
-            if self._last is not None and sequence != self._last + 1:
+            if sequence != self._last + 1:
                 raise BrokerUnavailableError(
                     self._broker.url,
                     f"delivery {sequence} after {self._last}: resuming at the ack floor",
@@ -244,7 +250,7 @@ class NatsSubscription:
     async def _ack(self, deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:
             await delivery.handle.ack()
-        await self._broker._nc.flush(timeout=int(self._broker.ack_timeout))
+        await self._broker._nc.flush(timeout=max(1, round(self._broker.ack_timeout)))
 
     def close(self) -> None:
         with contextlib.suppress(BrokerUnavailableError):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from histoire.core.recorded import RecordedEvent
 from histoire.store.transactions import Transaction
 
-APPLIED = "histoire_applied"
+APPLIED = "histoire_handled"
 
 _CHUNK = 500
 

@@ -4,7 +4,7 @@
 -- last applied version in the same transaction as its read model, and drops
 -- what it already applied (histoire.store.applied; also created when missing).
 
-CREATE TABLE IF NOT EXISTS {schema}.histoire_applied (
+CREATE TABLE IF NOT EXISTS {schema}.histoire_handled (
     name       text   NOT NULL,
     stream_id  text   NOT NULL,
     version    bigint NOT NULL,
