@@ -246,3 +246,48 @@ def settled_head(store: Any, timeout: float = 20.0) -> Any:
         if not hidden or time.monotonic() > deadline:
             return checkpoint
         time.sleep(0.01)
+
+
+# -- brokers ------------------------------------------------------------------
+
+LOCAL_BROKERS = {
+    "nats": "nats://127.0.0.1:4222",
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+}
+"""The local servers the broker tests use (HISTOIRE_TEST_<NAME>_URL overrides each)."""
+
+
+def tcp_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to host:port succeeds now."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def broker_url_or_skip(name: str) -> str:
+    """The URL of the local broker `name` (nats, redis, rabbitmq), or skip the test.
+
+    Under HISTOIRE_REQUIRE_SERVICES=1 a missing server fails the test instead.
+    """
+    from urllib.parse import urlsplit
+
+    import pytest
+
+    url = os.environ.get(f"HISTOIRE_TEST_{name.upper()}_URL") or LOCAL_BROKERS[name]
+    parts = urlsplit(url)
+    if not tcp_reachable(parts.hostname or "127.0.0.1", parts.port or 0):
+        message = (
+            f"{name} is not reachable at {parts.hostname}:{parts.port} (see tests/_services.py)"
+        )
+        if require_services():
+            pytest.fail(message + " and HISTOIRE_REQUIRE_SERVICES=1")
+        pytest.skip(message)
+    return url
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, on the loopback."""
+    return _free_port()

@@ -14,6 +14,7 @@ DOCUMENTS = [
     "docs/verify.md",
     "docs/projections.md",
     "docs/reactions.md",
+    "docs/relay.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 

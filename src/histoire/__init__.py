@@ -17,14 +17,18 @@ from histoire.app.projections import (
     read_model,
     wait_for_projection,
 )
+from histoire.app.relay import Relay, RelayReport, RelayStatus, relay_status
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
 from histoire.app.verify import Defect, VerifyReport, verify
+from histoire.brokers import Broker, open_broker
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
 from histoire.core.decider import Decider, SnapshotPolicy
 from histoire.core.errors import (
+    BrokerError,
+    BrokerUnavailableError,
     CodecError,
     ConcurrencyError,
     CorruptDatabaseError,
@@ -36,12 +40,14 @@ from histoire.core.errors import (
     HistoireError,
     IntegrityError,
     InvalidAppError,
+    InvalidBrokerURLError,
     InvalidCommandError,
     InvalidDecisionError,
     InvalidEnvelopeError,
     InvalidEventError,
     InvalidExpectedVersionError,
     InvalidInputError,
+    InvalidMessageError,
     InvalidStoreURLError,
     InvalidStreamIdError,
     MalformedCommandError,
@@ -71,6 +77,9 @@ __all__ = [
     "STREAM_EXISTS",
     "AppendResult",
     "Application",
+    "Broker",
+    "BrokerError",
+    "BrokerUnavailableError",
     "Checkpoint",
     "Codec",
     "CodecError",
@@ -95,12 +104,14 @@ __all__ = [
     "HistoireError",
     "IntegrityError",
     "InvalidAppError",
+    "InvalidBrokerURLError",
     "InvalidCommandError",
     "InvalidDecisionError",
     "InvalidEnvelopeError",
     "InvalidEventError",
     "InvalidExpectedVersionError",
     "InvalidInputError",
+    "InvalidMessageError",
     "InvalidStoreURLError",
     "InvalidStreamIdError",
     "LoadedState",
@@ -113,6 +124,9 @@ __all__ = [
     "ProjectionStatus",
     "ReadOnlyStoreError",
     "RecordedEvent",
+    "Relay",
+    "RelayReport",
+    "RelayStatus",
     "RetriesExhaustedError",
     "RetryPolicy",
     "SchemaError",
@@ -130,9 +144,11 @@ __all__ = [
     "__version__",
     "category_of",
     "event_id_for",
+    "open_broker",
     "open_store",
     "projection_status",
     "read_model",
+    "relay_status",
     "stream_id_for",
     "validate_stream_id",
     "verify",

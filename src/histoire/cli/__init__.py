@@ -16,10 +16,11 @@ from histoire.cli._load_app import load_app
 from histoire.cli._migrate import migrate
 from histoire.cli._projections import projections
 from histoire.cli._reactions import reactions
+from histoire.cli._relay import relay
 from histoire.cli._verify import verify
 from histoire.cli.demo import demo
 
-for _command in (demo, streams, events, log, verify, migrate, projections, reactions):
+for _command in (demo, streams, events, log, verify, migrate, projections, reactions, relay):
     cli.add_command(_command)
 
 

@@ -27,8 +27,9 @@ from histoire.app.projections.definition import Projection
 from histoire.app.worker import Runnable
 from histoire.cli._app import FAILURE, USAGE_ERROR, Settings, app_option, fail, store_option
 from histoire.cli._render import Column, make_console, print_table_stream, write_json_line
-from histoire.cli._store import opened_store
+from histoire.cli._store import opened_broker, opened_store
 from histoire.cli._worker import (
+    broker_option,
     chosen,
     consumer_group,
     exit_if_failed,
@@ -53,6 +54,7 @@ def _chosen(settings: Settings, names: tuple[str, ...]) -> tuple[Application, li
 @projections.command()
 @click.argument("names", nargs=-1)
 @group_options
+@broker_option
 @click.option("--once", is_flag=True, help="Catch up to the head of the log, then exit.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
 @store_option
@@ -65,6 +67,7 @@ def run(
     members: int,
     once: bool,
     batch_size: int,
+    broker_url: str | None,
 ) -> None:
     """Catch up from each projection's checkpoint, then follow the log live.
 
@@ -74,13 +77,22 @@ def run(
     """
     app, chosen = _chosen(settings, names)
     group = consumer_group(member, members)
-    with opened_store(settings.store_url, read_only=False) as store:
+    with (
+        opened_store(settings.store_url, read_only=False) as store,
+        opened_broker(broker_url) as broker,
+    ):
         codec = app.codec()
         runners: list[tuple[str, Runnable]] = [
-            (p.name, ProjectionRunner(store, p, codec=codec, group=group, batch_size=batch_size))
+            (
+                p.name,
+                ProjectionRunner(
+                    store, p, codec=codec, group=group, batch_size=batch_size, broker=broker
+                ),
+            )
             for p in chosen
         ]
-        worker = run_worker(runners, live=not once, where=f"{store.url} (member {group})")
+        source = broker.url if broker else store.url
+        worker = run_worker(runners, live=not once, where=f"{source} (member {group})")
     for name, report in sorted(worker.reports.items()):
         assert isinstance(report, RunReport)
         line = f"{name}: {report.handled} events, generation {report.generation}"

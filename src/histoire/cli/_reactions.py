@@ -20,8 +20,15 @@ from histoire.app.reactions.definition import Reaction
 from histoire.app.worker import Runnable
 from histoire.cli._app import USAGE_ERROR, Settings, app_option, fail, store_option
 from histoire.cli._render import Column, make_console, print_table_stream, write_json_line
-from histoire.cli._store import opened_store
-from histoire.cli._worker import chosen, consumer_group, exit_if_failed, group_options, run_worker
+from histoire.cli._store import opened_broker, opened_store
+from histoire.cli._worker import (
+    broker_option,
+    chosen,
+    consumer_group,
+    exit_if_failed,
+    group_options,
+    run_worker,
+)
 from histoire.store import parking, progress
 from histoire.store.protocol import EventStore
 from histoire.store.transactions import Transaction, TransactionalStore
@@ -39,6 +46,7 @@ def _chosen(settings: Settings, names: tuple[str, ...]) -> tuple[Application, li
 @reactions.command()
 @click.argument("names", nargs=-1)
 @group_options
+@broker_option
 @click.option("--once", is_flag=True, help="Deliver up to the head of the log, then exit.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @store_option
@@ -51,6 +59,7 @@ def run(
     members: int,
     once: bool,
     batch_size: int,
+    broker_url: str | None,
 ) -> None:
     """Deliver each new event to the reactions, then follow the log live.
 
@@ -60,13 +69,22 @@ def run(
     """
     app, chosen = _chosen(settings, names)
     group = consumer_group(member, members)
-    with opened_store(settings.store_url, read_only=False) as store:
+    with (
+        opened_store(settings.store_url, read_only=False) as store,
+        opened_broker(broker_url) as broker,
+    ):
         runners: list[tuple[str, Runnable]] = [
-            (r.name, ReactionRunner(store, r, app=app, group=group, batch_size=batch_size))
+            (
+                r.name,
+                ReactionRunner(
+                    store, r, app=app, group=group, batch_size=batch_size, broker=broker
+                ),
+            )
             for r in chosen
         ]
         runners.append(("deadlines", DeadlineScheduler(store, group=group)))
-        worker = run_worker(runners, live=not once, where=f"{store.url} (member {group})")
+        source = broker.url if broker else store.url
+        worker = run_worker(runners, live=not once, where=f"{source} (member {group})")
     for name, report in sorted(worker.reports.items()):
         if not isinstance(report, ReactionReport):
             continue  # the deadline scheduler

@@ -1,10 +1,11 @@
-"""Opening the store a command works on, and closing it afterwards."""
+"""Opening the store (and the broker) a command works on, and closing them afterwards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from histoire.brokers import Broker, open_broker
 from histoire.store.protocol import EventStore
 from histoire.store.urls import open_store
 
@@ -22,3 +23,16 @@ def opened_store(url: str, *, read_only: bool) -> Iterator[EventStore]:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def opened_broker(url: str | None) -> Iterator[Broker | None]:
+    """The broker at `url` (None without one), closed on exit."""
+    if url is None:
+        yield None
+        return
+    broker = open_broker(url)
+    try:
+        yield broker
+    finally:
+        broker.close()

@@ -55,6 +55,18 @@ def stopping_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, handler)
 
 
+def broker_option(command: Any) -> Any:
+    """`--from-broker URL`: follow a broker's subscription instead of the store's log."""
+    return click.option(
+        "--from-broker",
+        "broker_url",
+        metavar="URL",
+        default=None,
+        help="Read the events from this broker (nats://, redis://, amqp://), where "
+        "`histoire relay` publishes them, instead of from the store's log.",
+    )(command)
+
+
 def consumer_group(member: int, members: int) -> ConsumerGroup:
     try:
         return ConsumerGroup(member, members)

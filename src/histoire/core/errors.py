@@ -16,6 +16,7 @@ backend converts them where they arise.
     │   ├── InvalidCommandError           a command the decider rejects as malformed
     │   │   └── MalformedCommandError     a Command field of another type (type_name, path, value)
     │   ├── InvalidDecisionError          decide returned no event(s) (decider, value)
+    │   ├── InvalidBrokerURLError         unknown broker scheme, malformed URL (url, reason)
     │   ├── InvalidEventError             an event not read back equal (type_name, path, value)
     │   └── InvalidAppError               `module:attribute` names no Application (spec, reason)
     ├── ConcurrencyError                  expected version does not match (stream, expected, actual)
@@ -32,6 +33,9 @@ backend converts them where they arise.
     │   ├── ReadOnlyStoreError            a write asked of a store opened read-only
     │   ├── IntegrityError                the database refused a write (immutability, constraint)
     │   └── CorruptEventError             a stored row holds what histoire never writes (an edit)
+    ├── BrokerError                       a message broker could not do what was asked
+    │   ├── BrokerUnavailableError        server down, acknowledgements not received in time
+    │   └── InvalidMessageError           a message that is not a histoire envelope (this version)
     ├── RetriesExhaustedError             a command kept conflicting after all retries
     └── HandlerError                      a projection's or reaction's handler failed on an event
 """
@@ -187,6 +191,15 @@ class InvalidAppError(InvalidInputError):
         super().__init__(f"cannot load the application {spec!r}: {reason}")
 
 
+class InvalidBrokerURLError(InvalidInputError):
+    """A broker URL has an unknown scheme or cannot be parsed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"invalid broker URL {url!r}: {reason}")
+
+
 class ConcurrencyError(HistoireError):
     """The stream's version is not the expected one; nothing was written."""
 
@@ -318,6 +331,39 @@ class CorruptEventError(StoreError):
             f"the event at position {position} (stream {stream_id!r}, version {version!r}) "
             f"is corrupt: {reason}"
         )
+
+
+class BrokerError(HistoireError):
+    """A message broker (NATS, Redis, RabbitMQ) could not do what was asked."""
+
+
+class BrokerUnavailableError(BrokerError):
+    """The broker cannot be reached, or did not acknowledge in time; retry later.
+
+    `url` is the broker's URL without secrets. What was being published may or
+    may not be stored by the broker: publishing it again is safe (duplicates
+    are dropped by event id).
+    """
+
+    retryable = True
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"broker {url} is unavailable: {reason}")
+
+
+class InvalidMessageError(BrokerError):
+    """A message read from a broker is not a histoire envelope this version can read.
+
+    `where` says which message (subject, stream entry, queue); `reason` what
+    is wrong with it. The follower stops on it rather than skip it silently.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"message {where} is not a histoire envelope: {reason}")
 
 
 class RetriesExhaustedError(HistoireError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from histoire.app.projections.context import ProjectionContext, table_name
 from histoire.app.projections.definition import Projection
-from histoire.store import progress
+from histoire.store import applied, progress
 from histoire.store.progress import ReadModelState
 from histoire.store.transactions import Transaction
 
@@ -96,3 +96,4 @@ def _drop(tx: Transaction, projection: str, generation: int) -> None:
     for table in tx.table_names(table_name(projection, generation, "")):
         tx.execute(f"DROP TABLE {tx.table(table)}")
     progress.reset(tx, follower_name(projection, generation))
+    applied.reset(tx, follower_name(projection, generation))

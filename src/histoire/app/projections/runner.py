@@ -9,6 +9,12 @@ A handler that raises stops the projection (never a silent skip): the events
 before the failing one are committed with their checkpoint, and the failure
 (event, error, traceback) is recorded for `status` to show. Running again
 retries that event; `skip` tells the projection to pass over it, on record.
+
+Given a `broker`, the runner reads the events from the broker's durable
+subscription instead of the log (`histoire.app.broker_feed`), with the same
+handlers: it drops what it applied already by each stream's version, recorded
+in the same transaction as the read model (exactly once again for a
+transactional projection), and acknowledges the messages after the commit.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import Batch, ConsumerGroup, Follower
 from histoire.app.projections import generations
 from histoire.app.projections.context import ProjectionContext
 from histoire.app.projections.definition import Projection
+from histoire.brokers.protocol import Broker
 from histoire.codec.codec import Codec
 from histoire.core.errors import HandlerError, InvalidInputError, StoreUnavailableError
 from histoire.core.recorded import START, Checkpoint, RecordedEvent
-from histoire.store import progress
+from histoire.store import applied, progress
 from histoire.store.progress import FollowerKey
 from histoire.store.protocol import EventStore
 from histoire.store.transactions import TransactionalStore
@@ -76,6 +84,7 @@ class ProjectionRunner:
         group: ConsumerGroup | None = None,
         batch_size: int = 500,
         on_batch: Callable[[RunReport, Batch], None] | None = None,
+        broker: Broker | None = None,
     ) -> None:
         if not isinstance(store, TransactionalStore):
             raise InvalidInputError(
@@ -95,6 +104,7 @@ class ProjectionRunner:
         self.group = group or ConsumerGroup()
         self.batch_size = batch_size
         self.on_batch = on_batch
+        self.broker = broker
         self._handlers = projection.handlers
         self._batch_handlers = projection.batch_handlers
         self._types = [t.type_name for t in projection.event_types]
@@ -139,15 +149,28 @@ class ProjectionRunner:
             key = FollowerKey(name, self.group.member, self.group.members)
             recorded = progress.load(tx, key)
             skips = progress.skipped(tx, name)
+            if self.broker is not None:
+                applied.ensure_table(tx)
         report.generation = plan.generation
         report.checkpoint = started_at = recorded.checkpoint if recorded else START
-        follower = Follower(
-            self.store,
-            categories=self.projection.categories,
-            types=self._types,
-            group=self.group,
-            batch_size=self.batch_size,
-        )
+        follower: Follower | BrokerFeed
+        if self.broker is None:
+            follower = Follower(
+                self.store,
+                categories=self.projection.categories,
+                types=self._types,
+                group=self.group,
+                batch_size=self.batch_size,
+            )
+        else:
+            follower = BrokerFeed(
+                self.broker,
+                name,
+                categories=self.projection.categories,
+                types=self._types,
+                group=self.group,
+                batch_size=self.batch_size,
+            )
         failing = recorded is not None and recorded.failed_event_id is not None
         try:
             for batch in follower.batches(
@@ -157,6 +180,8 @@ class ProjectionRunner:
                 heartbeat=HEARTBEAT,
             ):
                 self._apply(batch, key, plan, skips, clear=failing, report=report)
+                if isinstance(follower, BrokerFeed):
+                    follower.settle(batch)
                 failing = False
                 if self.on_batch is not None:
                     self.on_batch(report, batch)
@@ -188,8 +213,12 @@ class ProjectionRunner:
             [r for r in batch.events if str(r.event_id) not in skips] if skips else batch.events
         )
         transactional = self.projection.transactional
+        redelivers = self.broker is not None
         try:
             if not transactional:
+                if redelivers:
+                    with self.store.transaction(read_only=True) as tx:
+                        events = applied.unapplied(tx, key.name, events)
                 self._handle(events, ProjectionContext(None, self.projection.name, plan.generation))
             # The rows and the checkpoint are derived from the log and commit together:
             # a crash may lose the last batches whole, which are then simply redone.
@@ -197,9 +226,13 @@ class ProjectionRunner:
                 if not generations.still_current(tx, self.projection.name, plan):
                     raise _Stale
                 if transactional:
+                    if redelivers:
+                        events = applied.unapplied(tx, key.name, events)
                     self._handle(
                         events, ProjectionContext(tx, self.projection.name, plan.generation)
                     )
+                if redelivers:
+                    applied.mark(tx, key.name, events)
                 if clear:
                     progress.clear_failure(tx, key)
                 progress.save(tx, key, batch.checkpoint, len(events))
@@ -262,6 +295,8 @@ class ProjectionRunner:
                     self._handle(
                         before, ProjectionContext(tx, self.projection.name, plan.generation)
                     )
+                if before and self.broker is not None:
+                    applied.mark(tx, key.name, before)
                 if before:
                     progress.save(tx, key, before[-1].checkpoint, len(before))
                     report.handled += len(before)

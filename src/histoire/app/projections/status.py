@@ -7,15 +7,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from histoire.app.lag import follower_state, lag
 from histoire.app.projections import generations
 from histoire.core.errors import HandlerError, InvalidInputError
 from histoire.core.recorded import START, Checkpoint
 from histoire.store import progress
 from histoire.store.protocol import EventStore
 from histoire.store.transactions import TransactionalStore
-
-STALE_AFTER = dt.timedelta(seconds=10)
-"""A projection whose progress is older than this and not at the head is `stopped`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +67,8 @@ def projection_status(store: EventStore, name: str | None = None) -> list[Projec
                 members = [None]  # type: ignore[list-item]
             for record in members:
                 checkpoint = record.checkpoint if record else START
-                lag_seconds = 0.0
-                if checkpoint < head:
-                    first = next(iter(store.read_log(checkpoint, limit=1)), None)
-                    if first is not None:
-                        lag_seconds = max((now - first.recorded_at).total_seconds(), 0.0)
-                if record is not None and record.failed_event_id is not None:
-                    status = "failing"
-                elif record is not None and now - record.updated_at < STALE_AFTER:
-                    status = "running"
-                elif checkpoint >= head:
-                    status = "caught up"
-                else:
-                    status = "stopped"
+                behind = lag(store, checkpoint, head, now)
+                status = follower_state(record, checkpoint, head, now)
                 result.append(
                     ProjectionStatus(
                         projection=state.name,
@@ -93,8 +80,8 @@ def projection_status(store: EventStore, name: str | None = None) -> list[Projec
                         checkpoint=checkpoint,
                         head=head,
                         handled=record.handled if record else 0,
-                        lag_events=max(head.position - checkpoint.position, 0),
-                        lag_seconds=lag_seconds,
+                        lag_events=behind.events,
+                        lag_seconds=behind.seconds,
                         state=status,
                         updated_at=record.updated_at if record else None,
                         failed_event_id=record.failed_event_id if record else None,

@@ -11,6 +11,12 @@ later events of its stream are recorded as `waiting` behind it, so that the
 stream's order holds; the checkpoint and the other streams go on. After the
 reaction's `max_attempts` the event is `parked` until someone retries or
 skips it (`histoire reactions retry|skip`); the stream then resumes, in order.
+
+Given a `broker`, the runner reads the events from the broker's durable
+subscription (`histoire.app.broker_feed`) with the same handlers, drops
+those it delivered already (each stream's version, recorded with the
+checkpoint) and acknowledges the messages once the batch is recorded. A
+parked event is retried from the store: it must hold the events.
 """
 
 from __future__ import annotations
@@ -25,16 +31,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import ConsumerGroup, Follower
 from histoire.app.handler import CommandHandler
 from histoire.app.reactions.context import DEADLINES, ReactionContext
 from histoire.app.reactions.deadlines import make_deadlines
 from histoire.app.reactions.definition import Reaction
+from histoire.brokers.protocol import Broker
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.core.errors import InvalidInputError
 from histoire.core.recorded import START, Checkpoint, RecordedEvent
-from histoire.store import parking, progress
+from histoire.store import applied, parking, progress
 from histoire.store.parking import Entry
 from histoire.store.progress import FollowerKey
 from histoire.store.protocol import EventStore
@@ -87,6 +95,7 @@ class ReactionRunner:
         group: ConsumerGroup | None = None,
         batch_size: int = 100,
         draw: Callable[[], float] = random.random,
+        broker: Broker | None = None,
     ) -> None:
         if not isinstance(store, TransactionalStore):
             raise InvalidInputError(
@@ -108,6 +117,7 @@ class ReactionRunner:
         self.group = group or ConsumerGroup()
         self.batch_size = batch_size
         self._draw = draw
+        self.broker = broker
         self._handlers = reaction.handlers
         self.name = follower_name(reaction.name)
 
@@ -122,25 +132,42 @@ class ReactionRunner:
         with self.store.transaction() as tx:
             progress.ensure_tables(tx)
             parking.ensure_table(tx)
+            if broker_fed := self.broker is not None:
+                applied.ensure_table(tx)
             recorded = progress.load(tx, key)
             blocked = {
                 e.stream_id for e in parking.entries(tx, self.name) if self.group.owns(e.stream_id)
             }
         report.checkpoint = recorded.checkpoint if recorded else START
-        follower = Follower(
-            self.store,
-            categories=self.reaction.categories,
-            types=list(self._handlers),
-            group=self.group,
-            batch_size=self.batch_size,
-        )
+        follower: Follower | BrokerFeed
+        if self.broker is None:
+            follower = Follower(
+                self.store,
+                categories=self.reaction.categories,
+                types=list(self._handlers),
+                group=self.group,
+                batch_size=self.batch_size,
+            )
+        else:
+            follower = BrokerFeed(
+                self.broker,
+                self.name,
+                categories=self.reaction.categories,
+                types=list(self._handlers),
+                group=self.group,
+                batch_size=self.batch_size,
+            )
         self._retry_due(blocked, report)
         for batch in follower.batches(
             report.checkpoint, live=live, stop=stop, heartbeat=RETRY_TICK
         ):
             self._retry_due(blocked, report)
+            events = batch.events
+            if broker_fed and events:
+                with self.store.transaction(read_only=True) as tx:
+                    events = applied.unapplied(tx, self.name, events)
             behind: list[tuple[RecordedEvent, dict[str, Any]]] = []
-            for record in batch.events:
+            for record in events:
                 if record.stream_id in blocked:
                     behind.append((record, {"state": "waiting"}))
                     continue
@@ -159,7 +186,11 @@ class ReactionRunner:
                         record.checkpoint,
                         **fields,
                     )
-                progress.save(tx, key, batch.checkpoint, len(batch.events))
+                if broker_fed:
+                    applied.mark(tx, self.name, events)
+                progress.save(tx, key, batch.checkpoint, len(events))
+            if isinstance(follower, BrokerFeed):
+                follower.settle(batch)
             report.parked += sum(1 for _, f in behind if f["state"] == "parked")
             report.checkpoint = batch.checkpoint
         return report

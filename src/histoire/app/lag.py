@@ -1,0 +1,45 @@
+"""How far behind the head of the log a follower is: in events, in seconds, and its state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple
+
+from histoire.core.recorded import Checkpoint
+from histoire.store.progress import Progress
+from histoire.store.protocol import EventStore
+
+STALE_AFTER = dt.timedelta(seconds=10)
+"""A follower whose progress is older than this and not at the head is `stopped`."""
+
+
+class Lag(NamedTuple):
+    """A checkpoint's distance to the head."""
+
+    events: int
+    """How many events of the log lie past the checkpoint (by positions)."""
+    seconds: float
+    """How old the oldest event past the checkpoint is (0 when caught up)."""
+
+
+def lag(store: EventStore, checkpoint: Checkpoint, head: Checkpoint, now: dt.datetime) -> Lag:
+    """How far `checkpoint` is behind `head`."""
+    seconds = 0.0
+    if checkpoint < head:
+        first = next(iter(store.read_log(checkpoint, limit=1)), None)
+        if first is not None:
+            seconds = max((now - first.recorded_at).total_seconds(), 0.0)
+    return Lag(max(head.position - checkpoint.position, 0), seconds)
+
+
+def follower_state(
+    record: Progress | None, checkpoint: Checkpoint, head: Checkpoint, now: dt.datetime
+) -> str:
+    """`failing`, `running` (recent progress), `caught up` or `stopped`."""
+    if record is not None and record.failed_event_id is not None:
+        return "failing"
+    if record is not None and now - record.updated_at < STALE_AFTER:
+        return "running"
+    if checkpoint >= head:
+        return "caught up"
+    return "stopped"

@@ -1,0 +1,375 @@
+"""The relay and the followers fed from a broker, under faults, against the real servers.
+
+- the relay killed with SIGKILL 10 times while events are appended, then
+  restarted: every event reaches the broker, each stream in order; what was
+  published twice is dropped (by NATS itself; by the consumer elsewhere);
+- the broker stopped and started while the relay publishes (a private
+  nats-server and redis-server): the relay waits and resumes by itself;
+- a projection fed from the broker killed mid-batch, again and again: its
+  read model ends equal to the truth, nothing lost, nothing applied twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from histoire import CommandHandler, EventStore, open_store, read_model
+from histoire.app.relay import Relay, relay_status
+from histoire.brokers import Broker, Delivery, open_broker
+from histoire.core.errors import BrokerUnavailableError
+from histoire.examples import bank
+
+from .._services import free_port, require_services, tcp_reachable
+from ..brokers import BROKERS, broker_namespace, isolated, remember_subscription
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNTS = [f"account-{n}" for n in range(12)]
+
+APP = textwrap.dedent(
+    """
+    from histoire import Application
+    from histoire.examples import bank
+    from histoire.examples.bank_views import balances
+
+    app = Application(
+        name="bank",
+        deciders=[bank.make_decider()],
+        upcasters=bank.make_upcasters(),
+        projections=[balances],
+    )
+    """
+)
+
+
+def bank_handler(store: EventStore) -> CommandHandler:  # type: ignore[type-arg]
+    return CommandHandler(store, bank.make_decider(), upcasters=bank.make_upcasters())
+
+
+def open_accounts(store: EventStore) -> None:
+    handler = bank_handler(store)
+    for account in ACCOUNTS:
+        handler.handle(account, bank.OpenAccount(owner=account))
+
+
+@contextlib.contextmanager
+def depositing(store: EventStore, seed: int, pause: float = 0.002) -> Iterator[None]:
+    """Deposits into random accounts in a thread, until the block ends."""
+    stop = threading.Event()
+
+    def deposit() -> None:
+        rng = random.Random(seed)
+        handler = bank_handler(store)
+        while not stop.is_set():
+            handler.handle(rng.choice(ACCOUNTS), bank.Deposit(amount_cents=rng.randint(1, 500)))
+            time.sleep(pause)
+
+    thread = threading.Thread(target=deposit)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def histoire_process(*args: str, cwd: Path = ROOT) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HISTOIRE_STORE", "HISTOIRE_APP")}
+    env["PYTHONPATH"] = os.pathsep.join([str(cwd), env.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, "-m", "histoire", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def everything(broker: Broker, name: str, expected: int, timeout: float = 30) -> list[Delivery]:
+    """Every message of the subscription `name`, until `expected` distinct events came."""
+    subscription = broker.subscribe(name)
+    got: list[Delivery] = []
+    distinct: set[object] = set()
+    deadline = time.monotonic() + timeout
+    batch: list[Delivery] = []
+    while time.monotonic() < deadline:
+        try:
+            batch = subscription.fetch(500, 0.5 if len(distinct) < expected else 0.3)
+        except BrokerUnavailableError:  # subscribe again, as histoire's followers do
+            subscription.close()
+            subscription = broker.subscribe(name)
+            continue
+        got += batch
+        distinct.update(d.record.event_id for d in batch)
+        if len(distinct) >= expected and not batch:
+            break  # the duplicates after the last one are in too
+        subscription.ack(batch)
+    subscription.close()
+    return got
+
+
+def assert_each_event_once_in_order(store: EventStore, got: list[Delivery]) -> int:
+    """After dropping what a follower drops (a stream's version already seen), the messages
+    are the store's events, each stream in version order. Returns the duplicates dropped."""
+    applied: dict[str, int] = {}
+    kept = []
+    for delivery in got:
+        record = delivery.record
+        if record.version > applied.get(record.stream_id, 0):
+            assert record.version == applied.get(record.stream_id, 0) + 1, (
+                f"{record.stream_id}: version {record.version} after "
+                f"{applied.get(record.stream_id, 0)}: an event was lost or came out of order"
+            )
+            applied[record.stream_id] = record.version
+            kept.append(record.event_id)
+    stored = [e.event_id for e in store.read_log()]
+    assert sorted(kept) == sorted(stored)
+    return len(got) - len(kept)
+
+
+def caught_up(store: EventStore, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses = relay_status(store)
+        if statuses and all(s.checkpoint >= store.head() for s in statuses):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", BROKERS)
+def test_a_relay_killed_10_times_loses_nothing(kind: str, tmp_path: Path) -> None:
+    """SIGKILL at random moments while deposits flow; restarted, every event is there once."""
+    url_store = f"sqlite:///{tmp_path / 'events.db'}"
+    store = open_store(url_store)
+    open_accounts(store)
+    with broker_namespace(kind) as url:
+        broker = open_broker(url)
+        remember_subscription(url, "check")
+        broker.subscribe("check").close()  # RabbitMQ keeps messages for queues that exist
+        rng = random.Random(kind)
+        kills = 0
+        with depositing(store, seed=3):
+            for _ in range(10):
+                relay = histoire_process(
+                    "relay", "--to", url, "--store", url_store, "--batch-size", "40"
+                )
+                time.sleep(rng.uniform(0.4, 0.9))
+                relay.send_signal(signal.SIGKILL)
+                relay.communicate(timeout=10)
+                kills += 1
+        assert kills == 10
+        published_before = sum(s.published for s in relay_status(store))
+        assert published_before > 0, "the relay never published before it was killed"
+        Relay(store, broker).run()  # restarted: publishes what is left, then returns
+        got = everything(broker, "check", len(list(store.read_log())))
+        duplicates = assert_each_event_once_in_order(store, got)
+        if kind == "nats":
+            assert duplicates == 0  # JetStream dropped them by Nats-Msg-Id
+        broker.close()
+    store.close()
+
+
+# -- a broker stopped and started --------------------------------------------
+
+
+class PrivateServer:
+    """A nats-server or redis-server of the test's own, on a free port, with its data kept."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind = kind
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.kind == "nats":
+            return f"nats://127.0.0.1:{self.port}"
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        if self.kind == "nats":
+            binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+            return [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.folder)]
+        return [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(self.folder),
+        ]
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while not tcp_reachable("127.0.0.1", self.port, 0.2):
+            assert time.monotonic() < deadline, f"{self.kind} did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
+    kind = request.param
+    binary = "nats-server" if kind == "nats" else "redis-server"
+    if not (shutil.which(binary) or os.path.exists(f"/usr/sbin/{binary}")):
+        if require_services():
+            pytest.fail(f"{binary} is missing and HISTOIRE_REQUIRE_SERVICES=1")
+        pytest.skip(f"{binary} is missing")
+    folder = Path(tempfile.mkdtemp(prefix=f"histoire-{kind}-"))
+    server = PrivateServer(kind, folder)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("private_server", ["nats", "redis"], indirect=True)
+def test_the_relay_waits_for_a_stopped_broker_and_resumes(
+    private_server: PrivateServer, tmp_path: Path
+) -> None:
+    """The broker stops for a second, twice, while the relay publishes: nothing lost, in order."""
+    store = open_store(f"sqlite:///{tmp_path / 'events.db'}")
+    open_accounts(store)
+    url = isolated(private_server.url, private_server.kind, "outage")
+    # NATS buffers while it reconnects: a short ack timeout makes the outage a failure
+    options = {"ack_timeout": 0.5} if private_server.kind == "nats" else {}
+    broker = open_broker(url, **options)
+    stop = threading.Event()
+    relay = Relay(store, broker, batch_size=50)
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(relay.run(live=True, stop=stop)))
+    thread.start()
+    try:
+        with depositing(store, seed=5):
+            for _ in range(2):
+                time.sleep(0.6)
+                private_server.stop()
+                time.sleep(1.0)
+                private_server.start()
+            time.sleep(0.5)
+        assert caught_up(store), relay_status(store)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert reports and reports[0].broker_failures > 0, "the relay never saw the broker down"
+    got = everything(broker, "check", len(list(store.read_log())))
+    assert_each_event_once_in_order(store, got)
+    broker.close()
+    store.close()
+
+
+# -- a consumer killed ----------------------------------------------------------
+
+
+def view(store: EventStore) -> dict[str, int]:
+    with read_model(store, "balances") as model:
+        return {key: doc["balance_cents"] for key, doc in model.documents("accounts")}
+
+
+def truth(store: EventStore) -> dict[str, int]:
+    handler = bank_handler(store)
+    return {a: handler.load(a).state.balance_cents for a in ACCOUNTS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", BROKERS)
+def test_a_projection_fed_from_a_broker_killed_mid_batch_ends_exact(
+    kind: str, tmp_path: Path
+) -> None:
+    """SIGKILL the broker-fed projection 8 times; its view (another database) equals the truth."""
+    (tmp_path / "bankapp.py").write_text(APP)
+    store = open_store(f"sqlite:///{tmp_path / 'events.db'}")
+    view_url = f"sqlite:///{tmp_path / 'view.db'}"
+    open_accounts(store)
+    with broker_namespace(kind) as url:
+        remember_subscription(url, "projection:balances:g1:0of1")
+        broker = open_broker(url)
+        command = [
+            "projections",
+            "run",
+            "balances",
+            "--from-broker",
+            url,
+            "--app",
+            "bankapp:app",
+            "--store",
+            view_url,
+            "--batch-size",
+            "30",
+        ]
+        worker = histoire_process(*command, cwd=tmp_path)
+        time.sleep(1.0)  # its subscription exists before the relay publishes (RabbitMQ)
+        stop = threading.Event()
+        relay = threading.Thread(
+            target=Relay(store, broker).run, kwargs={"live": True, "stop": stop}
+        )
+        relay.start()
+        rng = random.Random(kind)
+        try:
+            with depositing(store, seed=9, pause=0.001):
+                for _ in range(8):
+                    assert worker.stderr is not None
+                    assert "running" in worker.stderr.readline()  # it is consuming now
+                    time.sleep(rng.uniform(0.1, 0.5))
+                    worker.send_signal(signal.SIGKILL)
+                    worker.communicate(timeout=10)
+                    worker = histoire_process(*command, cwd=tmp_path)
+            assert caught_up(store)
+            views = open_store(view_url)
+            deadline = time.monotonic() + 30
+            expected = truth(store)
+            while (
+                time.monotonic() < deadline and (view(views) if _built(views) else {}) != expected
+            ):
+                time.sleep(0.2)
+            assert view(views) == expected
+            views.close()
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _, err = worker.communicate(timeout=30)
+            stop.set()
+            relay.join(30)
+        assert worker.returncode == 0, err
+        broker.close()
+    store.close()
+
+
+def _built(store: EventStore) -> bool:
+    try:
+        view(store)
+    except Exception:
+        return False
+    return True
