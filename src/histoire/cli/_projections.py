@@ -162,6 +162,7 @@ def rebuild(settings: Settings, name: str, member: int, members: int, batch_size
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @store_option
+@app_option
 @click.pass_obj
 def status(settings: Settings, name: str | None, as_json: bool) -> None:
     """Each projection's checkpoint, lag (events, seconds), state and last error."""
@@ -233,6 +234,7 @@ def status(settings: Settings, name: str | None, as_json: bool) -> None:
 @click.option("--reason", required=True, help="Why the event is skipped (recorded).")
 @click.option("--by", "who", default=None, help="Who skips it (default: the user name).")
 @store_option
+@app_option
 @click.pass_obj
 def skip(settings: Settings, name: str, event_id: str, reason: str, who: str | None) -> None:
     """Tell projection NAME to pass over EVENT_ID, on record (who, why, when)."""

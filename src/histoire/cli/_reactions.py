@@ -111,6 +111,7 @@ def _entries(tx: Transaction) -> list[parking.Entry]:
 @reactions.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @store_option
+@app_option
 @click.pass_obj
 def parked(settings: Settings, as_json: bool) -> None:
     """Events the reactions could not handle: parked, retrying, and those waiting behind."""
@@ -167,6 +168,7 @@ def parked(settings: Settings, as_json: bool) -> None:
 @click.argument("event_id", required=False)
 @click.option("--all", "every", is_flag=True, help="Retry every parked event.")
 @store_option
+@app_option
 @click.pass_obj
 def retry(settings: Settings, event_id: str | None, every: bool) -> None:
     """Send a parked event (or --all of them) back to be tried again, now."""
@@ -189,6 +191,7 @@ def retry(settings: Settings, event_id: str | None, every: bool) -> None:
 @click.option("--reason", required=True, help="Why it is given up (recorded).")
 @click.option("--by", "who", default=None, help="Who gives it up (default: the user name).")
 @store_option
+@app_option
 @click.pass_obj
 def skip(settings: Settings, event_id: str, reason: str, who: str | None) -> None:
     """Give up on a parked event, on record; its stream then goes on."""
