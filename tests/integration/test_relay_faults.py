@@ -4,7 +4,8 @@
   restarted: every event reaches the broker, each stream in order; what was
   published twice is dropped (by NATS itself; by the consumer elsewhere);
 - the broker stopped and started while the relay publishes (a private
-  nats-server and redis-server): the relay waits and resumes by itself;
+  nats-server, redis-server and RabbitMQ node): the relay waits and resumes
+  by itself;
 - a projection fed from the broker killed mid-batch, again and again: its
   read model ends equal to the truth, nothing lost, nothing applied twice.
 """
@@ -33,8 +34,9 @@ from histoire.brokers import Broker, Delivery, open_broker
 from histoire.core.errors import BrokerUnavailableError
 from histoire.examples import bank
 
-from .._services import free_port, require_services, tcp_reachable
+from .._services import require_services
 from ..brokers import BROKERS, broker_namespace, isolated, remember_subscription
+from ..private_brokers import PrivateServer, binary
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = [f"account-{n}" for n in range(12)]
@@ -188,75 +190,28 @@ def test_a_relay_killed_10_times_loses_nothing(kind: str, tmp_path: Path) -> Non
 # -- a broker stopped and started --------------------------------------------
 
 
-class PrivateServer:
-    """A nats-server or redis-server of the test's own, on a free port, with its data kept."""
-
-    def __init__(self, kind: str, folder: Path) -> None:
-        self.kind = kind
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        if self.kind == "nats":
-            return f"nats://127.0.0.1:{self.port}"
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def command(self) -> list[str]:
-        if self.kind == "nats":
-            binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-            return [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.folder)]
-        return [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(self.folder),
-        ]
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 10
-        while not tcp_reachable("127.0.0.1", self.port, 0.2):
-            assert time.monotonic() < deadline, f"{self.kind} did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
 def private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
     kind = request.param
-    binary = "nats-server" if kind == "nats" else "redis-server"
-    if not (shutil.which(binary) or os.path.exists(f"/usr/sbin/{binary}")):
+    if binary(kind) is None:
         if require_services():
-            pytest.fail(f"{binary} is missing and HISTOIRE_REQUIRE_SERVICES=1")
-        pytest.skip(f"{binary} is missing")
+            pytest.fail(f"the {kind} server program is missing and HISTOIRE_REQUIRE_SERVICES=1")
+        pytest.skip(f"the {kind} server program is missing")
     folder = Path(tempfile.mkdtemp(prefix=f"histoire-{kind}-"))
     server = PrivateServer(kind, folder)
-    server.start()
+    if not server.start():
+        shutil.rmtree(folder, ignore_errors=True)
+        message = f"a private {kind} server did not answer within {server.start_timeout:.0f} s"
+        if require_services():
+            pytest.fail(message + " and HISTOIRE_REQUIRE_SERVICES=1")
+        pytest.skip(message)
     yield server
     server.stop()
     shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("private_server", ["nats", "redis"], indirect=True)
+@pytest.mark.parametrize("private_server", BROKERS, indirect=True)
 def test_the_relay_waits_for_a_stopped_broker_and_resumes(
     private_server: PrivateServer, tmp_path: Path
 ) -> None:
@@ -267,6 +222,7 @@ def test_the_relay_waits_for_a_stopped_broker_and_resumes(
     # NATS buffers while it reconnects: a short ack timeout makes the outage a failure
     options = {"ack_timeout": 0.5} if private_server.kind == "nats" else {}
     broker = open_broker(url, **options)
+    broker.subscribe("check").close()  # RabbitMQ keeps messages for queues that exist
     stop = threading.Event()
     relay = Relay(store, broker, batch_size=50)
     reports = []
@@ -278,7 +234,7 @@ def test_the_relay_waits_for_a_stopped_broker_and_resumes(
                 time.sleep(0.6)
                 private_server.stop()
                 time.sleep(1.0)
-                private_server.start()
+                assert private_server.start(), f"{private_server.kind} did not start again"
             time.sleep(0.5)
         assert caught_up(store), relay_status(store)
     finally:
