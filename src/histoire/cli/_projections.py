@@ -34,6 +34,7 @@ from histoire.cli._worker import (
     consumer_group,
     exit_if_failed,
     group_options,
+    run_options,
     run_worker,
     stopping_on_signals,
 )
@@ -53,12 +54,8 @@ def _chosen(settings: Settings, names: tuple[str, ...]) -> tuple[Application, li
 
 @projections.command()
 @click.argument("names", nargs=-1)
-@group_options
+@run_options(once="Catch up to the head of the log, then exit.", batch_size=500)
 @broker_option
-@click.option("--once", is_flag=True, help="Catch up to the head of the log, then exit.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
-@store_option
-@app_option
 @click.pass_obj
 def run(
     settings: Settings,

@@ -26,7 +26,7 @@ from histoire.cli._worker import (
     chosen,
     consumer_group,
     exit_if_failed,
-    group_options,
+    run_options,
     run_worker,
 )
 from histoire.store import parking, progress
@@ -45,12 +45,8 @@ def _chosen(settings: Settings, names: tuple[str, ...]) -> tuple[Application, li
 
 @reactions.command()
 @click.argument("names", nargs=-1)
-@group_options
+@run_options(once="Deliver up to the head of the log, then exit.", batch_size=100)
 @broker_option
-@click.option("--once", is_flag=True, help="Deliver up to the head of the log, then exit.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
-@store_option
-@app_option
 @click.pass_obj
 def run(
     settings: Settings,

@@ -15,7 +15,7 @@ from histoire.app.worker import Runnable
 from histoire.cli._app import USAGE_ERROR, Settings, app_option, fail, store_option
 from histoire.cli._render import Column, make_console, print_table_stream, write_json_line
 from histoire.cli._store import opened_broker, opened_store
-from histoire.cli._worker import consumer_group, exit_if_failed, group_options, run_worker
+from histoire.cli._worker import consumer_group, exit_if_failed, run_options, run_worker
 
 
 @click.group(invoke_without_command=True)
@@ -26,11 +26,7 @@ from histoire.cli._worker import consumer_group, exit_if_failed, group_options, 
     default=None,
     help="The broker: nats://host:4222, redis://host:6379/0, amqp://user:password@host:5672/.",
 )
-@group_options
-@click.option("--once", is_flag=True, help="Publish up to the head of the log, then exit.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
-@store_option
-@app_option
+@run_options(once="Publish up to the head of the log, then exit.", batch_size=1000)
 @click.pass_context
 def relay(
     ctx: click.Context,

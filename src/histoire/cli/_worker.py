@@ -14,7 +14,7 @@ import click
 from histoire.app.application import Application
 from histoire.app.follower import ConsumerGroup
 from histoire.app.worker import Runnable, Worker
-from histoire.cli._app import FAILURE, USAGE_ERROR, Settings, fail
+from histoire.cli._app import FAILURE, USAGE_ERROR, Settings, app_option, fail, store_option
 from histoire.core.errors import InvalidInputError
 
 
@@ -53,6 +53,26 @@ def stopping_on_signals() -> Iterator[threading.Event]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def run_options(*, once: str, batch_size: int) -> Callable[[Any], Any]:
+    """The options every worker command takes: its consumer group, `--once`, `--batch-size`,
+    `--store` and `--app` (`once` is the help of `--once`)."""
+
+    def decorate(command: Any) -> Any:
+        for option in (
+            app_option,
+            store_option,
+            click.option(
+                "--batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True
+            ),
+            click.option("--once", is_flag=True, help=once),
+            group_options,
+        ):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def broker_option(command: Any) -> Any:
