@@ -24,9 +24,9 @@ from histoire import ANY, START, NewEvent, RecordedEvent
 from histoire.cli import cli
 from histoire.core.errors import SchemaError
 from histoire.store.postgres import PostgresEventStore
-from histoire.store.postgres_connect import adapters
-from histoire.store.postgres_schema import apply_migrations, parse_url
-from histoire.store.postgres_sql import append_params, statements
+from histoire.store.postgres.connect import adapters
+from histoire.store.postgres.schema import apply_migrations, parse_url
+from histoire.store.postgres.sql import append_params, statements
 from histoire.testing._contract.log_order import versions_by_stream
 
 from .._services import postgres_url_or_skip, settled_head

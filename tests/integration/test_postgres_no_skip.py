@@ -22,8 +22,8 @@ import pytest
 
 from histoire import NO_STREAM, START, NewEvent, RecordedEvent
 from histoire.store.postgres import PostgresEventStore
-from histoire.store.postgres_connect import adapters
-from histoire.store.postgres_sql import append_params, statements
+from histoire.store.postgres.connect import adapters
+from histoire.store.postgres.sql import append_params, statements
 
 from .._services import fresh_postgres_schema, postgres_url_or_skip, settled_head
 

@@ -29,7 +29,7 @@ from histoire import (
     open_store,
 )
 from histoire.store.postgres import PostgresEventStore, migrate
-from histoire.store.postgres_schema import parse_url
+from histoire.store.postgres.schema import parse_url
 
 from .._services import _free_port, fresh_postgres_schema, postgres_url_or_skip, settled_head
 

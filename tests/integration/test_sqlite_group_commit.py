@@ -152,7 +152,7 @@ def test_an_append_the_driver_refuses_fails_alone_even_unvalidated(
 ) -> None:
     """Should validation ever let through what SQLite refuses, the batch is retried without
     it: the faulty append alone fails, with InvalidInputError, and its neighbours commit."""
-    monkeypatch.setattr("histoire.store.sqlite.validate_append", lambda *args: None)
+    monkeypatch.setattr("histoire.store.sqlite.store.validate_append", lambda *args: None)
     fields: dict[str, Any] = {"event_id": uuid.uuid4(), "type": "t", "schema_version": 1}
     bad = NewEvent(**{"data": b"{}", **fields, **change})
     calls: list[Callable[[], AppendResult]] = [lambda: store.append("account-bad", [bad])]

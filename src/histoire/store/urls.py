@@ -38,7 +38,7 @@ def open_store(
         return MemoryEventStore(url, read_only=read_only, **options)
     if scheme == "sqlite":
         from histoire.store.sqlite import SQLiteEventStore
-        from histoire.store.sqlite_connect import options_from_url, sqlite_path_from_url
+        from histoire.store.sqlite.connect import options_from_url, sqlite_path_from_url
 
         given = options_from_url(url)
         read_only = given.pop("read_only", False) or read_only

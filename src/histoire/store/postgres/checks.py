@@ -12,8 +12,8 @@ import psycopg
 from psycopg import sql
 
 from histoire.core.errors import CorruptEventError
-from histoire.store.postgres_errors import is_connection_lost
-from histoire.store.postgres_pool import Conn, StorePool
+from histoire.store.postgres.errors import is_connection_lost
+from histoire.store.postgres.pool import Conn, StorePool
 from histoire.store.self_checks import StorageCheck, misfiled
 
 MAX_REPORTED = 100

@@ -24,7 +24,7 @@ from psycopg import sql
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
 from histoire.core.streams import category_of
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion
-from histoire.store.postgres_arrays import ByteaArray, IntArray, JsonbArray, TextArray, UuidArray
+from histoire.store.postgres.arrays import ByteaArray, IntArray, JsonbArray, TextArray, UuidArray
 
 EVENT_COLUMNS = (
     "event_id, stream_id, version, position, recorded_at, type, schema_version, "

@@ -1,4 +1,4 @@
-"""The SQLite store's schema: its version, and its creation from `sql/sqlite/`."""
+"""The SQLite store's schema: its version, and its creation from `migrations/`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from importlib import resources
 from typing import Final
 
 from histoire.core.errors import SchemaError
-from histoire.store.sqlite_checks import refuse_foreign_tables
-from histoire.store.sqlite_errors import convert
+from histoire.store.sqlite.checks import refuse_foreign_tables
+from histoire.store.sqlite.errors import convert
 
 SCHEMA_VERSION: Final = 1
 
@@ -38,8 +38,8 @@ def ensure_schema(
         try:
             if schema_version(conn) == 0:
                 script = (
-                    resources.files("histoire.store")
-                    .joinpath("sql/sqlite/0001_initial.sql")
+                    resources.files("histoire.store.sqlite")
+                    .joinpath("migrations/0001_initial.sql")
                     .read_text()
                 )
                 for statement in split_sql(script):

@@ -10,11 +10,11 @@ events come in version order in that log (see docs/postgres.md). Durable by
 default (synchronous_commit on); `durability="fast"` turns synchronous_commit
 off for this store's sessions.
 
-The SQL text and row decoding live in `postgres_sql` (array parameters in
-`postgres_arrays`), connection settings in `postgres_connect`, error
-conversion in `postgres_errors`, schema and URL handling in `postgres_schema`:
+The SQL text and row decoding live in `sql` (array parameters in
+`arrays`), connection settings in `connect`, error
+conversion in `errors`, schema and URL handling in `schema`:
 none of them does I/O. The blocking edge is this module, its pool
-(`postgres_pool`) and LISTEN waits (`postgres_listen`); an asyncio store would
+(`pool`) and LISTEN waits (`listen`); an asyncio store would
 be a second edge over the same modules.
 """
 
@@ -37,29 +37,29 @@ from histoire.core.errors import (
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
-from histoire.store import postgres_checks
 from histoire.store.checks import (
     DEFAULT_MAX_EVENT_SIZE,
     replayed_result,
     validate_append,
     validate_max_event_size,
 )
-from histoire.store.postgres_arrays import UuidArray
-from histoire.store.postgres_connect import connection_kwargs
-from histoire.store.postgres_errors import (
+from histoire.store.postgres import checks as postgres_checks
+from histoire.store.postgres.arrays import UuidArray
+from histoire.store.postgres.connect import connection_kwargs
+from histoire.store.postgres.errors import (
     EVENT_ID_CONSTRAINT,
     constraint_of,
     convert,
 )
-from histoire.store.postgres_listen import AppendListener
-from histoire.store.postgres_pool import StorePool, connect
-from histoire.store.postgres_schema import (
+from histoire.store.postgres.listen import AppendListener
+from histoire.store.postgres.pool import StorePool, connect
+from histoire.store.postgres.schema import (
     PostgresLocation,
     apply_migrations,
     check_schema,
     parse_url,
 )
-from histoire.store.postgres_sql import (
+from histoire.store.postgres.sql import (
     LAST_VERSION,
     append_params,
     append_result,

@@ -16,9 +16,9 @@ import psycopg_pool
 
 from histoire.core.errors import StoreError
 from histoire.core.recorded import RecordedEvent
-from histoire.store.postgres_errors import convert, is_connection_lost
-from histoire.store.postgres_schema import PostgresLocation
-from histoire.store.postgres_sql import event_rows
+from histoire.store.postgres.errors import convert, is_connection_lost
+from histoire.store.postgres.schema import PostgresLocation
+from histoire.store.postgres.sql import event_rows
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]

@@ -2,7 +2,7 @@
 
 A store lives in one schema of one database (`histoire` unless told
 otherwise), so that several applications can share a database. Its tables
-come from the numbered files in `sql/postgres/`, applied in order, each once,
+come from the numbered files in `migrations/`, applied in order, each once,
 under an advisory lock: two processes opening a new store at once are safe.
 """
 
@@ -118,7 +118,7 @@ def _without_password(parts: Any) -> str:
 @cache
 def migrations() -> tuple[tuple[int, str, str], ...]:
     """The numbered migration scripts: (version, file name, SQL template), in order."""
-    folder = resources.files("histoire.store").joinpath("sql/postgres")
+    folder = resources.files("histoire.store.postgres").joinpath("migrations")
     found = []
     for item in folder.iterdir():
         match = _MIGRATION_FILE.fullmatch(item.name)

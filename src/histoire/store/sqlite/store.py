@@ -7,13 +7,13 @@ cut; it exists only under that name.
 
 Appends from many threads are group-committed (one transaction, one fsync for
 all of them, each with its own expected-version check). Several processes may
-share one file: they take turns at the write lock (`sqlite_turns`), and a
+share one file: they take turns at the write lock (`turns`), and a
 writer waits for it up to `lock_timeout` seconds, then gets
 StoreUnavailableError, never a raw "database is locked".
 
 Around the store: URL options and connections (read-only ones included) in
-`sqlite_connect`, the schema in `sqlite_schema`, the write transaction in
-`sqlite_writer`, error conversion in `sqlite_errors`.
+`connect`, the schema in `schema`, the write transaction in
+`writer`, error conversion in `errors`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import DEFAULT_MAX_EVENT_SIZE, validate_append, validate_max_event_size
-from histoire.store.group_commit import GroupCommitter, Request
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 from histoire.store.read_checks import (
     validate_category,
@@ -56,19 +55,20 @@ from histoire.store.read_checks import (
 )
 from histoire.store.rows import check_batch_versions, stream_info
 from histoire.store.self_checks import StorageCheck
-from histoire.store.sqlite_checks import category_mismatches, storage_check
-from histoire.store.sqlite_connect import (
+from histoire.store.sqlite.checks import category_mismatches, storage_check
+from histoire.store.sqlite.connect import (
     Connections,
     Durability,
     durability_from_url,
     sqlite_path_from_url,
 )
-from histoire.store.sqlite_errors import convert as _convert
-from histoire.store.sqlite_errors import is_busy
-from histoire.store.sqlite_schema import ensure_schema
-from histoire.store.sqlite_turns import WriterTurns
-from histoire.store.sqlite_writer import COLUMNS as _COLUMNS
-from histoire.store.sqlite_writer import write_batch, write_one_by_one
+from histoire.store.sqlite.errors import convert as _convert
+from histoire.store.sqlite.errors import is_busy
+from histoire.store.sqlite.group_commit import GroupCommitter, Request
+from histoire.store.sqlite.schema import ensure_schema
+from histoire.store.sqlite.turns import WriterTurns
+from histoire.store.sqlite.writer import COLUMNS as _COLUMNS
+from histoire.store.sqlite.writer import write_batch, write_one_by_one
 from histoire.store.transactions import Transaction, committing
 
 __all__ = ["SQLiteEventStore", "durability_from_url", "sqlite_path_from_url"]
@@ -96,7 +96,7 @@ class SQLiteEventStore:
     `create=True` makes the file and its schema if needed, but refuses a file
     holding another application's tables unless `into_existing_database=True`.
     `read_only=True` opens an existing store that this handle never writes to
-    (a read-only file or folder is fine; see `sqlite_connect`): appends and
+    (a read-only file or folder is fine; see `connect`): appends and
     snapshots raise ReadOnlyStoreError. `max_event_size` bounds each event's
     data plus metadata, in bytes (1 MiB by default).
     """
@@ -135,7 +135,7 @@ class SQLiteEventStore:
             )
             if not self.read_only:
                 # Appends wait for the lock in _begin, taking turns with other
-                # processes, not in SQLite's busy handler (see sqlite_turns).
+                # processes, not in SQLite's busy handler (see turns).
                 self._writer.execute("PRAGMA busy_timeout=0")
                 self._turns = WriterTurns(self.path)
         except BaseException:
@@ -241,7 +241,7 @@ class SQLiteEventStore:
                 conn.execute("BEGIN")
             else:
                 # Fail fast on a taken lock, so that this transaction waits its turn
-                # with the appends (sqlite_turns) instead of in SQLite's busy handler,
+                # with the appends (turns) instead of in SQLite's busy handler,
                 # whose sleeps grow to 100 ms: a live projection was starved by appends.
                 conn.execute("PRAGMA busy_timeout=0")
                 try:

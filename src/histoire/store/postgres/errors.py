@@ -21,7 +21,7 @@ from histoire.core.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
-from histoire.store.postgres_schema import PostgresLocation
+from histoire.store.postgres.schema import PostgresLocation
 
 EVENT_ID_CONSTRAINT = "events_event_id_key"
 

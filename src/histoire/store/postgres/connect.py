@@ -18,8 +18,8 @@ import psycopg
 from psycopg.adapt import AdaptersMap, Loader
 from psycopg.pq import Format
 
-from histoire.store.postgres_arrays import ARRAY_DUMPERS
-from histoire.store.postgres_schema import PostgresLocation
+from histoire.store.postgres.arrays import ARRAY_DUMPERS
+from histoire.store.postgres.schema import PostgresLocation
 
 
 class JsonbAsBytes(Loader):

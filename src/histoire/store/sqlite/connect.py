@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from histoire.core.errors import InvalidStoreURLError
-from histoire.store.sqlite_errors import convert, is_busy
+from histoire.store.sqlite.errors import convert, is_busy
 
 Durability = Literal["full", "fast"]
 

@@ -25,7 +25,7 @@ from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
 from histoire.core.streams import category_of
 from histoire.core.versions import ExpectedVersion, check_expected_version
 from histoire.store.checks import replayed_result
-from histoire.store.group_commit import Request
+from histoire.store.sqlite.group_commit import Request
 
 COLUMNS = (
     "event_id, stream_id, version, position, recorded_at, type, schema_version, "
