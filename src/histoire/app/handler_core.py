@@ -1,0 +1,363 @@
+"""The command handler's logic, free of any I/O style: shared by the sync and async edges.
+
+Loading, deciding, retrying and snapshotting are written once, as generators
+that yield the store operations they need (`Request`) and receive their
+results. `CommandHandler` runs them against a blocking EventStore,
+`AsyncCommandHandler` against an AsyncEventStore: each edge is a driver of a
+dozen lines that performs the requests, nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import uuid
+import warnings
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from histoire.app.results import CommandResult, LoadedState
+from histoire.app.retries import RetryPolicy
+from histoire.codec.checks import check_command
+from histoire.codec.codec import Codec
+from histoire.codec.ids import new_event_id
+from histoire.codec.registry import EventRegistry
+from histoire.codec.states import decode_state, encode_state_checked
+from histoire.codec.upcasting import Upcasters
+from histoire.core.decider import Decider
+from histoire.core.errors import (
+    CodecError,
+    ConcurrencyError,
+    DuplicateEventError,
+    InvalidInputError,
+    RetriesExhaustedError,
+)
+from histoire.core.messages import Event
+from histoire.core.recorded import NewEvent, RecordedEvent
+from histoire.core.streams import validate_stream_id
+from histoire.core.versions import NO_STREAM, ExpectedVersion
+from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot
+
+C = TypeVar("C")
+S = TypeVar("S")
+E = TypeVar("E", bound=Event)
+T = TypeVar("T")
+
+Request = tuple[str, tuple[Any, ...], dict[str, Any]]
+"""A store operation: the name of a store method, its arguments and keyword arguments.
+
+The edge calls it and sends back the result: "read_stream" as a list of the
+events read; "sleep" (seconds) is not the store's but the retry policy's.
+"""
+Steps = Generator[Request, Any, T]
+"""The handler's logic for one call: yields Requests, returns the call's result."""
+
+PAGE = DEFAULT_BATCH_SIZE
+"""Events read per request while folding: memory stays flat on long streams."""
+
+logger = logging.getLogger("histoire.app.handler")
+
+_COMMAND_NAMESPACE = uuid.UUID("6f1c2d0e-9b7a-4c1e-8f3a-2d5b7e9c1a40")
+
+
+def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
+    """The id of the `index`-th event decided for a command: stable across retries."""
+    return uuid.uuid5(_COMMAND_NAMESPACE, f"{command_id}/{index}")
+
+
+class HandlerCore(Generic[C, S, E]):
+    """What both command handlers share: the decider, codec and retry policy, and the steps.
+
+    `retry` says how conflicting commands are retried (default: RetryPolicy(),
+    backoff with jitter). `max_retries=n` is deprecated: it means
+    RetryPolicy(max_attempts=n + 1).
+    """
+
+    def __init__(
+        self,
+        decider: Decider[C, S, E],
+        *,
+        codec: Codec | None = None,
+        upcasters: Upcasters | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        if max_retries is not None:
+            retry = _from_max_retries(max_retries, retry, type(self).__name__)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidInputError(f"retry must be a RetryPolicy, not {type(retry).__qualname__}")
+        self.decider = decider
+        self.codec = codec or Codec(EventRegistry(decider.events), upcasters)
+        self.retry = retry or RetryPolicy()
+
+    # -- reading ----------------------------------------------------------
+
+    def _load_call(
+        self, stream_id: str, at_version: int | None, as_of: dt.datetime | None
+    ) -> Steps[LoadedState[S]]:
+        """The steps of `load`, once its arguments are checked."""
+        validate_stream_id(stream_id)
+        if as_of is not None:
+            if at_version is not None:
+                raise InvalidInputError("load takes at_version or as_of, not both")
+            if not isinstance(as_of, dt.datetime) or as_of.tzinfo is None:
+                raise InvalidInputError(
+                    f"as_of must be a timezone-aware datetime (UTC recommended), not {as_of!r}"
+                )
+            return self._load_as_of(stream_id, as_of)
+        if at_version is not None and (
+            not isinstance(at_version, int) or isinstance(at_version, bool) or at_version < 0
+        ):
+            raise InvalidInputError(f"at_version must be None or an int >= 0, not {at_version!r}")
+        return self._load(stream_id, at_version)
+
+    def _load(self, stream_id: str, at_version: int | None = None) -> Steps[LoadedState[S]]:
+        # The write path calls this with a stream id it has already validated.
+        decider = self.decider
+        state: S | None = None
+        version = 0
+        snapshot_version = 0
+        policy = decider.snapshots
+        if policy.every is not None and decider.state_type is not None:
+            snapshot: Snapshot | None = yield (
+                "load_snapshot",
+                (stream_id,),
+                {
+                    "name": decider.name,
+                    "schema_version": policy.state_schema_version,
+                    "max_version": at_version,
+                },
+            )
+            if snapshot is not None:
+                try:
+                    state = decode_state(snapshot.data, decider.state_type)
+                    version = snapshot_version = snapshot.version
+                except CodecError:
+                    # A snapshot is a cache: one that no longer decodes is replaced
+                    # by a full replay, and the next command takes a new one.
+                    logger.warning(
+                        "snapshot of %s at version %d does not decode as %s; replaying",
+                        stream_id,
+                        snapshot.version,
+                        decider.state_type.__qualname__,
+                    )
+        if state is None:
+            state = decider.initial_state()
+        while at_version is None or version < at_version:
+            limit = PAGE if at_version is None else min(PAGE, at_version - version)
+            records: list[RecordedEvent] = yield _read(stream_id, version + 1, limit)
+            state, version = self._fold(state, version, records)
+            if len(records) < limit:
+                break
+        past_end = at_version is not None and version < at_version
+        return LoadedState(stream_id, state, version, snapshot_version, past_end)
+
+    def _load_as_of(self, stream_id: str, as_of: dt.datetime) -> Steps[LoadedState[S]]:
+        state, version = self.decider.initial_state(), 0
+        while True:
+            records: list[RecordedEvent] = yield _read(stream_id, version + 1, PAGE)
+            kept = list(itertools.takewhile(lambda r: r.recorded_at <= as_of, records))
+            state, version = self._fold(state, version, kept)
+            if len(kept) < PAGE:
+                return LoadedState(stream_id, state, version)
+
+    def _fold(self, state: S, version: int, records: Sequence[RecordedEvent]) -> tuple[S, int]:
+        """The state and version after folding stored `records` into `state`."""
+        decode = self.codec.decode
+        evolve_recorded = self.decider.evolve_recorded
+        if evolve_recorded is None:
+            evolve = self.decider.evolve
+            for record in records:
+                state = evolve(state, decode(record))  # type: ignore[arg-type]
+                version = record.version
+        else:
+            for record in records:
+                state = evolve_recorded(state, decode(record), record)  # type: ignore[arg-type]
+                version = record.version
+        return state, version
+
+    # -- writing ----------------------------------------------------------
+
+    def _handle(
+        self,
+        stream_id: str,
+        command: C,
+        command_id: uuid.UUID | None,
+        causation_id: uuid.UUID | None,
+        correlation_id: uuid.UUID | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> Steps[CommandResult[S, E]]:
+        """The steps of `handle`: load, decide, append; on a conflict, sleep and again."""
+        validate_stream_id(stream_id)
+        command = check_command(command)
+        given_id = command_id is not None
+        command_id = command_id or uuid.uuid4()
+        causation = causation_id or command_id
+        correlation = correlation_id or causation
+        retry = self.retry
+        started = retry.clock()
+        attempts = 0
+        while True:
+            attempts += 1
+            if given_id:
+                replay = yield from self._replayed(stream_id, command_id)
+                if replay is not None:
+                    return replay
+            loaded = yield from self._load(stream_id)
+            decided = self.decider.decide_events(command, loaded.state)
+            if not decided:
+                return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)
+            new_events, read_back = self._encode(
+                decided, command_id if given_id else None, metadata, causation, correlation
+            )
+            evolve_recorded = self.decider.evolve_recorded
+            if evolve_recorded is None:
+                # Folded before the append: an evolve that fails on these events
+                # fails the command with nothing stored, not every later load.
+                state = self.decider.fold(read_back, loaded.state)  # type: ignore[arg-type]
+            expected: ExpectedVersion = loaded.version if loaded.version else NO_STREAM
+            try:
+                appended = yield ("append", (stream_id, new_events, expected), {})
+            except ConcurrencyError as conflict:
+                delay = retry.delay(attempts, started)
+                if delay is None:
+                    raise RetriesExhaustedError(stream_id, attempts, conflict) from conflict
+                yield ("sleep", (delay,), {})
+                continue
+            if evolve_recorded is not None:  # it needs the records: after the append
+                state = loaded.state
+                for back, record in zip(read_back, appended.events, strict=True):
+                    state = evolve_recorded(state, back, record)  # type: ignore[arg-type]
+            yield from self._maybe_snapshot(
+                stream_id, loaded.snapshot_version, appended.version, state
+            )
+            return CommandResult(
+                stream_id,
+                command_id,
+                appended.events,
+                tuple(read_back),  # type: ignore[arg-type]
+                appended.version,
+                state,
+            )
+
+    def _encode(
+        self,
+        decided: tuple[E, ...],
+        command_id: uuid.UUID | None,
+        metadata: Mapping[str, Any] | None,
+        causation: uuid.UUID,
+        correlation: uuid.UUID,
+    ) -> tuple[list[NewEvent], list[Event]]:
+        """The events to append, and the decided events as reads will give them back.
+
+        With a command id, event ids derive from it, so that a replay stores nothing.
+        """
+        new_events = []
+        read_back = []
+        for i, event in enumerate(decided):
+            new, back = self.codec.encode_and_read_back(
+                event,
+                event_id=new_event_id() if command_id is None else event_id_for(command_id, i),
+                metadata=metadata,
+                causation_id=causation,
+                correlation_id=correlation,
+            )
+            new_events.append(new)
+            read_back.append(back)
+        return new_events, read_back
+
+    def _replayed(self, stream_id: str, command_id: uuid.UUID) -> Steps[CommandResult[S, E] | None]:
+        first: RecordedEvent | None = yield ("get_event", (event_id_for(command_id, 0),), {})
+        if first is None:
+            return None
+        if first.stream_id != stream_id:
+            raise DuplicateEventError(
+                stream_id,
+                first.event_id,
+                f"command {command_id} was already handled for {first.stream_id}",
+            )
+        records: list[RecordedEvent] = []
+        while True:
+            page: list[RecordedEvent] = yield _read(
+                first.stream_id, first.version + len(records), PAGE
+            )
+            for record in page:
+                if record.event_id != event_id_for(command_id, len(records)):
+                    break
+                records.append(record)
+            else:
+                if len(page) == PAGE:
+                    continue
+            break
+        loaded = yield from self._load(first.stream_id, records[-1].version)
+        decided = tuple(self.codec.decode(r) for r in records)
+        return CommandResult(
+            first.stream_id,
+            command_id,
+            tuple(records),
+            decided,  # type: ignore[arg-type]
+            loaded.version,
+            loaded.state,
+            replayed=True,
+        )
+
+    # -- snapshots ----------------------------------------------------------
+
+    def _snapshot(self, stream_id: str) -> Steps[Snapshot]:
+        """The steps of `snapshot`: take one at the latest version now and save it."""
+        validate_stream_id(stream_id)
+        decider = self.decider
+        if decider.state_type is None or decider.snapshots.every is None:
+            raise InvalidInputError(
+                f"decider {decider.name!r} takes no snapshots: give it a state_type and "
+                "snapshots=SnapshotPolicy(every=N)"
+            )
+        loaded = yield from self._load(stream_id)
+        if loaded.version == 0:
+            raise InvalidInputError(f"stream {stream_id} has no events: nothing to snapshot")
+        snapshot = self._snapshot_of(stream_id, loaded.version, loaded.state)
+        yield ("save_snapshot", (snapshot,), {})
+        return snapshot
+
+    def _snapshot_of(self, stream_id: str, version: int, state: S) -> Snapshot:
+        decider = self.decider
+        assert decider.state_type is not None  # checked by the callers
+        return Snapshot(
+            stream_id=stream_id,
+            name=decider.name,
+            version=version,
+            schema_version=decider.snapshots.state_schema_version,
+            data=encode_state_checked(state, decider.state_type),
+        )
+
+    def _maybe_snapshot(self, stream_id: str, since: int, version: int, state: S) -> Steps[None]:
+        policy = self.decider.snapshots
+        if policy.every is None or version - since < policy.every:
+            return
+        try:
+            yield ("save_snapshot", (self._snapshot_of(stream_id, version, state),), {})
+        except Exception:  # a snapshot is a cache: the command has succeeded anyway
+            logger.warning("snapshot of %s at version %d failed", stream_id, version, exc_info=True)
+
+
+def _read(stream_id: str, from_version: int, limit: int) -> Request:
+    """The request for one page of a stream: `limit` events from `from_version`."""
+    return (
+        "read_stream",
+        (stream_id,),
+        {"from_version": from_version, "limit": limit, "batch_size": limit},
+    )
+
+
+def _from_max_retries(max_retries: int, retry: RetryPolicy | None, owner: str) -> RetryPolicy:
+    warnings.warn(
+        f"{owner}(max_retries=n) is deprecated: pass retry=RetryPolicy(max_attempts=n + 1)",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    if retry is not None:
+        raise InvalidInputError("give retry or max_retries (deprecated), not both")
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise InvalidInputError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    return RetryPolicy(max_attempts=max_retries + 1)
