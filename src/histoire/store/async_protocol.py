@@ -1,0 +1,106 @@
+"""The AsyncEventStore protocol: the EventStore's operations, awaited.
+
+Every method means what the blocking EventStore's does (`protocol`), with the
+same arguments, checks and errors; reads are `async for` iterators. An async
+store is a second edge over the same SQL text, row decoding and checks as its
+blocking sibling, and passes the same contract suite (`histoire.testing`
+drives it through `BlockingFacade`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Protocol, runtime_checkable
+
+from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.versions import ANY, ExpectedVersion
+from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+
+
+@runtime_checkable
+class AsyncEventStore(Protocol):
+    """Append-only storage of events in streams, with a global log, for asyncio."""
+
+    url: str
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append `events` atomically if the stream's version meets `expected_version`.
+
+        Cancelling the call never leaves half an append: the events are stored
+        all or none (the caller may not learn which: append them again, by the
+        same ids, to find out).
+        """
+        ...
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Events of one stream, as `EventStore.read_stream`; arguments checked at the call."""
+        ...
+
+    def read_log(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[RecordedEvent]:
+        """The global log strictly after `after`, as `EventStore.read_log`."""
+        ...
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The number of events in `stream_id` (0 if it does not exist)."""
+        ...
+
+    async def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        """The stored event with this id, or None."""
+        ...
+
+    def list_streams(self, *, category: str | None = None) -> AsyncIterator[StreamInfo]:
+        """Every stream (of `category`, if given), by stream id."""
+        ...
+
+    async def head(self) -> Checkpoint:
+        """The checkpoint of the last event a follower can see now (START if none)."""
+        ...
+
+    async def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
+        """Wait, without blocking the loop, until an event past `after` may be readable.
+
+        As `EventStore.wait_for_events`. Cancelling the wait releases what it held.
+        """
+        ...
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store (or replace) the snapshot of a stream at a version."""
+        ...
+
+    async def load_snapshot(
+        self,
+        stream_id: str,
+        *,
+        name: str = "",
+        schema_version: int,
+        max_version: int | None = None,
+    ) -> Snapshot | None:
+        """The latest snapshot named `name` of `stream_id` at `schema_version`, not past
+        `max_version`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+        ...
