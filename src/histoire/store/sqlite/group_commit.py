@@ -4,15 +4,23 @@ No background thread: the first caller to arrive becomes the leader, takes every
 request queued so far, runs them in one transaction and wakes their callers;
 if more requests queued meanwhile, leadership passes to the oldest of them.
 A lone caller thus commits on its own thread with no hand-off at all.
+An asyncio caller queues the same way (`enqueue`) and leads, when its turn
+comes, on a writer thread of its own (`sqlite.async_store`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 R = TypeVar("R")
+
+
+class Wake(Protocol):
+    """How a leader wakes a waiting request: a threading.Event, or an asyncio hand-off."""
+
+    def set(self) -> None: ...
 
 
 class Request(Generic[R]):
@@ -23,7 +31,7 @@ class Request(Generic[R]):
     def __init__(self, args: Any) -> None:
         self.args = args
         # Only a caller that waits behind a leader needs an Event to sleep on.
-        self.wake: threading.Event | None = None
+        self.wake: Wake | None = None
         self.finished = False
         self.result: R | None = None
         self.error: BaseException | None = None
@@ -58,18 +66,31 @@ class GroupCommitter(Generic[R]):
     def submit(self, args: Any) -> R:
         """Queue `args`, wait until its batch is committed, return its result."""
         request: Request[R] = Request(args)
-        with self._mutex:
-            self._queue.append(request)
-            lead = not self._busy
-            if lead:
-                self._busy = True
-            else:
-                request.wake = threading.Event()
-        if not lead:
+        if not self.enqueue(request, threading.Event):
             assert request.wake is not None
             request.wake.wait()
             if request.finished:
                 return request.outcome()
+        self.lead(request)
+        return request.outcome()
+
+    def enqueue(self, request: Request[R], wake: Callable[[], Wake]) -> bool:
+        """Queue `request`; True if its caller must now `lead`.
+
+        Otherwise the request gets `wake()`, which a leader sets once the
+        request is finished, or once it is the request's turn to lead (then
+        `request.finished` is still False).
+        """
+        with self._mutex:
+            self._queue.append(request)
+            if not self._busy:
+                self._busy = True
+                return True
+            request.wake = wake()
+            return False
+
+    def lead(self, request: Request[R]) -> None:
+        """Run one batch (`request`'s, taken from the queue's head), then hand on."""
         with self._mutex:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
@@ -92,4 +113,3 @@ class GroupCommitter(Generic[R]):
                     successor.set()
                 else:
                     self._busy = False
-        return request.outcome()
