@@ -151,6 +151,31 @@ def test_a_version_bump_builds_a_new_generation_while_the_old_one_serves(
         assert tx.table_names("balances__g1__") == []
 
 
+def test_a_reader_of_the_old_generation_is_not_cut_off_by_the_swap(store: EventStore) -> None:
+    """A read that began before a swap reads the old tables to its end; the swap waits for it."""
+    expected = fill(store, accounts=2, deposits=1)
+    runner(store, balances_projection(version=1)).run()
+    reports: list[Any] = []
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            reports.append(runner(store, balances_projection(version=2)).run())
+        except BaseException as exc:
+            errors.append(exc)
+
+    with read_model(store, "balances") as view:
+        build = threading.Thread(target=rebuild)
+        build.start()
+        build.join(timeout=1.5)  # time enough to build generation 2 and try to swap it in
+        again = {key: doc["cents"] for key, doc in view.documents("accounts")}
+    build.join(timeout=30)
+    assert not errors, errors
+    assert again == expected
+    assert reports[0].swapped and reports[0].generation == 2
+    assert balances(store) == expected
+
+
 def test_consumer_group_members_together_build_the_same_view(store: EventStore) -> None:
     """Three members split the streams; together they give the one-member view."""
     expected = fill(store, accounts=9, deposits=2)

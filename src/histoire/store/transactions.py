@@ -40,6 +40,16 @@ class Transaction(Protocol):
         """Run one statement once per parameter row."""
         ...
 
+    def hold(self, key: str, *, exclusive: bool) -> None:
+        """Hold the lock named `key` until this transaction ends.
+
+        Many holders may share it; an exclusive holder waits for them all, and
+        they for it. Read-model readers share their projection's lock and a
+        swap, which drops the old tables, holds it exclusively: a read that
+        began before the swap reads the old tables to its end.
+        """
+        ...
+
 
 @runtime_checkable
 class TransactionalStore(Protocol):
@@ -83,6 +93,11 @@ class SQLiteTransaction:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
+    def hold(self, key: str, *, exclusive: bool) -> None:
+        # Nothing to do: a SQLite read transaction keeps its snapshot, dropped tables
+        # included, and writers (a swap among them) take turns at the one write lock.
+        return None
+
 
 class PostgresTransaction:
     """A Transaction on a psycopg connection already inside BEGIN."""
@@ -112,6 +127,14 @@ class PostgresTransaction:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._conn.cursor() as cursor:
             cursor.executemany(sql, rows)
+
+    def hold(self, key: str, *, exclusive: bool) -> None:
+        # An advisory lock per (schema, key), released at the end of the transaction;
+        # allowed in read-only transactions too.
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        self._conn.execute(
+            f"SELECT {function}(hashtextextended(%s, 0))", (f"{self._schema}\x1f{key}",)
+        )
 
 
 @contextmanager
