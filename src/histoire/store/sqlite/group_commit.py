@@ -66,9 +66,9 @@ class GroupCommitter(Generic[R]):
     def submit(self, args: Any) -> R:
         """Queue `args`, wait until its batch is committed, return its result."""
         request: Request[R] = Request(args)
-        if not self.enqueue(request, threading.Event):
-            assert request.wake is not None
-            request.wake.wait()
+        wake = threading.Event()
+        if not self.enqueue(request, lambda: wake):
+            wake.wait()
             if request.finished:
                 return request.outcome()
         self.lead(request)
