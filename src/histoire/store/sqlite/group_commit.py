@@ -66,9 +66,9 @@ class GroupCommitter(Generic[R]):
     def submit(self, args: Any) -> R:
         """Queue `args`, wait until its batch is committed, return its result."""
         request: Request[R] = Request(args)
-        wake = threading.Event()
-        if not self.enqueue(request, lambda: wake):
-            wake.wait()
+        if not self.enqueue(request, threading.Event):
+            assert isinstance(request.wake, threading.Event)
+            request.wake.wait()
             if request.finished:
                 return request.outcome()
         self.lead(request)
