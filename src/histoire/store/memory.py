@@ -8,7 +8,7 @@ import math
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from histoire.core.errors import ReadOnlyStoreError, StoreError
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
@@ -45,6 +45,8 @@ class _Data:
         self.streams: dict[str, list[RecordedEvent]] = {}
         self.by_id: dict[uuid.UUID, RecordedEvent] = {}
         self.snapshots: dict[str, dict[tuple[str, int, int], Snapshot]] = {}
+        # Called after each append (under the lock): asyncio waiters hand off to their loop.
+        self.listeners: set[Callable[[], None]] = set()
 
 
 class MemoryEventStore:
@@ -128,6 +130,8 @@ class MemoryEventStore:
             for record in records:
                 self._by_id[record.event_id] = record
             self._appended.notify_all()
+            for listener in self._data.listeners:
+                listener()
         return AppendResult(
             stream_id=stream_id,
             first_version=records[0].version,
@@ -234,6 +238,18 @@ class MemoryEventStore:
             return self._appended.wait_for(
                 lambda: len(self._log) > position, timeout=None if math.isinf(seconds) else seconds
             )
+
+    def on_append(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener()` after every append from now on (quick, it holds the lock);
+        returns the function that stops it."""
+        with self._lock:
+            self._data.listeners.add(listener)
+
+        def stop() -> None:
+            with self._lock:
+                self._data.listeners.discard(listener)
+
+        return stop
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
         if self.read_only:

@@ -495,6 +495,25 @@ class SQLiteEventStore:
         """Events whose category column is not the category of their stream id."""
         return category_mismatches(self._fetch)
 
+    # -- for the asyncio edge (async_store) -----------------------------------
+
+    @property
+    def committer(self) -> GroupCommitter[AppendResult]:
+        """The group commit every append of this store goes through; async appends join it."""
+        return self._committer
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    def data_version(self) -> int:
+        """`PRAGMA data_version` on this thread's connection: it changes when others commit."""
+        try:
+            return int(self._reader().execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _convert(exc, "waiting for events") from exc
+
     def close(self) -> None:
         self._closed = True
         if self._turns is not None:

@@ -1,0 +1,129 @@
+"""The SQLite store for asyncio: the same file, writer and group commit, awaited.
+
+Appends join the blocking store's group commit (`group_commit`): when an
+async append's turn comes to lead a batch, the batch runs on a writer thread
+of this store, and the awaiting task is woken through the loop
+(`call_soon_threadsafe`). Blocking and async appends to one store share
+batches. Reads are local lookups and run on the loop, a batch at a time
+(`async_blocking`); snapshot writes wait for the disk, so they go to a thread.
+A wait for events polls `PRAGMA data_version` (a look at shared memory) every
+`POLL_INTERVAL` seconds with `asyncio.sleep`.
+
+Cancellation: an append is one SQLite transaction, committed by the writer
+thread whether or not its caller still waits: it is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from histoire.core.errors import ReadOnlyStoreError, StoreError
+from histoire.core.recorded import AppendResult, Checkpoint, NewEvent
+from histoire.core.versions import ANY, ExpectedVersion
+from histoire.store.async_blocking import AsyncOverBlocking, from_any_thread
+from histoire.store.checks import validate_append
+from histoire.store.protocol import Snapshot
+from histoire.store.read_checks import validate_checkpoint, wait_timeout
+from histoire.store.sqlite.group_commit import GroupCommitter, Request
+from histoire.store.sqlite.store import POLL_INTERVAL, SQLiteEventStore
+
+__all__ = ["AsyncSQLiteEventStore"]
+
+
+class _Turn:
+    """An async append's wake: set by a leader when its batch is done, or when it leads."""
+
+    __slots__ = ("_committer", "_done", "_request", "_writer")
+
+    def __init__(
+        self,
+        committer: GroupCommitter[AppendResult],
+        request: Request[AppendResult],
+        done: asyncio.Future[None],
+        writer: ThreadPoolExecutor,
+    ) -> None:
+        self._committer = committer
+        self._request = request
+        self._writer = writer
+        self._done = from_any_thread(lambda: _settle(done))
+
+    def set(self) -> None:
+        if self._request.finished:
+            self._done()
+        else:  # its turn to lead: on the writer thread, never on the loop
+            self._writer.submit(self.lead)
+
+    def lead(self) -> None:
+        try:
+            self._committer.lead(self._request)
+        finally:
+            self._done()
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
+    """An AsyncEventStore in one SQLite file; the options of SQLiteEventStore.
+
+    Opening reads the file's schema on the calling thread (a few milliseconds).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
+        super().__init__(SQLiteEventStore(path, **options))
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="histoire-sqlite-writer")
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        store = self.blocking
+        if store.read_only:
+            raise ReadOnlyStoreError(store.url, f"appending to {stream_id}")
+        validate_append(stream_id, events, expected_version, store.max_event_size)
+        if store.closed:
+            raise StoreError(f"{store.url}: the store is closed")
+        committer = store.committer
+        request: Request[AppendResult] = Request((stream_id, events, expected_version))
+        done = asyncio.get_running_loop().create_future()
+        turn = _Turn(committer, request, done, self._writer)
+        if committer.enqueue(request, lambda: turn):
+            self._writer.submit(turn.lead)
+        # Shielded: a cancelled caller leaves the batch to finish (whole), and a
+        # turn to lead is taken on the writer thread whether or not anyone waits.
+        await asyncio.shield(done)
+        return request.outcome()
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        await asyncio.to_thread(self.blocking.save_snapshot, snapshot)
+
+    async def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
+        position = validate_checkpoint(after).position
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_timeout(timeout)
+        store = self.blocking
+        seen = store.data_version()
+        if store.head().position > position:
+            return True
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(left, POLL_INTERVAL))
+            version = store.data_version()
+            if version != seen:
+                seen = version
+                if store.head().position > position:
+                    return True
+
+    async def aclose(self) -> None:
+        self._writer.shutdown(wait=True)
+        self.blocking.close()
