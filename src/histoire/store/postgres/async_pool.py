@@ -1,0 +1,126 @@
+"""The async PostgreSQL store's connections: psycopg's AsyncConnectionPool, retries, errors.
+
+The asyncio twin of `pool`: every command borrows a pooled connection,
+psycopg's errors come out as histoire's, and a connection found dead is
+replaced before trying once more. A cancelled command gives its connection
+back to the pool, which discards it if a statement was cut short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+from histoire.core.errors import StoreError
+from histoire.core.recorded import RecordedEvent
+from histoire.store.postgres.errors import convert, is_connection_lost
+from histoire.store.postgres.schema import PostgresLocation
+from histoire.store.postgres.sql import event_rows
+
+T = TypeVar("T")
+AsyncConn = psycopg.AsyncConnection[Any]
+
+
+class AsyncStorePool:
+    """The connections of one async store: a pool for commands, direct ones on request."""
+
+    def __init__(
+        self,
+        location: PostgresLocation,
+        kwargs: dict[str, Any],
+        *,
+        min_size: int,
+        max_size: int,
+        timeout: float,
+    ) -> None:
+        self.location = location
+        self._kwargs = kwargs
+        self.pool: psycopg_pool.AsyncConnectionPool[AsyncConn] = psycopg_pool.AsyncConnectionPool(
+            location.conninfo,
+            connection_class=psycopg.AsyncConnection,
+            kwargs=kwargs,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            name=f"histoire-async-{location.schema}",
+        )
+        self.closed = False
+
+    async def open(self, doing: str) -> None:
+        """Open the pool and wait for its first connections."""
+        try:
+            await self.pool.open(wait=True, timeout=self.pool.timeout)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            await self.pool.close()
+            raise self.convert(await self._why_no_connection(exc), doing) from exc
+
+    def convert(self, exc: BaseException, doing: str) -> Exception:
+        """The histoire error for a psycopg error met while `doing` something."""
+        return convert(exc, doing, self.location)
+
+    async def connect(self, doing: str) -> AsyncConn:
+        """A new connection of our own (not pooled), set up like the pooled ones."""
+        try:
+            return await psycopg.AsyncConnection.connect(self.location.conninfo, **self._kwargs)
+        except psycopg.Error as exc:
+            raise self.convert(exc, doing) from exc
+
+    async def run(self, doing: str, work: Callable[[AsyncConn], Awaitable[T]]) -> T:
+        """Run `work` on a pooled connection; errors come out as histoire's.
+
+        A connection found dead is replaced and `work` tried once more: reads
+        are safe to repeat, and so are appends, which are idempotent by event id.
+        """
+        if self.closed:
+            raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        for attempt in (1, 2):
+            try:
+                async with self.pool.connection() as conn:
+                    return await work(conn)
+            except psycopg_pool.PoolTimeout as exc:
+                raise self.convert(await self._why_no_connection(exc), doing) from exc
+            except psycopg.Error as exc:
+                if attempt == 1 and is_connection_lost(exc):
+                    await self.pool.check()
+                    continue
+                raise self.convert(exc, doing) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _why_no_connection(self, timeout: Exception) -> Exception:
+        """The real reason the pool has no connection, if connecting now fails."""
+        try:
+            kwargs = {**self._kwargs, "connect_timeout": "2"}
+            await (await psycopg.AsyncConnection.connect(self.location.conninfo, **kwargs)).close()
+        except psycopg.Error as exc:
+            return exc
+        return timeout
+
+    async def fetch(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
+        """The rows of one query, in binary."""
+
+        async def work(conn: AsyncConn) -> list[tuple[Any, ...]]:
+            cursor = await conn.execute(query, params, binary=True)
+            return await cursor.fetchall()
+
+        return await self.run(doing, work)
+
+    async def fetch_events(
+        self, query: str, params: Sequence[Any], doing: str
+    ) -> list[RecordedEvent]:
+        """The rows of one query of `EVENT_COLUMNS`, as RecordedEvents."""
+
+        async def work(conn: AsyncConn) -> list[RecordedEvent]:
+            async with conn.cursor(binary=True, row_factory=event_rows) as cursor:
+                await cursor.execute(query, params)
+                return await cursor.fetchall()
+
+        return await self.run(doing, work)
+
+    async def close(self) -> None:
+        """Close every pooled connection; later commands raise StoreError."""
+        self.closed = True
+        await self.pool.close()

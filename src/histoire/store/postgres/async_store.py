@@ -1,0 +1,409 @@
+"""The PostgreSQL store for asyncio: psycopg's async connections over the same SQL.
+
+The statements, their parameters and the row decoding are `sql`'s, the
+error conversion `errors`', the schema handling `schema`'s: exactly what the
+blocking store runs. This module awaits them on an AsyncConnectionPool
+(`async_pool`) and waits for appends on a shared LISTEN connection
+(`async_listen`).
+
+Cancellation: an append is one statement in autocommit, a server-side
+function that commits or not; a cancelled call gives its connection back and
+leaves the append whole or absent (psycopg cancels the statement on the
+server; if it had committed, the events are there in full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any
+
+import psycopg
+
+from histoire.core.errors import ConcurrencyError, ReadOnlyStoreError, StoreError
+from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.streams import validate_stream_id
+from histoire.core.versions import ANY, ExpectedVersion
+from histoire.store.checks import (
+    DEFAULT_MAX_EVENT_SIZE,
+    replayed_result,
+    validate_append,
+    validate_max_event_size,
+)
+from histoire.store.postgres.arrays import UuidArray
+from histoire.store.postgres.async_listen import AsyncAppendListener
+from histoire.store.postgres.async_pool import AsyncConn, AsyncStorePool
+from histoire.store.postgres.connect import connection_kwargs
+from histoire.store.postgres.errors import EVENT_ID_CONSTRAINT, constraint_of, convert
+from histoire.store.postgres.schema import PostgresLocation, check_schema, parse_url
+from histoire.store.postgres.sql import (
+    LAST_VERSION,
+    append_params,
+    append_result,
+    category_mode,
+    event_rows,
+    read_log_params,
+    statements,
+    to_datetime,
+)
+from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
+from histoire.store.read_checks import (
+    validate_category,
+    validate_checkpoint,
+    validate_event_id,
+    validate_log_read,
+    validate_snapshot,
+    validate_snapshot_query,
+    validate_stream_read,
+    wait_timeout,
+)
+
+__all__ = ["AsyncPostgresEventStore"]
+
+_LIST_PAGE = 1000
+
+
+class AsyncPostgresEventStore:
+    """An AsyncEventStore in one schema of a PostgreSQL database; open it with `open`.
+
+    The options are PostgresEventStore's (`schema`, `create`, `pool_min`,
+    `pool_max`, `pool_timeout`, `connect_timeout`, `durability`,
+    `prepare_threshold`, `visibility_wait`, `read_only`, `max_event_size`).
+    """
+
+    def __init__(self, location: PostgresLocation, url: str, **options: Any) -> None:
+        # Use `await AsyncPostgresEventStore.open(...)`: the pool opens on the loop.
+        self.location = location
+        self.url = url
+        self.schema = location.schema
+        self.durability = location.durability
+        self.read_only = bool(options["read_only"])
+        self.max_event_size = validate_max_event_size(options["max_event_size"])
+        self.visibility_wait: float = options["visibility_wait"]
+        self._sql = statements(self.schema)
+        self._kwargs = options["kwargs"]
+        self._db = AsyncStorePool(
+            location,
+            self._kwargs,
+            min_size=options["pool_min"],
+            max_size=options["pool_max"],
+            timeout=options["pool_timeout"],
+        )
+        self._fetch = self._db.fetch
+        self._fetch_events = self._db.fetch_events
+        self._listener = AsyncAppendListener(
+            lambda: self._db.connect("listening for appends"),
+            location.channel,
+            self._db.convert,
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        create: bool = True,
+        schema: str | None = None,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        pool_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        durability: str | None = None,
+        prepare_threshold: int | None = 5,
+        visibility_wait: float = 0.2,
+        read_only: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> AsyncPostgresEventStore:
+        """Open the store at `url`, creating or migrating its schema if `create` allows."""
+        location = parse_url(url, schema, durability)
+        validate_max_event_size(max_event_size)
+        kwargs = connection_kwargs(location, connect_timeout, prepare_threshold, bool(read_only))
+        # The schema check is the blocking store's, run once, off the loop.
+        await asyncio.to_thread(_prepare_schema, location, kwargs, create and not read_only)
+        store = cls(
+            location,
+            url,
+            read_only=read_only,
+            max_event_size=max_event_size,
+            visibility_wait=visibility_wait,
+            kwargs=kwargs,
+            pool_min=pool_min,
+            pool_max=pool_max,
+            pool_timeout=pool_timeout,
+        )
+        await store._db.open("opening the store")
+        return store
+
+    # -- appending -----------------------------------------------------------------
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        if self.read_only:
+            raise ReadOnlyStoreError(self.location.display, f"appending to {stream_id}")
+        validate_append(stream_id, events, expected_version, self.max_event_size)
+        params = append_params(stream_id, events, expected_version)
+
+        async def work(conn: AsyncConn) -> AppendResult:
+            try:
+                cursor = await conn.execute(self._sql.append, params, binary=True)
+                row = await cursor.fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                if constraint_of(exc) != EVENT_ID_CONSTRAINT:
+                    raise
+                return await self._replay(conn, stream_id, events, expected_version, None)
+            assert row is not None
+            result = append_result(stream_id, events, row)
+            if isinstance(result, AppendResult):
+                return result
+            return await self._replay(conn, stream_id, events, expected_version, result)
+
+        return await self._db.run(f"appending to {stream_id}", work)
+
+    async def _replay(
+        self,
+        conn: AsyncConn,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion,
+        actual: int | None,
+    ) -> AppendResult:
+        """The first result of an append whose ids are stored, or the error to raise."""
+        async with conn.cursor(binary=True, row_factory=event_rows) as cursor:
+            ids = UuidArray([e.event_id for e in events])
+            await cursor.execute(self._sql.events_by_ids, (ids,))
+            stored = await cursor.fetchall()
+        if not stored:
+            if actual is None:  # pragma: no cover - the unique index said otherwise
+                raise StoreError(f"appending to {stream_id}: duplicate id vanished")
+            raise ConcurrencyError(stream_id, expected_version, actual)
+        found = {r.event_id: r for r in stored}
+        return replayed_result(
+            stream_id, events, expected_version, [found.get(e.event_id) for e in events]
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        backward: bool = False,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[RecordedEvent]:
+        validate_stream_read(stream_id, from_version, limit, batch_size)
+        if backward:
+            query = self._sql.stream_backward
+            cursor = LAST_VERSION if from_version is None else from_version
+        else:
+            query = self._sql.stream_forward
+            cursor = 1 if from_version is None else from_version
+        return self._pages(query, stream_id, cursor, backward, limit, batch_size)
+
+    async def _pages(
+        self, query: str, stream_id: str, cursor: int, backward: bool, limit: int | None, size: int
+    ) -> AsyncIterator[RecordedEvent]:
+        doing = f"reading stream {stream_id}"
+        remaining = limit
+        while remaining is None or remaining > 0:
+            batch = size if remaining is None else min(size, remaining)
+            events = await self._fetch_events(query, (stream_id, cursor, batch), doing)
+            for event in events:
+                yield event
+            if remaining is not None:
+                remaining -= len(events)
+            if len(events) < batch:
+                return
+            cursor = events[-1].version - 1 if backward else events[-1].version + 1
+
+    def read_log(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[RecordedEvent]:
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
+        return self._log_pages(after, cats, kinds, limit, batch_size)
+
+    async def _log_pages(
+        self,
+        after: Checkpoint,
+        cats: list[str] | None,
+        kinds: list[str] | None,
+        limit: int | None,
+        size: int,
+    ) -> AsyncIterator[RecordedEvent]:
+        if cats == [] or kinds == []:
+            return
+        await self._settled()  # include what committed before this call, if it shows soon
+        query = self._sql.read_log(category_mode(cats), kinds is not None)
+        commit, position = int(after[0]), int(after[1])
+        remaining = limit
+        while remaining is None or remaining > 0:
+            batch = size if remaining is None else min(size, remaining)
+            params = read_log_params(commit, position, cats, kinds, batch)
+            events = await self._fetch_events(query, params, "reading the log")
+            for event in events:
+                yield event
+            if remaining is not None:
+                remaining -= len(events)
+            if len(events) < batch:
+                return
+            commit, position = events[-1].commit, events[-1].position
+
+    async def stream_version(self, stream_id: str) -> int:
+        validate_stream_id(stream_id)
+        rows = await self._fetch(
+            self._sql.stream_version, (stream_id,), f"reading the version of {stream_id}"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
+        validate_event_id(event_id)
+        found = await self._fetch_events(
+            self._sql.event_by_id, (event_id,), f"reading event {event_id}"
+        )
+        return found[0] if found else None
+
+    def list_streams(self, *, category: str | None = None) -> AsyncIterator[StreamInfo]:
+        validate_category(category)
+        return self._streams(category)
+
+    async def _streams(self, category: str | None) -> AsyncIterator[StreamInfo]:
+        last = ""
+        while True:
+            params: tuple[Any, ...] = (last, _LIST_PAGE)
+            query = self._sql.streams_page
+            if category is not None:
+                query, params = self._sql.streams_page_of_category, (category, *params)
+            rows = await self._fetch(query, params, "listing streams")
+            for stream_id, cat, version, updated_at in rows:
+                yield StreamInfo(
+                    stream_id=stream_id,
+                    category=cat,
+                    version=version,
+                    updated_at=to_datetime(updated_at),
+                )
+            if len(rows) < _LIST_PAGE:
+                return
+            last = rows[-1][0]
+
+    async def head(self) -> Checkpoint:
+        """The checkpoint of the last visible event, once those committed before the call show."""
+        return await self._settled()
+
+    async def _head_row(self) -> tuple[Checkpoint, int, int]:
+        """(last visible event's checkpoint, newest committed xid, horizon)."""
+        rows = await self._fetch(self._sql.head, (), "reading the log head")
+        xid, position, newest, horizon = rows[0]
+        return START if xid is None else Checkpoint(xid, position), newest or 0, horizon
+
+    async def _head(self) -> tuple[Checkpoint, bool]:
+        checkpoint, newest, horizon = await self._head_row()
+        return checkpoint, newest >= horizon
+
+    async def _settled(self) -> Checkpoint:
+        checkpoint, newest, horizon = await self._head_row()
+        if newest < horizon or self.visibility_wait <= 0:
+            return checkpoint
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.visibility_wait
+        pause = 0.001
+        while loop.time() < deadline:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+            checkpoint, _, horizon = await self._head_row()
+            if horizon > newest:
+                break
+        return checkpoint
+
+    # -- following -----------------------------------------------------------------
+
+    async def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
+        """Wait on LISTEN until an event past `after` is visible, or `timeout` passes."""
+        if self._db.closed:
+            raise StoreError(f"waiting for events: the store of {self.location.display} is closed")
+        checkpoint = validate_checkpoint(after)
+        return await self._listener.wait(checkpoint, wait_timeout(timeout), self._head)
+
+    # -- snapshots -------------------------------------------------------------------
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(
+                self.location.display, f"saving a snapshot of {snapshot.stream_id}"
+            )
+        validate_snapshot(snapshot)
+        params = (
+            snapshot.stream_id,
+            snapshot.name,
+            snapshot.schema_version,
+            snapshot.version,
+            bytes(snapshot.data),
+        )
+
+        async def work(conn: AsyncConn) -> None:
+            await conn.execute(self._sql.save_snapshot, params)
+
+        await self._db.run(f"saving a snapshot of {snapshot.stream_id}", work)
+
+    async def load_snapshot(
+        self,
+        stream_id: str,
+        *,
+        name: str = "",
+        schema_version: int,
+        max_version: int | None = None,
+    ) -> Snapshot | None:
+        validate_snapshot_query(stream_id, name, schema_version, max_version)
+        top = LAST_VERSION if max_version is None else max_version
+        rows = await self._fetch(
+            self._sql.load_snapshot,
+            (stream_id, name, schema_version, top),
+            f"loading a snapshot of {stream_id}",
+        )
+        if not rows:
+            return None
+        version, data, recorded_at = rows[0]
+        return Snapshot(
+            stream_id=stream_id,
+            name=name,
+            version=version,
+            schema_version=schema_version,
+            data=data,
+            recorded_at=to_datetime(recorded_at),
+        )
+
+    # -- lifetime --------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        if self._db.closed:
+            return
+        await self._listener.close()
+        await self._db.close()
+
+    async def __aenter__(self) -> AsyncPostgresEventStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncPostgresEventStore({self.location.display!r}, schema={self.schema!r})"
+
+
+def _prepare_schema(location: PostgresLocation, kwargs: dict[str, Any], create: bool) -> None:
+    try:
+        with psycopg.connect(location.conninfo, **kwargs) as conn:
+            check_schema(conn, location, create)
+    except psycopg.Error as exc:
+        raise convert(exc, "opening the store", location) from exc
