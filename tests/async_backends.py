@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,25 @@ from ._services import fresh_postgres_schema, postgres_url, require_services
 Opener = Callable[..., Awaitable[AsyncEventStore] | AsyncEventStore]
 
 
+@contextlib.asynccontextmanager
+async def opened(opener: Opener, **options: Any) -> AsyncIterator[AsyncEventStore]:
+    """The store `opener` opens, closed on the way out."""
+    store = opener(**options)
+    if isinstance(store, Awaitable):
+        store = await store
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
 def async_opener(backend: str, tmp_path: Path) -> Opener:
     """A function of store options that opens the same fresh database of `backend` each call."""
+    if backend == "memory":
+        from histoire.store.memory_async import AsyncMemoryEventStore
+
+        first = AsyncMemoryEventStore()
+        return lambda **options: first.reopen(**options)
     if backend == "sqlite":
         from histoire.store.sqlite.async_store import AsyncSQLiteEventStore
 

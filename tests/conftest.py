@@ -12,6 +12,7 @@ from histoire import EventStore, MemoryEventStore, open_store
 from histoire.testing.contract import StoreFactory
 
 from ._services import postgres_url, require_services
+from .async_backends import Opener, async_opener
 
 BACKENDS = ["memory", "sqlite", "postgres"]
 
@@ -69,3 +70,12 @@ def store_factory(backend: str, tmp_path: Path) -> Iterator[StoreFactory]:
 def store(store_factory: StoreFactory) -> EventStore:
     """A fresh, empty store of the backend under test."""
     return store_factory()
+
+
+@pytest.fixture
+def async_store_opener(backend: str, tmp_path: Path) -> Opener:
+    """Opens async stores of the backend under test, all on one fresh database.
+
+    Call it inside the test's event loop (`async with opened(async_store_opener)`).
+    """
+    return async_opener(backend, tmp_path)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from histoire.store.memory_async import AsyncMemoryEventStore
 from histoire.testing.blocking_facade import BlockingFacade
 from histoire.testing.contract import EventStoreContract, StoreFactory
 
@@ -19,18 +18,10 @@ from ..async_backends import async_opener
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens facades on fresh async stores of one backend; every call, the same database."""
     opened: list[BlockingFacade] = []
-    shared: list[AsyncMemoryEventStore] = []
-    if request.param != "memory":
-        opener = async_opener(request.param, tmp_path)
+    opener = async_opener(request.param, tmp_path)
 
     def make(**options: Any) -> BlockingFacade:
-        if request.param == "memory":
-            if not shared:
-                shared.append(AsyncMemoryEventStore())
-            first = shared[0]
-            facade = BlockingFacade(lambda: first.reopen(**options) if options else first)
-        else:
-            facade = BlockingFacade(lambda: opener(**options))
+        facade = BlockingFacade(lambda: opener(**options))
         opened.append(facade)
         return facade
 

@@ -1,0 +1,153 @@
+"""The AsyncCommandHandler on every async backend: the CommandHandler's behaviour, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from histoire import CommandHandler, DuplicateEventError, RetriesExhaustedError, RetryPolicy
+from histoire.app.async_handler import AsyncCommandHandler
+from histoire.examples import bank
+from histoire.store.async_protocol import AsyncEventStore
+
+from ..async_backends import Opener, opened
+
+Scenario = Callable[[AsyncEventStore], Awaitable[None]]
+
+
+def run(opener: Opener, scenario: Scenario) -> None:
+    async def main() -> None:
+        async with opened(opener) as store:
+            await scenario(store)
+
+    asyncio.run(main())
+
+
+def handler_on(store: AsyncEventStore, snapshot_every: int | None = None) -> AsyncCommandHandler:
+    return AsyncCommandHandler(
+        store, bank.make_decider(snapshot_every), upcasters=bank.make_upcasters()
+    )
+
+
+def test_commands_are_decided_stored_and_loaded(async_store_opener: Opener) -> None:
+    """handle appends the decided events; load gives the state latest, at a version, as of."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        first = await handler.handle("account-1", bank.Deposit(amount_cents=500))
+        await asyncio.sleep(0.01)
+        between = dt.datetime.now(dt.UTC)
+        await asyncio.sleep(0.01)
+        last = await handler.handle("account-1", bank.Withdraw(amount_cents=200))
+        assert [e.type for e in first.events] == ["bank.Deposited"]
+        assert (last.version, last.state.balance_cents) == (3, 300)
+        loaded = await handler.load("account-1")
+        assert (loaded.version, loaded.state) == (3, last.state)
+        assert (await handler.load("account-1", at_version=2)).state.balance_cents == 500
+        assert (await handler.load("account-1", as_of=between)).version == 2
+        beyond = await handler.load("account-1", at_version=9)
+        assert (beyond.version, beyond.past_end) == (3, True)
+
+    run(async_store_opener, scenario)
+
+
+def test_a_refusal_is_an_event_and_is_stored(async_store_opener: Opener) -> None:
+    """A business refusal is decided, stored and returned like any event."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        refused = await handler.handle("account-1", bank.Withdraw(amount_cents=10))
+        assert [type(e) for e in refused.decided] == [bank.WithdrawalRefused]
+        assert await store.stream_version("account-1") == 2
+
+    run(async_store_opener, scenario)
+
+
+def test_concurrent_tasks_on_one_stream_all_succeed_by_retrying(async_store_opener: Opener) -> None:
+    """16 tasks depositing on one account meet conflicts, retry, and every deposit counts."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        results = await asyncio.gather(
+            *(handler.handle("account-1", bank.Deposit(amount_cents=n)) for n in range(1, 17))
+        )
+        assert sorted(r.version for r in results) == list(range(2, 18))
+        assert (await handler.load("account-1")).state.balance_cents == sum(range(1, 17))
+
+    run(async_store_opener, scenario)
+
+
+def test_retries_end_with_retries_exhausted(async_store_opener: Opener) -> None:
+    """With one attempt allowed, the losers of a race get RetriesExhaustedError."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = AsyncCommandHandler(store, bank.make_decider(), retry=RetryPolicy.no_retry())
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        outcomes = await asyncio.gather(
+            *(handler.handle("account-1", bank.Deposit(amount_cents=1)) for _ in range(8)),
+            return_exceptions=True,
+        )
+        stored = await store.stream_version("account-1") - 1
+        lost = [o for o in outcomes if isinstance(o, RetriesExhaustedError)]
+        assert stored >= 1 and stored + len(lost) == 8
+
+    run(async_store_opener, scenario)
+
+
+def test_a_command_handled_again_by_id_stores_nothing_more(async_store_opener: Opener) -> None:
+    """The same command id returns the first result (replayed) and appends nothing."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store)
+        command_id = uuid.uuid4()
+        first = await handler.handle(
+            "account-1", bank.OpenAccount(owner="ada"), command_id=command_id
+        )
+        again = await handler.handle(
+            "account-1", bank.OpenAccount(owner="ada"), command_id=command_id
+        )
+        assert again.replayed and again.events == first.events
+        assert await store.stream_version("account-1") == 1
+        with pytest.raises(DuplicateEventError):
+            await handler.handle("account-2", bank.OpenAccount(owner="bo"), command_id=command_id)
+
+    run(async_store_opener, scenario)
+
+
+def test_snapshots_are_taken_and_read(async_store_opener: Opener) -> None:
+    """Every N events a snapshot is saved; loads start from it and equal a full replay."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store, snapshot_every=3)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        for amount in range(1, 7):
+            await handler.handle("account-1", bank.Deposit(amount_cents=amount))
+        loaded = await handler.load("account-1")
+        assert (loaded.snapshot_version, loaded.version) == (6, 7)
+        assert loaded.state == (await handler_on(store).load("account-1")).state
+        taken = await handler.snapshot("account-1")
+        assert taken.version == 7
+
+    run(async_store_opener, scenario)
+
+
+def test_the_sync_and_async_handlers_agree(async_store_opener: Opener, backend: str) -> None:
+    """What the async handler stores, the blocking handler on the same store loads the same."""
+    if backend == "postgres":
+        pytest.skip("the async PostgreSQL store wraps no blocking store to compare with")
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        await handler.handle("account-1", bank.Deposit(amount_cents=70))
+        blocking = CommandHandler(store.blocking, bank.make_decider())  # type: ignore[attr-defined]
+        assert blocking.load("account-1") == await handler.load("account-1")
+
+    run(async_store_opener, scenario)
