@@ -22,12 +22,16 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from histoire.core.errors import InvalidInputError
 from histoire.core.recorded import Checkpoint, RecordedEvent
 from histoire.store.protocol import EventStore
+
+Request = tuple[str, tuple[Any, ...], dict[str, Any]]
+"""A store method's name, args and kwargs; or ("batch", (Batch,), {})."""
 
 IDLE_WAIT = 1.0
 """Longest sleep between two looks at an idle log, in seconds (a stop is seen sooner)."""
@@ -110,37 +114,69 @@ class Follower:
         every `heartbeat` seconds of an idle live follow, says it is alive.
         """
         stop = stop or threading.Event()
+        steps = self.steps(after, live, stop.is_set, idle_wait, heartbeat)
+        reply: Any = None
+        while True:
+            try:
+                request = steps.send(reply)
+            except StopIteration:
+                return
+            name, args, kwargs = request
+            reply = None
+            if name == "batch":
+                yield args[0]
+            elif name == "read_log":
+                reply = list(self.store.read_log(*args, **kwargs))
+            else:
+                reply = getattr(self.store, name)(*args, **kwargs)
+
+    def steps(
+        self,
+        after: Checkpoint,
+        live: bool,
+        stopped: Callable[[], bool],
+        idle_wait: float,
+        heartbeat: float | None,
+    ) -> Generator[Request, Any, None]:
+        """`batches`' logic, free of any I/O style: yields store requests and batches.
+
+        A request is (store method, args, kwargs), answered with its result
+        ("read_log" as a list); ("batch", (Batch,), {}) is a batch to give out.
+        The blocking `batches` and the asyncio follower (`async_follower`) drive it.
+        """
         checkpoint = after
         owns, whole = self.group.owns, self.group.members == 1
-        while not stop.is_set():
+        while not stopped():
             # The head is read before the log: every event it covers that the
             # filters let through is in the read that follows, so that when the
             # read comes back short, the checkpoint may jump to the head.
-            head = self.store.head()
-            records = list(
-                self.store.read_log(
-                    checkpoint,
-                    categories=self.categories,
-                    types=self.types,
-                    limit=self.batch_size,
-                    batch_size=self.batch_size,
-                )
+            head = yield ("head", (), {})
+            records: list[RecordedEvent] = yield (
+                "read_log",
+                (checkpoint,),
+                {
+                    "categories": self.categories,
+                    "types": self.types,
+                    "limit": self.batch_size,
+                    "batch_size": self.batch_size,
+                },
             )
             end = records[-1].checkpoint if records else checkpoint
             if len(records) < self.batch_size and head > end:
                 end = head
             mine = records if whole else [r for r in records if owns(r.stream_id)]
             if mine or end != checkpoint:
-                yield Batch(mine, end)
+                yield ("batch", (Batch(mine, end),), {})
                 checkpoint = end
             if len(records) == self.batch_size:
                 continue
             if not live:
                 return
             idle_since = time.monotonic()
-            while not stop.is_set() and not self.store.wait_for_events(
-                checkpoint, min(idle_wait, 0.25)
-            ):
+            while not stopped():
+                woken = yield ("wait_for_events", (checkpoint, min(idle_wait, 0.25)), {})
+                if woken:
+                    break
                 if heartbeat is not None and time.monotonic() - idle_since >= heartbeat:
-                    yield Batch([], checkpoint)
+                    yield ("batch", (Batch([], checkpoint),), {})
                     idle_since = time.monotonic()
