@@ -65,7 +65,10 @@ class AsyncOverBlocking(Generic[B]):
         events: Sequence[NewEvent],
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
-        return self.blocking.append(stream_id, events, expected_version)
+        result = self.blocking.append(stream_id, events, expected_version)
+        # An append that never suspends would let a busy task keep the loop to itself.
+        await asyncio.sleep(0)
+        return result
 
     def read_stream(
         self,

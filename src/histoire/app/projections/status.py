@@ -105,7 +105,7 @@ def wait_for_projection(
     deadline = time.monotonic() + timeout
     pause = 0.002
     while True:
-        if _reached(store, name, checkpoint):
+        if reached(store, name, checkpoint):
             return True
         left = deadline - time.monotonic()
         if left <= 0:
@@ -114,7 +114,8 @@ def wait_for_projection(
         pause = min(pause * 2, 0.05)
 
 
-def _reached(store: EventStore, name: str, checkpoint: Checkpoint) -> bool:
+def reached(store: EventStore, name: str, checkpoint: Checkpoint) -> bool:
+    """Whether every member of `name`'s serving generation has passed `checkpoint`."""
     serving = [s for s in projection_status(store, name) if s.serving]
     for status in serving:
         if status.failed_event_id is not None and status.checkpoint < checkpoint:
