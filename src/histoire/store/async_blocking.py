@@ -65,10 +65,10 @@ class AsyncOverBlocking(Generic[B]):
         events: Sequence[NewEvent],
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
-        result = self.blocking.append(stream_id, events, expected_version)
-        # An append that never suspends would let a busy task keep the loop to itself.
+        # An append that never suspended would let a busy task keep the loop to
+        # itself, and no other task could ever come between a load and its append.
         await asyncio.sleep(0)
-        return result
+        return self.blocking.append(stream_id, events, expected_version)
 
     def read_stream(
         self,

@@ -76,7 +76,17 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
     """
 
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
-        super().__init__(SQLiteEventStore(path, **options))
+        self._init(SQLiteEventStore(path, **options))
+
+    @classmethod
+    def wrapping(cls, blocking: SQLiteEventStore) -> AsyncSQLiteEventStore:
+        """The async store over an open SQLiteEventStore (closed with it)."""
+        store = cls.__new__(cls)
+        store._init(blocking)
+        return store
+
+    def _init(self, blocking: SQLiteEventStore) -> None:
+        super().__init__(blocking)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="histoire-sqlite-writer")
 
     async def append(
