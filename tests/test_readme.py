@@ -15,6 +15,7 @@ DOCUMENTS = [
     "docs/projections.md",
     "docs/reactions.md",
     "docs/relay.md",
+    "docs/asyncio.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 

@@ -5,6 +5,8 @@ derived from them.
 """
 
 from histoire.app.application import Application
+from histoire.app.async_follower import AsyncFollower
+from histoire.app.async_handler import AsyncCommandHandler
 from histoire.app.follower import ConsumerGroup
 from histoire.app.handler import CommandHandler, event_id_for
 from histoire.app.projections import (
@@ -17,6 +19,7 @@ from histoire.app.projections import (
     read_model,
     wait_for_projection,
 )
+from histoire.app.projections.async_status import wait_for_projection_async
 from histoire.app.relay import Relay, RelayReport, RelayStatus, relay_status
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
@@ -64,7 +67,10 @@ from histoire.core.messages import Command, Event
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import category_of, stream_id_for, validate_stream_id
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, StreamState
+from histoire.store.async_open import open_async_store
+from histoire.store.async_protocol import AsyncEventStore
 from histoire.store.memory import MemoryEventStore
+from histoire.store.memory_async import AsyncMemoryEventStore
 from histoire.store.protocol import EventStore, Snapshot, StreamInfo
 from histoire.store.urls import open_store
 
@@ -77,6 +83,10 @@ __all__ = [
     "STREAM_EXISTS",
     "AppendResult",
     "Application",
+    "AsyncCommandHandler",
+    "AsyncEventStore",
+    "AsyncFollower",
+    "AsyncMemoryEventStore",
     "Broker",
     "BrokerError",
     "BrokerUnavailableError",
@@ -144,6 +154,7 @@ __all__ = [
     "__version__",
     "category_of",
     "event_id_for",
+    "open_async_store",
     "open_broker",
     "open_store",
     "projection_status",
@@ -153,4 +164,5 @@ __all__ = [
     "validate_stream_id",
     "verify",
     "wait_for_projection",
+    "wait_for_projection_async",
 ]
