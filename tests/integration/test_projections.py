@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from histoire import CommandHandler, EventStore, HandlerError
+from histoire import CommandHandler, EventStore, HandlerError, IntegrityError, StoreError
 from histoire.app.follower import ConsumerGroup
 from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner
 from histoire.app.projections.reading import read_model
@@ -174,6 +174,25 @@ def test_a_reader_of_the_old_generation_is_not_cut_off_by_the_swap(store: EventS
     assert again == expected
     assert reports[0].swapped and reports[0].generation == 2
     assert balances(store) == expected
+
+
+def test_a_failing_statement_of_a_read_model_raises_histoire_errors(store: EventStore) -> None:
+    """The user's own SQL fails with histoire's errors naming the statement, not the driver's."""
+    fill(store, accounts=1, deposits=1)
+    runner(store, balances_projection()).run()
+    missing = pytest.raises(StoreError, match="running 'SELECT nothing FROM nowhere'")
+    with missing as raised, read_model(store, "balances") as view:
+        view.execute("SELECT nothing FROM nowhere")
+    assert type(raised.value) is StoreError
+    with pytest.raises(StoreError, match="read-only"), read_model(store, "balances") as view:
+        view.execute(f"DELETE FROM {view.table('accounts')}")
+    assert balances(store) == {"account-0": 1}
+    writing = store.transaction()  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError, match="INSERT INTO"), writing as tx:
+        table = tx.table("unique_keys")
+        mark = "?" if tx.dialect == "sqlite" else "%s"
+        tx.execute(f"CREATE TABLE {table} (key TEXT PRIMARY KEY)")
+        tx.executemany(f"INSERT INTO {table} (key) VALUES ({mark})", [["k"], ["k"]])
 
 
 def test_consumer_group_members_together_build_the_same_view(store: EventStore) -> None:
