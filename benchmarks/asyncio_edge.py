@@ -33,6 +33,7 @@ SIZES = {
     "sqlite": {"n": 500, "events": 1000, "loads": 50, "streams": 100, "per_stream": 100},
     "postgres": {"n": 1000, "events": 1000, "loads": 50, "streams": 100, "per_stream": 100},
 }
+TINY = {"n": 20, "events": 50, "loads": 3, "streams": 5, "per_stream": 10}
 WORKLOADS = ("W1", "W2", "W3", "W5", "W6")
 SYSTEMS = ("sync", "async", "eventsource-py")
 
@@ -43,8 +44,9 @@ async def _timed(run: Any) -> tuple[int, float, float]:
     return ops, time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def one_round(db: str, name: str, where: Where) -> dict[str, tuple[int, float, float]]:
-    size = SIZES[db]
+async def one_round(
+    db: str, name: str, where: Where, size: dict[str, int]
+) -> dict[str, tuple[int, float, float]]:
     system: Any
     if name == "sync":
         system = BlockingEdge(where)
@@ -70,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--out", default="benchmarks/results/asyncio.json")
+    parser.add_argument("--tiny", action="store_true", help="a few operations: does it run?")
     args = parser.parse_args(argv)
+    sizes = {db: TINY for db in SIZES} if args.tiny else SIZES
     import os
 
     url = args.postgres_url or os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory(prefix="histoire-aio-") as folder:
                     where = Where(db, Path(folder), url if db == "postgres" else None)
                     try:
-                        measured = asyncio.run(one_round(db, name, where))
+                        measured = asyncio.run(one_round(db, name, where, sizes[db]))
                     finally:
                         if where.schemas:
                             pg_drop_schemas(url, where.schemas)
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"sizes": SIZES, "results": results}, indent=1))
+    Path(args.out).write_text(json.dumps({"sizes": sizes, "results": results}, indent=1))
     print(report(results))
     return 0
 

@@ -47,3 +47,27 @@ def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> Non
         assert row["systems"]["histoire"]["median"] > 0
     assert (tmp_path / "ratios.png").stat().st_size > 0
     assert not list(tmp_path.glob("work-*")), "the databases were not cleaned up"
+
+
+@pytest.mark.slow
+def test_the_asyncio_benchmark_runs_every_system(tmp_path: Path) -> None:
+    """`python -m benchmarks.asyncio_edge --tiny` measures the blocking edge, the async edge
+    and eventsource-py on every workload, and writes them as JSON."""
+    if importlib.util.find_spec("eventsource") is None:
+        pytest.skip("eventsource-py is not installed (pip install -e '.[bench]')")
+    out = tmp_path / "asyncio.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.asyncio_edge", "--tiny", "--rounds", "1"]
+        + ["--db", "sqlite", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    results = json.loads(out.read_text())["results"]["sqlite"]
+    assert set(results) == {"W1", "W2", "W3", "W5", "W6"}
+    for by_system in results.values():
+        assert set(by_system) == {"sync", "async", "eventsource-py"}
+        assert all(runs and runs[0][0] > 0 for runs in by_system.values())
