@@ -7,6 +7,7 @@ dead (the server restarted since it was pooled) before trying once more.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ import psycopg_pool
 from histoire.core.errors import StoreError
 from histoire.core.recorded import RecordedEvent
 from histoire.store.postgres.errors import convert, is_connection_lost
+from histoire.store.postgres.operations import Steps
 from histoire.store.postgres.schema import PostgresLocation
 from histoire.store.postgres.sql import event_rows
 
@@ -135,10 +137,74 @@ class StorePool:
 
         return self.run(doing, work)
 
+    # -- operations (`operations`): the store's logic, performed blocking -------------
+
+    def perform(self, doing: str, steps: Steps[T]) -> T:
+        """Run an operation, each statement on a pooled connection of its own."""
+        reply: Any = None
+        while True:
+            try:
+                how, query, params = steps.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply = self._request(doing, how, query, params)
+
+    def emitted(self, doing: str, steps: Steps[None]) -> Iterator[Any]:
+        """The items an operation emits, its statements run as `perform` does."""
+        reply: Any = None
+        while True:
+            try:
+                how, query, params = steps.send(reply)
+            except StopIteration:
+                return
+            if how == "emit":
+                yield from params
+                reply = None
+            else:
+                reply = self._request(doing, how, query, params)
+
+    def _request(self, doing: str, how: str, query: str, params: Sequence[Any]) -> Any:
+        if how == "sleep":
+            time.sleep(params[0])
+            return None
+        return self.run(doing, lambda conn: execute(conn, how, query, params))
+
+    def perform_on_one(self, doing: str, operation: Callable[[], Steps[T]]) -> T:
+        """Run an operation on one pooled connection; a statement's psycopg error goes
+        into the operation first. A lost connection runs a new `operation()` once more."""
+
+        def work(conn: Conn) -> T:
+            steps = operation()
+            reply: Any = None
+            error: psycopg.Error | None = None
+            while True:
+                try:
+                    how, query, params = steps.send(reply) if error is None else steps.throw(error)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                reply = error = None
+                try:
+                    reply = execute(conn, how, query, params)
+                except psycopg.Error as exc:
+                    error = exc
+
+        return self.run(doing, work)
+
     def close(self) -> None:
         """Close every pooled connection; later commands raise StoreError."""
         self.closed = True
         self._pool.close()
+
+
+def execute(conn: Conn, how: str, query: str, params: Sequence[Any]) -> Any:
+    """One statement of an operation on `conn`: its row, rows, events, or nothing."""
+    if how == "events":
+        with conn.cursor(binary=True, row_factory=event_rows) as cursor:
+            return cursor.execute(query, params).fetchall()
+    cursor = conn.execute(query, params, binary=True)
+    if how == "row":
+        return cursor.fetchone()
+    return cursor.fetchall() if how == "rows" else None
 
 
 def connect(location: PostgresLocation, kwargs: dict[str, Any], doing: str) -> Conn:

@@ -21,7 +21,6 @@ be a second edge over the same modules.
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
@@ -29,7 +28,6 @@ from typing import Any
 import psycopg
 
 from histoire.core.errors import (
-    ConcurrencyError,
     CorruptEventError,
     ReadOnlyStoreError,
     StoreError,
@@ -39,16 +37,13 @@ from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import (
     DEFAULT_MAX_EVENT_SIZE,
-    replayed_result,
     validate_append,
     validate_max_event_size,
 )
 from histoire.store.postgres import checks as postgres_checks
-from histoire.store.postgres.arrays import UuidArray
+from histoire.store.postgres import operations
 from histoire.store.postgres.connect import connection_kwargs
 from histoire.store.postgres.errors import (
-    EVENT_ID_CONSTRAINT,
-    constraint_of,
     convert,
 )
 from histoire.store.postgres.listen import AppendListener
@@ -61,13 +56,9 @@ from histoire.store.postgres.schema import (
 )
 from histoire.store.postgres.sql import (
     LAST_VERSION,
-    append_params,
-    append_result,
     category_mode,
-    event_rows,
     read_log_params,
     statements,
-    to_datetime,
 )
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 from histoire.store.read_checks import (
@@ -173,42 +164,10 @@ class PostgresEventStore:
         if self.read_only:
             raise ReadOnlyStoreError(self.location.display, f"appending to {stream_id}")
         validate_append(stream_id, events, expected_version, self.max_event_size)
-        params = append_params(stream_id, events, expected_version)
-
-        def work(conn: Conn) -> AppendResult:
-            try:
-                row = conn.execute(self._sql.append, params, binary=True).fetchone()
-            except psycopg.errors.UniqueViolation as exc:
-                if constraint_of(exc) != EVENT_ID_CONSTRAINT:
-                    raise
-                return self._replay(conn, stream_id, events, expected_version, None)
-            assert row is not None
-            result = append_result(stream_id, events, row)
-            if isinstance(result, AppendResult):
-                return result
-            return self._replay(conn, stream_id, events, expected_version, result)
-
-        return self._db.run(f"appending to {stream_id}", work)
-
-    def _replay(
-        self,
-        conn: Conn,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: ExpectedVersion,
-        actual: int | None,
-    ) -> AppendResult:
-        """The first result of an append whose ids are stored, or the error to raise."""
-        with conn.cursor(binary=True, row_factory=event_rows) as cursor:
-            ids = UuidArray([e.event_id for e in events])
-            stored = cursor.execute(self._sql.events_by_ids, (ids,)).fetchall()
-        if not stored:
-            if actual is None:  # pragma: no cover - the unique index said otherwise
-                raise StoreError(f"appending to {stream_id}: duplicate id vanished")
-            raise ConcurrencyError(stream_id, expected_version, actual)
-        found = {r.event_id: r for r in stored}
-        return replayed_result(
-            stream_id, events, expected_version, [found.get(e.event_id) for e in events]
+        sql = self._sql
+        return self._db.perform_on_one(
+            f"appending to {stream_id}",
+            lambda: operations.append(sql, stream_id, events, expected_version),
         )
 
     # -- reading -------------------------------------------------------------------
@@ -285,35 +244,17 @@ class PostgresEventStore:
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
-        rows = self._fetch(
-            self._sql.stream_version, (stream_id,), f"reading the version of {stream_id}"
+        return self._db.perform(
+            f"reading the version of {stream_id}", operations.stream_version(self._sql, stream_id)
         )
-        return int(rows[0][0]) if rows else 0
 
     def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
         validate_event_id(event_id)
-        found = self._fetch_events(self._sql.event_by_id, (event_id,), f"reading event {event_id}")
-        return found[0] if found else None
+        return self._db.perform(f"reading event {event_id}", operations.event(self._sql, event_id))
 
     def list_streams(self, *, category: str | None = None) -> Iterator[StreamInfo]:
         validate_category(category)
-        last = ""
-        while True:
-            params: tuple[Any, ...] = (last, _LIST_PAGE)
-            query = self._sql.streams_page
-            if category is not None:
-                query, params = self._sql.streams_page_of_category, (category, *params)
-            rows = self._fetch(query, params, "listing streams")
-            for stream_id, cat, version, updated_at in rows:
-                yield StreamInfo(
-                    stream_id=stream_id,
-                    category=cat,
-                    version=version,
-                    updated_at=to_datetime(updated_at),
-                )
-            if len(rows) < _LIST_PAGE:
-                return
-            last = rows[-1][0]
+        return self._db.emitted("listing streams", operations.streams(self._sql, category))
 
     def head(self) -> Checkpoint:
         """The checkpoint of the last visible event, once those committed before the call show.
@@ -324,33 +265,12 @@ class PostgresEventStore:
         """
         return self._settled()
 
-    def _head_row(self) -> tuple[Checkpoint, int, int]:
-        """(last visible event's checkpoint, newest committed xid, horizon)."""
-        xid, position, newest, horizon = self._fetch(self._sql.head, (), "reading the log head")[0]
-        return START if xid is None else Checkpoint(xid, position), newest or 0, horizon
-
     def _head(self) -> tuple[Checkpoint, bool]:
-        """The last visible event's checkpoint, and whether committed events are still hidden.
-
-        Hidden: committed by a transaction above the horizon, because an older
-        one is still running; they show when it ends.
-        """
-        checkpoint, newest, horizon = self._head_row()
-        return checkpoint, newest >= horizon
+        return self._db.perform("reading the log head", operations.head(self._sql))
 
     def _settled(self) -> Checkpoint:
-        checkpoint, newest, horizon = self._head_row()
-        if newest < horizon or self.visibility_wait <= 0:
-            return checkpoint
-        deadline = time.monotonic() + self.visibility_wait
-        pause = 0.001
-        while time.monotonic() < deadline:
-            time.sleep(pause)
-            pause = min(pause * 2, 0.02)
-            checkpoint, _, horizon = self._head_row()
-            if horizon > newest:
-                break
-        return checkpoint
+        steps = operations.settled(self._sql, self.visibility_wait)
+        return self._db.perform("reading the log head", steps)
 
     # -- read models -----------------------------------------------------------------
 
@@ -393,18 +313,10 @@ class PostgresEventStore:
                 self.location.display, f"saving a snapshot of {snapshot.stream_id}"
             )
         validate_snapshot(snapshot)
-        params = (
-            snapshot.stream_id,
-            snapshot.name,
-            snapshot.schema_version,
-            snapshot.version,
-            bytes(snapshot.data),
+        self._db.perform(
+            f"saving a snapshot of {snapshot.stream_id}",
+            operations.save_snapshot(self._sql, snapshot),
         )
-
-        def work(conn: Conn) -> None:
-            conn.execute(self._sql.save_snapshot, params)
-
-        self._db.run(f"saving a snapshot of {snapshot.stream_id}", work)
 
     def load_snapshot(
         self,
@@ -415,22 +327,9 @@ class PostgresEventStore:
         max_version: int | None = None,
     ) -> Snapshot | None:
         validate_snapshot_query(stream_id, name, schema_version, max_version)
-        top = LAST_VERSION if max_version is None else max_version
-        rows = self._fetch(
-            self._sql.load_snapshot,
-            (stream_id, name, schema_version, top),
+        return self._db.perform(
             f"loading a snapshot of {stream_id}",
-        )
-        if not rows:
-            return None
-        version, data, recorded_at = rows[0]
-        return Snapshot(
-            stream_id=stream_id,
-            name=name,
-            version=version,
-            schema_version=schema_version,
-            data=data,
-            recorded_at=to_datetime(recorded_at),
+            operations.load_snapshot(self._sql, stream_id, name, schema_version, max_version),
         )
 
     # -- integrity -------------------------------------------------------------------
