@@ -8,7 +8,8 @@ back to the pool, which discards it if a statement was cut short.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -17,6 +18,7 @@ import psycopg_pool
 from histoire.core.errors import StoreError
 from histoire.core.recorded import RecordedEvent
 from histoire.store.postgres.errors import convert, is_connection_lost
+from histoire.store.postgres.operations import Steps
 from histoire.store.postgres.schema import PostgresLocation
 from histoire.store.postgres.sql import event_rows
 
@@ -101,22 +103,67 @@ class AsyncStorePool:
 
     async def fetch(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
         """The rows of one query, in binary."""
-
-        async def work(conn: AsyncConn) -> list[tuple[Any, ...]]:
-            cursor = await conn.execute(query, params, binary=True)
-            return await cursor.fetchall()
-
-        return await self.run(doing, work)
+        rows: list[tuple[Any, ...]] = await self._request(doing, "rows", query, params)
+        return rows
 
     async def fetch_events(
         self, query: str, params: Sequence[Any], doing: str
     ) -> list[RecordedEvent]:
         """The rows of one query of `EVENT_COLUMNS`, as RecordedEvents."""
+        events: list[RecordedEvent] = await self._request(doing, "events", query, params)
+        return events
 
-        async def work(conn: AsyncConn) -> list[RecordedEvent]:
-            async with conn.cursor(binary=True, row_factory=event_rows) as cursor:
-                await cursor.execute(query, params)
-                return await cursor.fetchall()
+    # -- operations (`operations`): the store's logic, awaited -------------------------
+
+    async def perform(self, doing: str, steps: Steps[T]) -> T:
+        """Run an operation, each statement on a pooled connection of its own."""
+        reply: Any = None
+        while True:
+            try:
+                how, query, params = steps.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply = await self._request(doing, how, query, params)
+
+    async def emitted(self, doing: str, steps: Steps[None]) -> AsyncIterator[Any]:
+        """The items an operation emits, its statements run as `perform` does."""
+        reply: Any = None
+        while True:
+            try:
+                how, query, params = steps.send(reply)
+            except StopIteration:
+                return
+            reply = None
+            if how != "emit":
+                reply = await self._request(doing, how, query, params)
+                continue
+            for item in params:
+                yield item
+
+    async def _request(self, doing: str, how: str, query: str, params: Sequence[Any]) -> Any:
+        if how == "sleep":
+            await asyncio.sleep(params[0])
+            return None
+        return await self.run(doing, lambda conn: execute(conn, how, query, params))
+
+    async def perform_on_one(self, doing: str, operation: Callable[[], Steps[T]]) -> T:
+        """Run an operation on one pooled connection; a statement's psycopg error goes
+        into the operation first. A lost connection runs a new `operation()` once more."""
+
+        async def work(conn: AsyncConn) -> T:
+            steps = operation()
+            reply: Any = None
+            failure: psycopg.Error | None = None
+            while True:
+                try:
+                    request = steps.send(reply) if failure is None else steps.throw(failure)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                reply = failure = None
+                try:
+                    reply = await execute(conn, *request)
+                except psycopg.Error as exc:
+                    failure = exc
 
         return await self.run(doing, work)
 
@@ -124,3 +171,15 @@ class AsyncStorePool:
         """Close every pooled connection; later commands raise StoreError."""
         self.closed = True
         await self.pool.close()
+
+
+async def execute(conn: AsyncConn, how: str, query: str, params: Sequence[Any]) -> Any:
+    """One statement of an operation on `conn`: its row, rows, events, or nothing."""
+    if how == "events":
+        async with conn.cursor(binary=True, row_factory=event_rows) as cursor:
+            await cursor.execute(query, params)
+            return await cursor.fetchall()
+    cursor = await conn.execute(query, params, binary=True)
+    if how == "row":
+        return await cursor.fetchone()
+    return await cursor.fetchall() if how == "rows" else None

@@ -21,31 +21,26 @@ from typing import Any
 
 import psycopg
 
-from histoire.core.errors import ConcurrencyError, ReadOnlyStoreError, StoreError
+from histoire.core.errors import ReadOnlyStoreError, StoreError
 from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import (
     DEFAULT_MAX_EVENT_SIZE,
-    replayed_result,
     validate_append,
     validate_max_event_size,
 )
-from histoire.store.postgres.arrays import UuidArray
+from histoire.store.postgres import operations
 from histoire.store.postgres.async_listen import AsyncAppendListener
-from histoire.store.postgres.async_pool import AsyncConn, AsyncStorePool
+from histoire.store.postgres.async_pool import AsyncStorePool
 from histoire.store.postgres.connect import connection_kwargs
-from histoire.store.postgres.errors import EVENT_ID_CONSTRAINT, constraint_of, convert
+from histoire.store.postgres.errors import convert
 from histoire.store.postgres.schema import PostgresLocation, check_schema, parse_url
 from histoire.store.postgres.sql import (
     LAST_VERSION,
-    append_params,
-    append_result,
     category_mode,
-    event_rows,
     read_log_params,
     statements,
-    to_datetime,
 )
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 from histoire.store.read_checks import (
@@ -146,44 +141,10 @@ class AsyncPostgresEventStore:
         if self.read_only:
             raise ReadOnlyStoreError(self.location.display, f"appending to {stream_id}")
         validate_append(stream_id, events, expected_version, self.max_event_size)
-        params = append_params(stream_id, events, expected_version)
-
-        async def work(conn: AsyncConn) -> AppendResult:
-            try:
-                cursor = await conn.execute(self._sql.append, params, binary=True)
-                row = await cursor.fetchone()
-            except psycopg.errors.UniqueViolation as exc:
-                if constraint_of(exc) != EVENT_ID_CONSTRAINT:
-                    raise
-                return await self._replay(conn, stream_id, events, expected_version, None)
-            assert row is not None
-            result = append_result(stream_id, events, row)
-            if isinstance(result, AppendResult):
-                return result
-            return await self._replay(conn, stream_id, events, expected_version, result)
-
-        return await self._db.run(f"appending to {stream_id}", work)
-
-    async def _replay(
-        self,
-        conn: AsyncConn,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: ExpectedVersion,
-        actual: int | None,
-    ) -> AppendResult:
-        """The first result of an append whose ids are stored, or the error to raise."""
-        async with conn.cursor(binary=True, row_factory=event_rows) as cursor:
-            ids = UuidArray([e.event_id for e in events])
-            await cursor.execute(self._sql.events_by_ids, (ids,))
-            stored = await cursor.fetchall()
-        if not stored:
-            if actual is None:  # pragma: no cover - the unique index said otherwise
-                raise StoreError(f"appending to {stream_id}: duplicate id vanished")
-            raise ConcurrencyError(stream_id, expected_version, actual)
-        found = {r.event_id: r for r in stored}
-        return replayed_result(
-            stream_id, events, expected_version, [found.get(e.event_id) for e in events]
+        sql = self._sql
+        return await self._db.perform_on_one(
+            f"appending to {stream_id}",
+            lambda: operations.append(sql, stream_id, events, expected_version),
         )
 
     # -- reading -------------------------------------------------------------------
@@ -262,69 +223,29 @@ class AsyncPostgresEventStore:
 
     async def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
-        rows = await self._fetch(
-            self._sql.stream_version, (stream_id,), f"reading the version of {stream_id}"
+        return await self._db.perform(
+            f"reading the version of {stream_id}", operations.stream_version(self._sql, stream_id)
         )
-        return int(rows[0][0]) if rows else 0
 
     async def get_event(self, event_id: uuid.UUID) -> RecordedEvent | None:
         validate_event_id(event_id)
-        found = await self._fetch_events(
-            self._sql.event_by_id, (event_id,), f"reading event {event_id}"
-        )
-        return found[0] if found else None
+        steps = operations.event(self._sql, event_id)
+        return await self._db.perform(f"reading event {event_id}", steps)
 
     def list_streams(self, *, category: str | None = None) -> AsyncIterator[StreamInfo]:
         validate_category(category)
-        return self._streams(category)
-
-    async def _streams(self, category: str | None) -> AsyncIterator[StreamInfo]:
-        last = ""
-        while True:
-            params: tuple[Any, ...] = (last, _LIST_PAGE)
-            query = self._sql.streams_page
-            if category is not None:
-                query, params = self._sql.streams_page_of_category, (category, *params)
-            rows = await self._fetch(query, params, "listing streams")
-            for stream_id, cat, version, updated_at in rows:
-                yield StreamInfo(
-                    stream_id=stream_id,
-                    category=cat,
-                    version=version,
-                    updated_at=to_datetime(updated_at),
-                )
-            if len(rows) < _LIST_PAGE:
-                return
-            last = rows[-1][0]
+        return self._db.emitted("listing streams", operations.streams(self._sql, category))
 
     async def head(self) -> Checkpoint:
         """The checkpoint of the last visible event, once those committed before the call show."""
         return await self._settled()
 
-    async def _head_row(self) -> tuple[Checkpoint, int, int]:
-        """(last visible event's checkpoint, newest committed xid, horizon)."""
-        rows = await self._fetch(self._sql.head, (), "reading the log head")
-        xid, position, newest, horizon = rows[0]
-        return START if xid is None else Checkpoint(xid, position), newest or 0, horizon
-
     async def _head(self) -> tuple[Checkpoint, bool]:
-        checkpoint, newest, horizon = await self._head_row()
-        return checkpoint, newest >= horizon
+        return await self._db.perform("reading the log head", operations.head(self._sql))
 
     async def _settled(self) -> Checkpoint:
-        checkpoint, newest, horizon = await self._head_row()
-        if newest < horizon or self.visibility_wait <= 0:
-            return checkpoint
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.visibility_wait
-        pause = 0.001
-        while loop.time() < deadline:
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
-            checkpoint, _, horizon = await self._head_row()
-            if horizon > newest:
-                break
-        return checkpoint
+        steps = operations.settled(self._sql, self.visibility_wait)
+        return await self._db.perform("reading the log head", steps)
 
     # -- following -----------------------------------------------------------------
 
@@ -343,18 +264,10 @@ class AsyncPostgresEventStore:
                 self.location.display, f"saving a snapshot of {snapshot.stream_id}"
             )
         validate_snapshot(snapshot)
-        params = (
-            snapshot.stream_id,
-            snapshot.name,
-            snapshot.schema_version,
-            snapshot.version,
-            bytes(snapshot.data),
+        await self._db.perform(
+            f"saving a snapshot of {snapshot.stream_id}",
+            operations.save_snapshot(self._sql, snapshot),
         )
-
-        async def work(conn: AsyncConn) -> None:
-            await conn.execute(self._sql.save_snapshot, params)
-
-        await self._db.run(f"saving a snapshot of {snapshot.stream_id}", work)
 
     async def load_snapshot(
         self,
@@ -365,22 +278,9 @@ class AsyncPostgresEventStore:
         max_version: int | None = None,
     ) -> Snapshot | None:
         validate_snapshot_query(stream_id, name, schema_version, max_version)
-        top = LAST_VERSION if max_version is None else max_version
-        rows = await self._fetch(
-            self._sql.load_snapshot,
-            (stream_id, name, schema_version, top),
+        return await self._db.perform(
             f"loading a snapshot of {stream_id}",
-        )
-        if not rows:
-            return None
-        version, data, recorded_at = rows[0]
-        return Snapshot(
-            stream_id=stream_id,
-            name=name,
-            version=version,
-            schema_version=schema_version,
-            data=data,
-            recorded_at=to_datetime(recorded_at),
+            operations.load_snapshot(self._sql, stream_id, name, schema_version, max_version),
         )
 
     # -- lifetime --------------------------------------------------------------------
