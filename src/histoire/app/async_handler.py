@@ -25,7 +25,7 @@ from histoire.app.retries import RetryPolicy
 from histoire.codec.codec import Codec
 from histoire.codec.upcasting import Upcasters
 from histoire.core.decider import Decider
-from histoire.store.async_protocol import AsyncEventStore
+from histoire.store.async_protocol import AsyncEventStore, read_stream_page
 from histoire.store.protocol import Snapshot
 
 __all__ = ["AsyncCommandHandler"]
@@ -44,7 +44,7 @@ async def _run(steps: Steps[T], store: AsyncEventStore, sleep: Callable[[float],
         reply = failure = None
         try:
             if name == "read_stream":
-                reply = [record async for record in store.read_stream(*args, **kwargs)]
+                reply = await read_stream_page(store, *args, **kwargs)
             elif name != "sleep":
                 reply = await getattr(store, name)(*args, **kwargs)
             elif sleep is time.sleep:  # the default policy: sleep without blocking the loop

@@ -88,6 +88,17 @@ class AsyncOverBlocking(Generic[B]):
         )
         return paced(records, batch_size)
 
+    async def read_stream_page(
+        self, stream_id: str, *, from_version: int, limit: int, batch_size: int
+    ) -> list[RecordedEvent]:
+        """Up to `limit` events of a stream from `from_version`, in one list (see
+        `async_protocol.read_stream_page`)."""
+        return list(
+            self.blocking.read_stream(
+                stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+            )
+        )
+
     def read_log(
         self,
         after: Checkpoint = START,

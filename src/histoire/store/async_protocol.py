@@ -18,6 +18,27 @@ from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 
 
+async def read_stream_page(
+    store: AsyncEventStore, stream_id: str, *, from_version: int, limit: int, batch_size: int
+) -> list[RecordedEvent]:
+    """Up to `limit` events of a stream from `from_version`, as a list.
+
+    A store may offer it as a method `read_stream_page` (one await for the
+    page, not one per event: what the command handler reads with); otherwise
+    this reads `read_stream`.
+    """
+    page = getattr(store, "read_stream_page", None)
+    if page is not None:
+        events: list[RecordedEvent] = await page(
+            stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+        )
+        return events
+    reads = store.read_stream(
+        stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+    )
+    return [record async for record in reads]
+
+
 @runtime_checkable
 class AsyncEventStore(Protocol):
     """Append-only storage of events in streams, with a global log, for asyncio."""

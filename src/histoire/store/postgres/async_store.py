@@ -183,6 +183,14 @@ class AsyncPostgresEventStore:
                 return
             cursor = events[-1].version - 1 if backward else events[-1].version + 1
 
+    async def read_stream_page(
+        self, stream_id: str, *, from_version: int, limit: int, batch_size: int
+    ) -> list[RecordedEvent]:
+        """Up to `limit` events of a stream from `from_version`, in one list."""
+        validate_stream_read(stream_id, from_version, limit, batch_size)
+        query, doing = self._sql.stream_forward, f"reading stream {stream_id}"
+        return await self._fetch_events(query, (stream_id, from_version, limit), doing)
+
     def read_log(
         self,
         after: Checkpoint = START,
