@@ -44,6 +44,16 @@ def account_events(codec: Any, count: int) -> list[NewEvent]:
     return events + [codec.encode(deposit) for _ in range(count - 1)]
 
 
+def fold_balance(
+    balances: dict[Any, int], account: Any, event: Any, deposited: type = bank.Deposited
+) -> None:
+    """W6's fold: an opening sets a balance to 0, a deposit adds to it."""
+    if isinstance(event, deposited):
+        balances[account] += event.amount_cents
+    else:
+        balances[account] = 0
+
+
 class Where:
     """One database per (system, round): a fresh SQLite file, or a fresh PostgreSQL schema."""
 
@@ -118,16 +128,10 @@ class BlockingEdge:
 
         def run() -> int:
             balances: dict[str, int] = {}
-            count = 0
             for record in store.read_log(START):
-                event = decode(record)
-                if isinstance(event, bank.Deposited):
-                    balances[record.stream_id] += event.amount_cents
-                else:
-                    balances[record.stream_id] = 0
-                count += 1
+                fold_balance(balances, record.stream_id, decode(record))
             assert len(balances) >= streams
-            return count
+            return sum(balances.values()) // AMOUNT_CENTS + len(balances)
 
         return run
 
@@ -204,16 +208,10 @@ class AsyncEdge:
 
         async def run() -> int:
             balances: dict[str, int] = {}
-            count = 0
             async for record in store.read_log(START):
-                event = decode(record)
-                if isinstance(event, bank.Deposited):
-                    balances[record.stream_id] += event.amount_cents
-                else:
-                    balances[record.stream_id] = 0
-                count += 1
+                fold_balance(balances, record.stream_id, decode(record))
             assert len(balances) >= streams
-            return count
+            return sum(balances.values()) // AMOUNT_CENTS + len(balances)
 
         return run
 
@@ -316,16 +314,11 @@ class EventsourcePy:
 
         async def run() -> int:
             balances: dict[uuid.UUID, int] = {}
-            count = 0
             async for envelope in self.store.read_all():
                 event = envelope.event
-                if isinstance(event, Deposited):
-                    balances[event.aggregate_id] += event.amount_cents
-                else:
-                    balances[event.aggregate_id] = 0
-                count += 1
+                fold_balance(balances, event.aggregate_id, event, Deposited)
             assert len(balances) >= streams
-            return count
+            return sum(balances.values()) // AMOUNT_CENTS + len(balances)
 
         return run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -54,3 +55,13 @@ def async_opener(backend: str, tmp_path: Path) -> Opener:
         return AsyncPostgresEventStore.open(url, schema=schema, **options)
 
     return open_postgres
+
+
+def run_on(opener: Opener, scenario: Callable[[AsyncEventStore], Awaitable[None]]) -> None:
+    """Open a store with `opener` in a new event loop, run `scenario` on it, close it."""
+
+    async def main() -> None:
+        async with opened(opener) as store:
+            await scenario(store)
+
+    asyncio.run(main())

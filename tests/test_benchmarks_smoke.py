@@ -57,8 +57,10 @@ def test_the_asyncio_benchmark_runs_every_system(tmp_path: Path) -> None:
         pytest.skip("eventsource-py is not installed (pip install -e '.[bench]')")
     out = tmp_path / "asyncio.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.asyncio_edge", "--tiny", "--rounds", "1"]
-        + ["--db", "sqlite", "--out", str(out)],
+        [
+            *(sys.executable, "-m", "benchmarks.asyncio_edge", "--tiny", "--rounds", "1"),
+            *("--db", "sqlite", "--out", str(out)),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -20,17 +20,12 @@ from histoire.examples import bank, bank_views
 from histoire.store.async_protocol import AsyncEventStore
 from histoire.testing.contract import new_events
 
-from ..async_backends import Opener, opened
+from ..async_backends import Opener, run_on
 
 Scenario = Callable[[AsyncEventStore], Awaitable[None]]
 
 
-def run(opener: Opener, scenario: Scenario) -> None:
-    async def main() -> None:
-        async with opened(opener) as store:
-            await scenario(store)
-
-    asyncio.run(main())
+run = run_on
 
 
 def test_streams_and_the_log_are_read_with_async_for(async_store_opener: Opener) -> None:

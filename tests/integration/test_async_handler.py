@@ -14,17 +14,12 @@ from histoire.app.async_handler import AsyncCommandHandler
 from histoire.examples import bank
 from histoire.store.async_protocol import AsyncEventStore
 
-from ..async_backends import Opener, opened
+from ..async_backends import Opener, run_on
 
 Scenario = Callable[[AsyncEventStore], Awaitable[None]]
 
 
-def run(opener: Opener, scenario: Scenario) -> None:
-    async def main() -> None:
-        async with opened(opener) as store:
-            await scenario(store)
-
-    asyncio.run(main())
+run = run_on
 
 
 def handler_on(store: AsyncEventStore, snapshot_every: int | None = None) -> AsyncCommandHandler:
