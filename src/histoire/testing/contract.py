@@ -26,6 +26,10 @@ closes what it opened::
     class TestMyEventStore(EventStoreContract):
         pass
 
+An AsyncEventStore runs the same suite: its `store_factory` returns
+`histoire.testing.blocking_facade.BlockingFacade(lambda: open_my_async_store(...))`,
+which drives the async store on a private event loop (one suite, two edges).
+
 The suite asks only what DESIGN.md promises of every backend. It never assumes
 that positions are contiguous or that `Checkpoint.commit` is 0: checkpoints are
 compared as tuples, and the log is read in the order the store gives it.
