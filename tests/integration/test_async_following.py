@@ -219,8 +219,8 @@ def steps_blocked() -> Iterator[list[float]]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's schedstat")
 def test_the_loop_is_not_blocked_by_handles_and_waits(async_store_opener: Opener) -> None:
-    """While 16 tasks handle commands and 4 wait for events, no step of the loop is blocked
-    20 ms, and a ticker task keeps ticking.
+    """While 16 tasks handle commands and 4 wait for events, the steps of the loop are not
+    blocked (99% under 2 ms, at most two of thousands 20 ms), and a ticker keeps ticking.
 
     A step's blocked time excludes the time it waited for a CPU: on a shared
     machine a ticker alone is now and then 50 ms late, which says nothing of
@@ -264,7 +264,13 @@ def test_the_loop_is_not_blocked_by_handles_and_waits(async_store_opener: Opener
             f"worst {late[-1] * 1000:.1f} ms; worst blocked step {max(blocked) * 1000:.2f} ms"
         )
         assert len(blocked) > 1000
-        assert max(blocked) < 0.020, f"a step of the loop was blocked {max(blocked) * 1000} ms"
+        blocked.sort(reverse=True)
+        # A blocking call on the loop blocks every step that makes it (each append,
+        # each wait): hundreds. One step now and then may wait for the GIL held by
+        # a thread of another test, itself waiting for a CPU on a loaded machine.
+        long = [b for b in blocked if b >= 0.020]
+        assert len(long) <= 2, f"{len(long)} steps blocked 20 ms or more: {long[:5]}"
+        assert blocked[len(blocked) // 100] < 0.002, f"1% of steps blocked {blocked[:20]}"
         assert len(late) >= 3
 
     run(async_store_opener, scenario)
