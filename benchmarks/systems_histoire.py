@@ -101,7 +101,7 @@ class HistoireSystem(HistoireProjections, System):
 
         def run() -> int:
             for stream_id in ids:
-                handle(stream_id, command)
+                handle(stream_id, command, new_stream=True)
             return len(ids)
 
         return run

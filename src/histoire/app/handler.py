@@ -182,11 +182,17 @@ class CommandHandler(Generic[C, S, E]):
         causation_id: uuid.UUID | None = None,
         correlation_id: uuid.UUID | None = None,
         metadata: Mapping[str, Any] | None = None,
+        new_stream: bool = False,
     ) -> CommandResult[S, E]:
         """Decide on `command` against the current state of `stream_id` and store the events.
 
         `causation_id` defaults to the command id; `correlation_id` to the
         causation id. `metadata` (who, from where) is stored with every event.
+        `new_stream=True` says that `stream_id` should have no events yet (a
+        fresh id): the command is decided against the initial state without
+        reading the store, and appended with NO_STREAM. If the stream exists
+        after all, it is loaded and the command decided again, as after any
+        conflict (but without waiting first).
         """
         validate_stream_id(stream_id)
         command = check_command(command)
@@ -197,14 +203,29 @@ class CommandHandler(Generic[C, S, E]):
         retry = self.retry
         started = retry.clock()
         attempts = 0
+        guess_new = new_stream
         while True:
-            attempts += 1
+            attempts += 0 if guess_new else 1
             if given_id:
                 replay = self._replayed(stream_id, command_id)
                 if replay is not None:
                     return replay
-            loaded = self._load(stream_id)
-            decided = self.decider.decide_events(command, loaded.state)
+            if guess_new:
+                # Nothing to read in a stream that should not exist yet: a load would
+                # cost a query (a round trip on PostgreSQL) to learn that. Only an
+                # append with NO_STREAM proves the guess: a refusal or an empty
+                # decision against the initial state is checked against the stream.
+                loaded = LoadedState(stream_id, self.decider.initial_state(), 0)
+                try:
+                    decided = self.decider.decide_events(command, loaded.state)
+                except Exception:
+                    decided = ()
+                if not decided:
+                    guess_new = False
+                    continue
+            else:
+                loaded = self._load(stream_id)
+                decided = self.decider.decide_events(command, loaded.state)
             if not decided:
                 return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)
             new_events, read_back = self._encode(
@@ -219,6 +240,9 @@ class CommandHandler(Generic[C, S, E]):
             try:
                 appended = self.store.append(stream_id, new_events, expected)
             except ConcurrencyError as conflict:
+                if guess_new:
+                    guess_new = False  # the stream exists: load it and decide again, at once
+                    continue
                 delay = retry.delay(attempts, started)
                 if delay is None:
                     raise RetriesExhaustedError(stream_id, attempts, conflict) from conflict
