@@ -118,8 +118,8 @@ def test_migrate_returns_the_version_and_is_idempotent(
     url: str, schema: str, raw: psycopg.Connection[Any]
 ) -> None:
     """migrate() creates the schema, returns its version, and does nothing the second time."""
-    assert migrate(url, schema=schema) == 4
-    assert migrate(with_query(url, f"schema={schema}")) == 4
+    assert migrate(url, schema=schema) == 5
+    assert migrate(with_query(url, f"schema={schema}")) == 5
     rows = raw.execute(
         f'SELECT version, name FROM "{schema}".schema_versions ORDER BY version'
     ).fetchall()
@@ -128,6 +128,7 @@ def test_migrate_returns_the_version_and_is_idempotent(
         (2, "0002_stream_order.sql"),
         (3, "0003_followers.sql"),
         (4, "0004_handled.sql"),
+        (5, "0005_new_stream_first.sql"),
     ]
 
 
@@ -140,7 +141,7 @@ def test_processes_migrating_at_once_are_safe(url: str, schema: str, open_pg: Op
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(6, mp_context=context) as pool:
         versions = list(pool.map(_migrate_in_process, [url] * 6, [schema] * 6))
-    assert versions == [4] * 6
+    assert versions == [5] * 6
     store = open_pg(create=False)
     assert store.integrity_problems() == []
 
