@@ -27,7 +27,6 @@ from benchmarks.workloads import BY_ID, LATENCIES, WRITER_PROCESSES
 SYSTEM_NAMES = ("histoire", "eventsourcing", "raw")
 
 
-
 def postgres_unavailable(url: str) -> str | None:
     """Why the PostgreSQL workloads cannot run against `url`, or None if they can."""
     if importlib.util.find_spec("histoire.store.postgres") is None:

@@ -327,7 +327,12 @@ class RawSQLite(RawSQLiteCatchUp, _LogCatchUp, System):
         return run
 
     def w3_deposits_threads(self, n: int, threads: int) -> Prepared:
-        return threaded(split(self.accounts[:n], threads), self._deposit)
+        select = self._SELECT_STREAM
+        return threaded(
+            split(self.accounts[:n], threads),
+            self._deposit,
+            warm=lambda s: self._reader().execute(select, (s,)).fetchall(),
+        )
 
     # -- W4 ------------------------------------------------------------------------
 
@@ -539,7 +544,12 @@ class RawPostgres(RawPostgresCatchUp, _LogCatchUp, System):
             [(conn, stream_id) for stream_id in part]
             for conn, part in zip(connections, parts, strict=True)
         ]
-        return threaded(jobs, lambda job: deposit(*job))
+        select = self._SELECT_STREAM
+        return threaded(
+            jobs,
+            lambda job: deposit(*job),
+            warm=lambda job: job[0].execute(select, (job[1],)).fetchall(),
+        )
 
     # -- W6 ------------------------------------------------------------------------
 

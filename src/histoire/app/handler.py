@@ -21,7 +21,7 @@ from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
 from histoire.codec.checks import check_command
 from histoire.codec.codec import Codec
-from histoire.codec.ids import new_event_id
+from histoire.codec.ids import new_command_id, new_event_id
 from histoire.codec.registry import EventRegistry
 from histoire.codec.states import decode_state, encode_state_checked
 from histoire.codec.upcasting import Upcasters
@@ -197,7 +197,7 @@ class CommandHandler(Generic[C, S, E]):
         validate_stream_id(stream_id)
         command = check_command(command)
         given_id = command_id is not None
-        command_id = command_id or uuid.uuid4()
+        command_id = command_id or new_command_id()
         causation = causation_id or command_id
         correlation = correlation_id or causation
         retry = self.retry
