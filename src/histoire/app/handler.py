@@ -204,6 +204,7 @@ class CommandHandler(Generic[C, S, E]):
         started = retry.clock()
         attempts = 0
         guess_new = new_stream
+        context = (metadata, causation, correlation)
         while True:
             attempts += 0 if guess_new else 1
             if given_id:
@@ -213,11 +214,13 @@ class CommandHandler(Generic[C, S, E]):
             if guess_new:
                 # Nothing to read in a stream that should not exist yet: a load would
                 # cost a query (a round trip on PostgreSQL) to learn that. Only an
-                # append with NO_STREAM proves the guess: a refusal or an empty
-                # decision against the initial state is checked against the stream.
+                # append with NO_STREAM proves the guess: whatever else comes of the
+                # initial state (an error, nothing to store) is checked on the stream.
                 loaded = LoadedState(stream_id, self.decider.initial_state(), 0)
                 try:
-                    decided = self.decider.decide_events(command, loaded.state)
+                    decided, new_events, read_back, state = self._decide(
+                        command, loaded.state, command_id if given_id else None, *context
+                    )
                 except Exception:
                     decided = ()
                 if not decided:
@@ -225,17 +228,13 @@ class CommandHandler(Generic[C, S, E]):
                     continue
             else:
                 loaded = self._load(stream_id)
-                decided = self.decider.decide_events(command, loaded.state)
-            if not decided:
-                return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)
-            new_events, read_back = self._encode(
-                decided, command_id if given_id else None, metadata, causation, correlation
-            )
-            evolve_recorded = self.decider.evolve_recorded
-            if evolve_recorded is None:
-                # Folded before the append: an evolve that fails on these events
-                # fails the command with nothing stored, not every later load.
-                state = self.decider.fold(read_back, loaded.state)  # type: ignore[arg-type]
+                decided, new_events, read_back, state = self._decide(
+                    command, loaded.state, command_id if given_id else None, *context
+                )
+                if not decided:
+                    return CommandResult(
+                        stream_id, command_id, (), (), loaded.version, loaded.state
+                    )
             expected: ExpectedVersion = loaded.version if loaded.version else NO_STREAM
             try:
                 appended = self.store.append(stream_id, new_events, expected)
@@ -248,6 +247,7 @@ class CommandHandler(Generic[C, S, E]):
                     raise RetriesExhaustedError(stream_id, attempts, conflict) from conflict
                 retry.sleep(delay)
                 continue
+            evolve_recorded = self.decider.evolve_recorded
             if evolve_recorded is not None:  # it needs the records: after the append
                 state = loaded.state
                 for back, record in zip(read_back, appended.events, strict=True):
@@ -261,6 +261,27 @@ class CommandHandler(Generic[C, S, E]):
                 appended.version,
                 state,
             )
+
+    def _decide(
+        self,
+        command: C,
+        state: S,
+        command_id: uuid.UUID | None,
+        metadata: Mapping[str, Any] | None,
+        causation: uuid.UUID,
+        correlation: uuid.UUID,
+    ) -> tuple[tuple[E, ...], list[NewEvent], list[Event], S]:
+        """The events decided on `state`, encoded and read back, and the state after them
+        (`state` itself when the decider evolves with the records: after the append)."""
+        decided = self.decider.decide_events(command, state)
+        if not decided:
+            return decided, [], [], state
+        new_events, read_back = self._encode(decided, command_id, metadata, causation, correlation)
+        if self.decider.evolve_recorded is None:
+            # Folded before the append: an evolve that fails on these events
+            # fails the command with nothing stored, not every later load.
+            state = self.decider.fold(read_back, state)  # type: ignore[arg-type]
+        return decided, new_events, read_back, state
 
     def _encode(
         self,
