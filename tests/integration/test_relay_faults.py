@@ -175,6 +175,7 @@ def private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
 
 
 @pytest.mark.slow
+@pytest.mark.guarantees
 @pytest.mark.parametrize("private_server", BROKERS, indirect=True)
 def test_the_relay_waits_for_a_stopped_broker_and_resumes(
     private_server: PrivateServer, tmp_path: Path
