@@ -16,10 +16,9 @@ The server restarted mid-run is tests/integration/test_postgres_restart.py.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psycopg
@@ -63,12 +62,15 @@ def through(url: str, port: int) -> str:
     return parts._replace(netloc=f"{user}127.0.0.1:{port}").geturl()
 
 
-def retried(append: Callable[[], AppendResult], seconds: float = 15) -> tuple[AppendResult, float]:
-    """What `append()` gives once it stops raising StoreUnavailableError, and the wait."""
+def retried(
+    store: PostgresEventStore, events: list[NewEvent], version: int, seconds: float = 15
+) -> tuple[AppendResult, float]:
+    """The result of appending `events` to account-1 at `version`, retried while the store is
+    unavailable, and how long that took."""
     started = time.monotonic()
     while True:
         try:
-            return append(), time.monotonic() - started
+            return store.append("account-1", events, version), time.monotonic() - started
         except StoreUnavailableError:
             if time.monotonic() - started > seconds:
                 raise
@@ -104,7 +106,7 @@ def test_an_append_whose_reply_is_lost_is_resolved_by_its_ids(
             stored = direct.get_event(events[0].event_id) is not None
             outcomes.append("committed, acknowledgement lost" if stored else "not committed")
             proxy.restore()
-            result, seconds = retried(lambda: store.append("account-1", events, version))
+            result, seconds = retried(store, events, version)
             recovery = max(recovery, seconds)
             assert [e.event_id for e in result.events] == [e.event_id for e in events]
             assert (result.first_version, result.last_version) == (version + 1, version + 3)
