@@ -85,8 +85,9 @@ def convert(error: BaseException, doing: str, location: PostgresLocation) -> His
             f"{doing}: PostgreSQL at {location.host} is unavailable ({message}); it may be "
             "down or restarting: check that it runs, then retry"
         )
-    if state == "53100":  # disk_full
-        return StoreFullError(f"{doing} ({location.display})", message)
+    if state == "53100":  # disk_full: the server's own words, without the SQL of its context
+        primary = getattr(getattr(error, "diag", None), "message_primary", None)
+        return StoreFullError(f"{doing} ({location.display})", primary or message)
     if state in _MISSING_SCHEMA:
         return SchemaError(
             f"{doing}: the histoire schema {location.schema!r} of {location.display} is missing "
