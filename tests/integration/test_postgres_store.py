@@ -554,6 +554,18 @@ def test_url_options_are_histoire_s_and_the_rest_goes_to_libpq() -> None:
         parse_url("postgresql://db/shop?durability=sometimes")
 
 
+def test_a_libpq_parameter_with_spaces_reaches_the_server_intact(url: str, schema: str) -> None:
+    """`options=-c statement_timeout=1234` in the URL: the store's sessions run with it."""
+    joiner = "&" if "?" in url else "?"
+    given = f"{url}{joiner}options=-c%20statement_timeout%3D1234"
+    store = PostgresEventStore(given, schema=schema)
+    try:
+        with store.transaction() as tx:
+            assert tx.execute("SHOW statement_timeout") == [("1234ms",)]
+    finally:
+        store.close()
+
+
 def test_events_with_and_without_optional_ids_in_one_append_round_trip(open_pg: Opener) -> None:
     """Arrays with NULL elements (no causation for some events) keep each event's own values."""
     store = open_pg()

@@ -189,9 +189,8 @@ class SQLiteEventStore:
                 assert self._turns is not None
                 self._turns.ended()
         except sqlite3.Error as exc:
-            error = _convert(exc, "appending")
             for request in batch:
-                request.fail(error)
+                request.fail(_convert(exc, f"appending to {request.args[0]}"))
             return
         for request, outcome in outcomes:
             if isinstance(outcome, sqlite3.Error):
