@@ -1,0 +1,1 @@
+"""Guarantees: suites that try to break what docs/guarantees.md promises."""
