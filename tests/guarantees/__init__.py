@@ -1,1 +1,0 @@
-"""Guarantees: suites that try to break what docs/guarantees.md promises."""

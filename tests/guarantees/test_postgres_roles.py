@@ -26,7 +26,7 @@ from histoire.store.protocol import Snapshot
 
 from .._services import postgres_url_or_skip
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.guarantees, pytest.mark.postgres]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "postgres.md"
 SIGNATURE = "text, text, bigint, uuid[], text[], integer[], bytea[], jsonb[], uuid[], uuid[]"

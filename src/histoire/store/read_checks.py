@@ -15,7 +15,7 @@ from typing import Final
 
 from histoire.core.errors import InvalidInputError
 from histoire.core.recorded import Checkpoint
-from histoire.core.streams import name_problem, validate_stream_id
+from histoire.core.streams import MAX_STREAM_ID_LENGTH, name_problem, validate_stream_id
 from histoire.store.protocol import Snapshot
 
 MAX_INT64: Final = 2**63 - 1
@@ -112,7 +112,10 @@ def _category_problem(value: object) -> str | None:
             f"is not a category: a category holds no '-' "
             f"(the category of stream {value} is {value.partition('-')[0]!r})"
         )
-    return name_problem(value, 200)
+    if len(value) >= MAX_STREAM_ID_LENGTH:
+        return f"is {len(value)} characters long: no stream id has so long a category"
+    # The category of any valid stream id must pass: `ab -1` is one, of category `ab `.
+    return name_problem(value + "-", MAX_STREAM_ID_LENGTH)
 
 
 def _type_problem(value: object) -> str | None:
