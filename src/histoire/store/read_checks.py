@@ -159,6 +159,8 @@ def wait_timeout(timeout: object) -> float:
 
 def validate_snapshot(snapshot: Snapshot) -> None:
     """Raise InvalidInputError for a snapshot no backend could store as given."""
+    if not isinstance(snapshot, Snapshot):
+        raise InvalidInputError(f"snapshot must be a Snapshot, not {type(snapshot).__name__}")
     validate_stream_id(snapshot.stream_id)
     if not isinstance(snapshot.name, str) or (snapshot.name and name_problem(snapshot.name, 200)):
         raise InvalidInputError(f"snapshot name {snapshot.name!r} is not a printable str")
