@@ -22,9 +22,9 @@ from histoire.core.errors import (
     InvalidInputError,
 )
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
-from histoire.core.streams import name_problem, validate_stream_id
+from histoire.core.streams import MAX_TYPE_LENGTH, name_problem, validate_stream_id
 from histoire.core.versions import ExpectedVersion, validate_expected_version
-from histoire.store.read_checks import MAX_SCHEMA_VERSION, MAX_TYPE_LENGTH
+from histoire.store.read_checks import MAX_SCHEMA_VERSION
 
 _encode_metadata = msgspec.json.Encoder().encode
 # A digit, then an exponent: how JSON writes floats from 1e16 up (and under 1e-4).

@@ -15,13 +15,17 @@ from typing import Final
 
 from histoire.core.errors import InvalidInputError
 from histoire.core.recorded import Checkpoint
-from histoire.core.streams import MAX_STREAM_ID_LENGTH, name_problem, validate_stream_id
+from histoire.core.streams import (
+    MAX_STREAM_ID_LENGTH,
+    MAX_TYPE_LENGTH,
+    name_problem,
+    validate_stream_id,
+)
 from histoire.store.protocol import Snapshot
 
 MAX_INT64: Final = 2**63 - 1
 MAX_SCHEMA_VERSION: Final = 2**31 - 1
 """The largest schema version: PostgreSQL stores it as a 32-bit integer."""
-MAX_TYPE_LENGTH: Final = 200
 
 
 def bounded_int(name: str, value: object, low: int, high: int | None = MAX_INT64) -> int:
