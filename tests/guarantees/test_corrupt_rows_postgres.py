@@ -22,14 +22,14 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 import histoire
-from histoire import CommandHandler, open_store, validate_stream_id
+from histoire import open_store, validate_stream_id
 from histoire.cli import cli
 from histoire.core.streams import MAX_TYPE_LENGTH, name_problem
-from histoire.examples import bank
 from histoire.examples.catalog import make_codec
 from histoire.store.postgres import PostgresEventStore
 
 from .._services import fresh_postgres_schema, postgres_url_or_skip
+from ..domains import two_bank_accounts
 from .strategies import examples, names
 
 pytestmark = [pytest.mark.guarantees, pytest.mark.postgres]
@@ -66,11 +66,7 @@ def bank_store() -> Iterator[tuple[str, str]]:
     url = postgres_url_or_skip()
     schema = fresh_postgres_schema(url)
     store = PostgresEventStore(url, schema=schema)
-    accounts = CommandHandler(store, bank.make_decider(), upcasters=bank.make_upcasters())
-    for account in ("account-1", "account-2"):
-        accounts.handle(account, bank.OpenAccount(owner="ada"), metadata={"user": "ada"})
-        accounts.handle(account, bank.Deposit(amount_cents=500))
-        accounts.handle(account, bank.Withdraw(amount_cents=100))
+    two_bank_accounts(store)
     store.close()
     yield url, schema
 
