@@ -98,11 +98,11 @@ def malformed(column: str, value: Any, original: Any, stream_id: str) -> bool:
     if column == "stream_id":
         return True  # another stream's versions get a hole or a double, or the id is invalid
     if column == "category":
-        return value != stream_id.partition("-")[0]
+        return bool(value != stream_id.partition("-")[0])
     if column == "version":
         return True  # a hole or a double in the stream
     if column == "schema_version":
-        return value < 1
+        return bool(value < 1)
     if column == "type":  # a name the codec does not know is counted, not condemned
         return name_problem(value, MAX_TYPE_LENGTH) is not None
     if column == "data":
