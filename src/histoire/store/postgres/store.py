@@ -365,7 +365,13 @@ class PostgresEventStore:
         with self._db.transaction(
             "using a read model", read_only=read_only, durable=durable
         ) as conn:
-            yield PostgresTransaction(conn, self.schema)
+            yield PostgresTransaction(
+                conn,
+                self.schema,
+                lambda exc, doing: convert(exc, doing, self.location),
+                psycopg.Error,
+                read_only=read_only,
+            )
 
     # -- following -----------------------------------------------------------------
 

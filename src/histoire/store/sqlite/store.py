@@ -248,7 +248,7 @@ class SQLiteEventStore:
                     self._begin(conn)
                 finally:
                     conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
-            with committing(conn, lambda exc: _convert(exc, "committing a read model")) as tx:
+            with committing(conn, _convert, read_only=read_only) as tx:
                 yield tx
         finally:
             if fast:
