@@ -46,8 +46,15 @@ def is_corruption(error: sqlite3.Error) -> bool:
     return "malformed" in message or "not a database" in message
 
 
-def convert(error: sqlite3.Error, doing: str) -> StoreError:
+DRIVER_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+"""What SQLite calls raise: sqlite3's errors, and UnicodeDecodeError when a damaged page
+makes SQLite return text (a message, a schema entry) that is not UTF-8."""
+
+
+def convert(error: sqlite3.Error | UnicodeDecodeError, doing: str) -> StoreError:
     """The histoire error for a driver error met while `doing` something."""
+    if isinstance(error, UnicodeDecodeError):
+        return CorruptDatabaseError(doing, f"SQLite returned text that is not UTF-8 ({error})")
     message = str(error)
     code = _code(error)
     if is_busy(error):
