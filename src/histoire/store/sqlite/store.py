@@ -188,12 +188,7 @@ class SQLiteEventStore:
             finally:
                 assert self._turns is not None
                 self._turns.ended()
-<<<<<<< HEAD
-        except sqlite3.Error as exc:
-=======
         except DRIVER_ERRORS as exc:
-            error = _convert(exc, "appending")
->>>>>>> guarantees-input
             for request in batch:
                 request.fail(_convert(exc, f"appending to {request.args[0]}"))
             return
