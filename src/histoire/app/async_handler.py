@@ -94,12 +94,15 @@ class AsyncCommandHandler(HandlerCore[C, S, E], Generic[C, S, E]):
         causation_id: uuid.UUID | None = None,
         correlation_id: uuid.UUID | None = None,
         metadata: Mapping[str, Any] | None = None,
+        new_stream: bool = False,
     ) -> CommandResult[S, E]:
         """Decide on `command` against the current state of `stream_id` and store the events.
 
         As CommandHandler.handle.
         """
-        steps = self._handle(stream_id, command, command_id, causation_id, correlation_id, metadata)
+        steps = self._handle(
+            stream_id, command, command_id, causation_id, correlation_id, metadata, new_stream
+        )
         return await _run(steps, self.store, self.retry.sleep)
 
     async def snapshot(self, stream_id: str) -> Snapshot:

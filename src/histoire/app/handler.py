@@ -17,7 +17,17 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Generic
 
-from histoire.app.handler_core import C, E, HandlerCore, Request, S, Steps, T, event_id_for
+from histoire.app.handler_core import (
+    C,
+    E,
+    HandlerCore,
+    Request,
+    S,
+    Steps,
+    T,
+    check_handle_options,
+    event_id_for,
+)
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
 from histoire.codec.codec import Codec
@@ -27,7 +37,13 @@ from histoire.store.protocol import EventStore, Snapshot
 
 # CommandResult and LoadedState live in results.py; they are re-exported here
 # for the code that imported them from this module.
-__all__ = ["CommandHandler", "CommandResult", "LoadedState", "event_id_for"]
+__all__ = [
+    "CommandHandler",
+    "CommandResult",
+    "LoadedState",
+    "check_handle_options",
+    "event_id_for",
+]
 
 
 def _run(steps: Steps[T], store: EventStore, sleep: Callable[[float], None]) -> T:
@@ -98,13 +114,21 @@ class CommandHandler(HandlerCore[C, S, E], Generic[C, S, E]):
         causation_id: uuid.UUID | None = None,
         correlation_id: uuid.UUID | None = None,
         metadata: Mapping[str, Any] | None = None,
+        new_stream: bool = False,
     ) -> CommandResult[S, E]:
         """Decide on `command` against the current state of `stream_id` and store the events.
 
         `causation_id` defaults to the command id; `correlation_id` to the
         causation id. `metadata` (who, from where) is stored with every event.
+        `new_stream=True` says that `stream_id` should have no events yet (a
+        fresh id): the command is decided against the initial state without
+        reading the store, and appended with NO_STREAM. If the stream exists
+        after all, it is loaded and the command decided again, as after any
+        conflict (but without waiting first).
         """
-        steps = self._handle(stream_id, command, command_id, causation_id, correlation_id, metadata)
+        steps = self._handle(
+            stream_id, command, command_id, causation_id, correlation_id, metadata, new_stream
+        )
         return _run(steps, self.store, self.retry.sleep)
 
     def snapshot(self, stream_id: str) -> Snapshot:

@@ -1,11 +1,12 @@
 """Group commit: appends arriving together share one transaction and one fsync.
 
-No background thread: the first caller to arrive becomes the leader, takes every
-request queued so far, runs them in one transaction and wakes their callers;
-if more requests queued meanwhile, leadership passes to the oldest of them.
-A lone caller thus commits on its own thread with no hand-off at all.
-An asyncio caller queues the same way (`enqueue`) and leads, when its turn
-comes, on a writer thread of its own (`sqlite.async_store`).
+No background thread: a caller that finds no batch running commits its own
+append at once, on its own thread, with no hand-off and no queue. Callers that
+arrive while a batch runs queue; when it ends, the oldest of them leads the
+next batch with every request queued so far, runs them in one transaction and
+wakes their callers. An asyncio caller takes the same turns (`enqueue`, then
+`lead` when its turn comes), leading on a writer thread of its own
+(`sqlite.async_store`).
 """
 
 from __future__ import annotations
@@ -75,25 +76,31 @@ class GroupCommitter(Generic[R]):
         return request.outcome()
 
     def enqueue(self, request: Request[R], wake: Callable[[], Wake]) -> bool:
-        """Queue `request`; True if its caller must now `lead`.
+        """True if `request`'s caller must now `lead`: nobody commits, so it leads a
+        batch of its own at once, without queueing.
 
-        Otherwise the request gets `wake()`, which a leader sets once the
+        Otherwise the request queues with `wake()`, which a leader sets once the
         request is finished, or once it is the request's turn to lead (then
         `request.finished` is still False).
         """
         with self._mutex:
-            self._queue.append(request)
             if not self._busy:
                 self._busy = True
                 return True
             request.wake = wake()
+            self._queue.append(request)
             return False
 
     def lead(self, request: Request[R]) -> None:
-        """Run one batch (`request`'s, taken from the queue's head), then hand on."""
-        with self._mutex:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
+        """Run `request`'s batch (itself alone if it never queued, else the queue's
+        head), then hand on to the oldest request queued meanwhile."""
+        mutex = self._mutex
+        if request.wake is None:
+            batch = [request]
+        else:
+            with mutex:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
         try:
             self._run_batch(batch)
         except BaseException as exc:
@@ -106,7 +113,7 @@ class GroupCommitter(Generic[R]):
                     item.fail(RuntimeError("group commit left a request unfinished"))
                 if item is not request and item.wake is not None:
                     item.wake.set()
-            with self._mutex:
+            with mutex:
                 if self._queue:
                     successor = self._queue[0].wake
                     assert successor is not None
