@@ -25,9 +25,9 @@ from histoire.app.handler_core import (
     S,
     Steps,
     T,
-    check_handle_options,
     event_id_for,
 )
+from histoire.app.handler_options import check_handle_options
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
 from histoire.codec.codec import Codec

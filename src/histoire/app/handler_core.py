@@ -13,10 +13,10 @@ import datetime as dt
 import itertools
 import logging
 import uuid
-import warnings
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from histoire.app.handler_options import check_handle_options, from_max_retries
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
 from histoire.codec.checks import check_command
@@ -66,26 +66,6 @@ def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(_COMMAND_NAMESPACE, f"{command_id}/{index}")
 
 
-def check_handle_options(
-    command_id: object, causation_id: object, correlation_id: object, metadata: object
-) -> None:
-    """Raise InvalidInputError for an id that is not a UUID or metadata that is not a
-    mapping (None is absent): a falsy 0 or "" must not pass for "no id given"."""
-    for name, value in (
-        ("command_id", command_id),
-        ("causation_id", causation_id),
-        ("correlation_id", correlation_id),
-    ):
-        if value is not None and not isinstance(value, uuid.UUID):
-            raise InvalidInputError(
-                f"{name} must be a uuid.UUID or None, not {type(value).__name__} {value!r}"
-            )
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise InvalidInputError(
-            f"metadata must be a mapping (str -> JSON value) or None, not {type(metadata).__name__}"
-        )
-
-
 class HandlerCore(Generic[C, S, E]):
     """What both command handlers share: the decider, codec and retry policy, and the steps.
 
@@ -104,7 +84,7 @@ class HandlerCore(Generic[C, S, E]):
         max_retries: int | None = None,
     ) -> None:
         if max_retries is not None:
-            retry = _from_max_retries(max_retries, retry, type(self).__name__)
+            retry = from_max_retries(max_retries, retry, type(self).__name__)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidInputError(f"retry must be a RetryPolicy, not {type(retry).__qualname__}")
         self.decider = decider
@@ -416,16 +396,3 @@ def _read(stream_id: str, from_version: int, limit: int) -> Request:
         (stream_id,),
         {"from_version": from_version, "limit": limit, "batch_size": limit},
     )
-
-
-def _from_max_retries(max_retries: int, retry: RetryPolicy | None, owner: str) -> RetryPolicy:
-    warnings.warn(
-        f"{owner}(max_retries=n) is deprecated: pass retry=RetryPolicy(max_attempts=n + 1)",
-        DeprecationWarning,
-        stacklevel=4,
-    )
-    if retry is not None:
-        raise InvalidInputError("give retry or max_retries (deprecated), not both")
-    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-        raise InvalidInputError(f"max_retries must be an int >= 0, not {max_retries!r}")
-    return RetryPolicy(max_attempts=max_retries + 1)
