@@ -68,7 +68,7 @@ def test_a_live_follower_receives_later_appends(async_store_opener: Opener) -> N
 
 
 def test_a_wait_wakes_on_an_append_and_times_out_without_one(async_store_opener: Opener) -> None:
-    """wait_for_events returns True soon after another task appends, False after its timeout."""
+    """wait_for_events returns True once another task's append shows, False after its timeout."""
 
     async def scenario(store: AsyncEventStore) -> None:
         head = await store.head()
@@ -81,9 +81,9 @@ def test_a_wait_wakes_on_an_append_and_times_out_without_one(async_store_opener:
             await store.append("cart-1", new_events(1))
 
         appender = asyncio.create_task(later())
-        started = time.monotonic()
-        assert await store.wait_for_events(head, 10) is True
-        assert time.monotonic() - started < 2
+        # True once the event is visible: on PostgreSQL, once every older transaction
+        # of the server (other tests' too) has ended.
+        assert await store.wait_for_events(head, 30) is True
         await appender
 
     run(async_store_opener, scenario)
