@@ -40,13 +40,21 @@ async def _run(steps: Steps[T], store: AsyncEventStore, sleep: Callable[[float],
             request: Request = steps.send(reply) if failure is None else steps.throw(failure)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        name, args, kwargs = request
+        name, args = request
         reply = failure = None
         try:
-            if name == "read_stream":
-                reply = await read_stream_page(store, *args, **kwargs)
+            if name == "read":
+                stream_id, first, limit = args
+                reply = await read_stream_page(
+                    store, stream_id, from_version=first, limit=limit, batch_size=limit
+                )
+            elif name == "load_snapshot":
+                stream_id, owner, schema_version, top = args
+                reply = await store.load_snapshot(
+                    stream_id, name=owner, schema_version=schema_version, max_version=top
+                )
             elif name != "sleep":
-                reply = await getattr(store, name)(*args, **kwargs)
+                reply = await getattr(store, name)(*args)
             elif sleep is time.sleep:  # the default policy: sleep without blocking the loop
                 await asyncio.sleep(*args)
             else:

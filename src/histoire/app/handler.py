@@ -55,17 +55,27 @@ def _run(steps: Steps[T], store: EventStore, sleep: Callable[[float], None]) -> 
             request: Request = steps.send(reply) if error is None else steps.throw(error)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        name, args, kwargs = request
+        name, args = request
+        reply = error = None
         try:
-            if name == "sleep":
+            if name == "read":
+                stream_id, first, limit = args
+                reply = list(
+                    store.read_stream(stream_id, from_version=first, limit=limit, batch_size=limit)
+                )
+            elif name == "append":
+                reply = store.append(*args)
+            elif name == "load_snapshot":
+                stream_id, owner, schema_version, top = args
+                reply = store.load_snapshot(
+                    stream_id, name=owner, schema_version=schema_version, max_version=top
+                )
+            elif name == "sleep":
                 sleep(*args)
-                reply, error = None, None
-            elif name == "read_stream":
-                reply, error = list(store.read_stream(*args, **kwargs)), None
             else:
-                reply, error = getattr(store, name)(*args, **kwargs), None
+                reply = getattr(store, name)(*args)
         except Exception as exc:
-            reply, error = None, exc
+            error = exc
 
 
 class CommandHandler(HandlerCore[C, S, E], Generic[C, S, E]):

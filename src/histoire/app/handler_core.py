@@ -44,11 +44,14 @@ S = TypeVar("S")
 E = TypeVar("E", bound=Event)
 T = TypeVar("T")
 
-Request = tuple[str, tuple[Any, ...], dict[str, Any]]
-"""A store operation: the name of a store method, its arguments and keyword arguments.
+Request = tuple[str, tuple[Any, ...]]
+"""A store operation: its name and arguments; the edge performs it and sends back the result.
 
-The edge calls it and sends back the result: "read_stream" as a list of the
-events read; "sleep" (seconds) is not the store's but the retry policy's.
+("read", (stream_id, from_version, limit)): up to `limit` events of the stream
+from `from_version`, as a list; ("load_snapshot", (stream_id, name,
+schema_version, max_version)); ("get_event", (event_id,)); ("append",
+(stream_id, events, expected)); ("save_snapshot", (snapshot,)): the store's
+methods of those names; ("sleep", (seconds,)): the retry policy's sleep.
 """
 Steps = Generator[Request, Any, T]
 """The handler's logic for one call: yields Requests, returns the call's result."""
@@ -122,12 +125,7 @@ class HandlerCore(Generic[C, S, E]):
         if policy.every is not None and decider.state_type is not None:
             snapshot: Snapshot | None = yield (
                 "load_snapshot",
-                (stream_id,),
-                {
-                    "name": decider.name,
-                    "schema_version": policy.state_schema_version,
-                    "max_version": at_version,
-                },
+                (stream_id, decider.name, policy.state_schema_version, at_version),
             )
             if snapshot is not None:
                 try:
@@ -241,7 +239,7 @@ class HandlerCore(Generic[C, S, E]):
                     )
             expected: ExpectedVersion = loaded.version if loaded.version else NO_STREAM
             try:
-                appended = yield ("append", (stream_id, new_events, expected), {})
+                appended = yield ("append", (stream_id, new_events, expected))
             except ConcurrencyError as conflict:
                 if guess_new:
                     guess_new = False  # the stream exists: load it and decide again, at once
@@ -249,7 +247,7 @@ class HandlerCore(Generic[C, S, E]):
                 delay = retry.delay(attempts, started)
                 if delay is None:
                     raise RetriesExhaustedError(stream_id, attempts, conflict) from conflict
-                yield ("sleep", (delay,), {})
+                yield ("sleep", (delay,))
                 continue
             evolve_recorded = self.decider.evolve_recorded
             if evolve_recorded is not None:  # it needs the records: after the append
@@ -316,7 +314,7 @@ class HandlerCore(Generic[C, S, E]):
         return new_events, read_back
 
     def _replayed(self, stream_id: str, command_id: uuid.UUID) -> Steps[CommandResult[S, E] | None]:
-        first: RecordedEvent | None = yield ("get_event", (event_id_for(command_id, 0),), {})
+        first: RecordedEvent | None = yield ("get_event", (event_id_for(command_id, 0),))
         if first is None:
             return None
         if first.stream_id != stream_id:
@@ -365,7 +363,7 @@ class HandlerCore(Generic[C, S, E]):
         if loaded.version == 0:
             raise InvalidInputError(f"stream {stream_id} has no events: nothing to snapshot")
         snapshot = self._snapshot_of(stream_id, loaded.version, loaded.state)
-        yield ("save_snapshot", (snapshot,), {})
+        yield ("save_snapshot", (snapshot,))
         return snapshot
 
     def _snapshot_of(self, stream_id: str, version: int, state: S) -> Snapshot:
@@ -384,15 +382,11 @@ class HandlerCore(Generic[C, S, E]):
         if policy.every is None or version - since < policy.every:
             return
         try:
-            yield ("save_snapshot", (self._snapshot_of(stream_id, version, state),), {})
+            yield ("save_snapshot", (self._snapshot_of(stream_id, version, state),))
         except Exception:  # a snapshot is a cache: the command has succeeded anyway
             logger.warning("snapshot of %s at version %d failed", stream_id, version, exc_info=True)
 
 
 def _read(stream_id: str, from_version: int, limit: int) -> Request:
     """The request for one page of a stream: `limit` events from `from_version`."""
-    return (
-        "read_stream",
-        (stream_id,),
-        {"from_version": from_version, "limit": limit, "batch_size": limit},
-    )
+    return ("read", (stream_id, from_version, limit))
