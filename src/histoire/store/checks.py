@@ -112,8 +112,7 @@ def _check_envelope(
         if value is not None and type(value) is not uuid.UUID and not isinstance(value, uuid.UUID):
             raise InvalidEnvelopeError(stream_id, kind, name, value, "is not a uuid.UUID or None")
     data = event.data
-    kind_of_data = type(data)
-    if kind_of_data is bytes or kind_of_data is bytearray or isinstance(data, bytes | bytearray):
+    if type(data) is bytes or isinstance(data, bytes | bytearray):
         size = len(data)
     elif isinstance(data, memoryview):
         size = data.nbytes
