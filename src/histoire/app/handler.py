@@ -57,6 +57,26 @@ def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(_COMMAND_NAMESPACE, f"{command_id}/{index}")
 
 
+def check_handle_options(
+    command_id: object, causation_id: object, correlation_id: object, metadata: object
+) -> None:
+    """Raise InvalidInputError for an id that is not a UUID or metadata that is not a
+    mapping (None is absent): a falsy 0 or "" must not pass for "no id given"."""
+    for name, value in (
+        ("command_id", command_id),
+        ("causation_id", causation_id),
+        ("correlation_id", correlation_id),
+    ):
+        if value is not None and not isinstance(value, uuid.UUID):
+            raise InvalidInputError(
+                f"{name} must be a uuid.UUID or None, not {type(value).__name__} {value!r}"
+            )
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidInputError(
+            f"metadata must be a mapping (str -> JSON value) or None, not {type(metadata).__name__}"
+        )
+
+
 class CommandHandler(Generic[C, S, E]):
     """Handles commands for the streams of one decider on one store.
 
@@ -195,6 +215,7 @@ class CommandHandler(Generic[C, S, E]):
         conflict (but without waiting first).
         """
         validate_stream_id(stream_id)
+        check_handle_options(command_id, causation_id, correlation_id, metadata)
         command = check_command(command)
         given_id = command_id is not None
         command_id = command_id or new_command_id()

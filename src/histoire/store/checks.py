@@ -8,6 +8,7 @@ value (InvalidEnvelopeError), never a driver's or Python's own exception.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -21,11 +22,14 @@ from histoire.core.errors import (
     InvalidInputError,
 )
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
-from histoire.core.streams import name_problem, validate_stream_id
+from histoire.core.streams import MAX_TYPE_LENGTH, name_problem, validate_stream_id
 from histoire.core.versions import ExpectedVersion, validate_expected_version
-from histoire.store.read_checks import MAX_SCHEMA_VERSION, MAX_TYPE_LENGTH
+from histoire.store.read_checks import MAX_SCHEMA_VERSION
 
 _encode_metadata = msgspec.json.Encoder().encode
+# A digit, then an exponent: how JSON writes floats from 1e16 up (and under 1e-4).
+_EXPONENT = re.compile(rb"\de\d")
+_EXPONENT_FLOATS = 1e16
 _decode_metadata = msgspec.json.Decoder().decode
 
 DEFAULT_MAX_EVENT_SIZE: Final = 1024 * 1024
@@ -112,7 +116,7 @@ def _check_envelope(
         if value is not None and type(value) is not uuid.UUID and not isinstance(value, uuid.UUID):
             raise InvalidEnvelopeError(stream_id, kind, name, value, "is not a uuid.UUID or None")
     data = event.data
-    if type(data) is bytes or isinstance(data, bytes | bytearray):
+    if isinstance(data, bytes | bytearray):
         size = len(data)
     elif isinstance(data, memoryview):
         size = data.nbytes
@@ -143,8 +147,12 @@ def _metadata_size(stream_id: str, kind: str, metadata: object) -> int:
             stream_id, kind, "metadata", metadata, f"cannot be stored as JSON: {exc}"
         ) from exc
     # The walk costs a few microseconds: only when the JSON text says that a
-    # NUL or a deep nesting may be there.
-    if b"\\u0000" in encoded or encoded.count(b"{") + encoded.count(b"[") > MAX_METADATA_DEPTH:
+    # NUL, a deep nesting or a float written with an exponent (7.2e16) may be there.
+    if (
+        b"\\u0000" in encoded
+        or encoded.count(b"{") + encoded.count(b"[") > MAX_METADATA_DEPTH
+        or _EXPONENT.search(encoded)
+    ):
         reason = _metadata_problem(metadata)
         if reason:
             raise InvalidEnvelopeError(stream_id, kind, "metadata", metadata, reason)
@@ -152,10 +160,14 @@ def _metadata_size(stream_id: str, kind: str, metadata: object) -> int:
 
 
 def _metadata_problem(metadata: Mapping[Any, Any]) -> str | None:
-    """Why no backend could keep this metadata: nesting too deep, or a NUL character.
+    """Why no backend could keep this metadata: nesting too deep, a NUL character, or a
+    float that would come back as an integer.
 
-    PostgreSQL's jsonb refuses NUL in strings; SQLite would keep it: refusing it
-    everywhere keeps the backends alike. Walked without recursion.
+    PostgreSQL's jsonb refuses NUL in strings, and writes a number such as
+    7.205759403792237e16 back as 72057594037922370, an int (and not the same
+    number); SQLite would keep both: refusing them everywhere keeps the
+    backends alike, and an append's result equal to what reads give. Walked
+    without recursion.
     """
     stack: list[tuple[object, int]] = [(metadata, 0)]
     while stack:
@@ -164,6 +176,11 @@ def _metadata_problem(metadata: Mapping[Any, Any]) -> str | None:
             if "\x00" in value:
                 return "holds a NUL character (\\x00), which PostgreSQL cannot store"
             continue
+        if isinstance(value, float) and abs(value) >= _EXPONENT_FLOATS:
+            return (
+                f"holds the float {value!r}, which PostgreSQL's jsonb would give back as an "
+                "integer (it writes numbers without exponent): store an int or a str"
+            )
         if isinstance(value, Mapping):
             children: Any = [*value.keys(), *value.values()]
         elif isinstance(value, list | tuple | set | frozenset):

@@ -62,8 +62,8 @@ from histoire.store.sqlite.connect import (
     durability_from_url,
     sqlite_path_from_url,
 )
+from histoire.store.sqlite.errors import DRIVER_ERRORS, is_busy
 from histoire.store.sqlite.errors import convert as _convert
-from histoire.store.sqlite.errors import is_busy
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
 from histoire.store.sqlite.schema import ensure_schema
 from histoire.store.sqlite.turns import WriterTurns
@@ -188,10 +188,9 @@ class SQLiteEventStore:
             finally:
                 assert self._turns is not None
                 self._turns.ended()
-        except sqlite3.Error as exc:
-            error = _convert(exc, "appending")
+        except DRIVER_ERRORS as exc:
             for request in batch:
-                request.fail(error)
+                request.fail(_convert(exc, f"appending to {request.args[0]}"))
             return
         for request, outcome in outcomes:
             if isinstance(outcome, sqlite3.Error):
@@ -331,7 +330,7 @@ class SQLiteEventStore:
     def _fetch(self, query: str, params: Sequence[Any], doing: str) -> list[Any]:
         try:
             return self._reader().execute(query, params).fetchall()
-        except sqlite3.Error as exc:
+        except DRIVER_ERRORS as exc:
             raise _convert(exc, doing) from exc
 
     def stream_version(self, stream_id: str) -> int:
@@ -434,7 +433,7 @@ class SQLiteEventStore:
                     _to_us(dt.datetime.now(dt.UTC)),
                 ),
             )
-        except sqlite3.Error as exc:
+        except DRIVER_ERRORS as exc:
             raise _convert(exc, f"saving a snapshot of {snapshot.stream_id}") from exc
 
     def load_snapshot(
