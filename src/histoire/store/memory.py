@@ -11,7 +11,14 @@ import uuid
 from collections.abc import Collection, Iterator, Sequence
 
 from histoire.core.errors import ReadOnlyStoreError, StoreError
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.streams import category_of, validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
 from histoire.store.checks import (
@@ -158,6 +165,19 @@ class MemoryEventStore:
         if limit is not None:
             selected = selected[:limit]
         yield from selected
+
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[PayloadRow]:
+        for record in self.read_stream(
+            stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+        ):
+            yield record.version, record.type, record.schema_version, record.data
 
     def read_log(
         self,

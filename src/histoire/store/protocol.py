@@ -12,7 +12,14 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.versions import ANY, ExpectedVersion
 
 DEFAULT_BATCH_SIZE = 1000
@@ -79,6 +86,21 @@ class EventStore(Protocol):
 
         Versions, limits and batch sizes are ints from 0 (1 for `batch_size`) to
         2**63-1; others raise InvalidInputError.
+        """
+        ...
+
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[PayloadRow]:
+        """What a fold needs of one stream's events, forward from `from_version`:
+        (version, type, schema_version, data) tuples, the same values as
+        `read_stream` gives, without building RecordedEvents. Arguments as
+        `read_stream`'s.
         """
         ...
 
