@@ -46,6 +46,10 @@ class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
 PayloadRow = tuple[int, str, int, bytes]
 """What a fold needs of a stored event: (version, type, schema_version, data)."""
 
+LogPayloadRow = tuple[int, int, str, int, str, int, bytes]
+"""What a fold of the log needs of a stored event: (commit, position, stream_id,
+version, type, schema_version, data); (commit, position) is its checkpoint."""
+
 Envelope = tuple[
     uuid.UUID | bytes,
     dt.datetime | int,

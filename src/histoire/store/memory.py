@@ -15,6 +15,7 @@ from histoire.core.recorded import (
     START,
     AppendResult,
     Checkpoint,
+    LogPayloadRow,
     NewEvent,
     PayloadRow,
     RecordedEvent,
@@ -190,6 +191,20 @@ class MemoryEventStore:
     ) -> Iterator[RecordedEvent]:
         after, cat_list, kind_list = validate_log_read(after, categories, types, limit, batch_size)
         return self._log_pages(after[1], cat_list, kind_list, limit, batch_size)
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        for r in self.read_log(
+            after, categories=categories, types=types, limit=limit, batch_size=batch_size
+        ):
+            yield r.commit, r.position, r.stream_id, r.version, r.type, r.schema_version, r.data
 
     def _log_pages(
         self,

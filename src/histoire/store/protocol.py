@@ -16,6 +16,7 @@ from histoire.core.recorded import (
     START,
     AppendResult,
     Checkpoint,
+    LogPayloadRow,
     NewEvent,
     PayloadRow,
     RecordedEvent,
@@ -118,6 +119,21 @@ class EventStore(Protocol):
 
         `categories` and `types` are collections of names: a bare str raises
         InvalidInputError, as does a Checkpoint holding a negative number.
+        """
+        ...
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        """What a fold of the log needs of its events: (commit, position, stream_id,
+        version, type, schema_version, data) tuples, the same events and values as
+        `read_log` gives, without building RecordedEvents. Arguments as `read_log`'s.
         """
         ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from psycopg import sql
@@ -24,6 +25,7 @@ Fetch = Callable[[str, Sequence[Any], str], list[Any]]
 
 _STREAM_COLUMNS = "version, position, type, schema_version, data, xid"
 _LOG_COLUMNS = "stream_id, version, position, type, schema_version, data, xid"
+_LOG_PAYLOAD_COLUMNS = "xid, position, stream_id, version, type, schema_version, data"
 _ENVELOPE_COLUMNS = (
     "e.position, e.event_id, e.recorded_at, e.metadata, e.causation_id, e.correlation_id"
 )
@@ -40,9 +42,12 @@ class ReadStatements:
     log_envelopes: str
     schema: str
 
-    def log(self, categories: int, types: bool) -> str:
-        """The log keyset query; `categories`: 0 unfiltered, 1 one category, 2 several."""
-        return _log(self.schema, categories, types)
+    def log(self, categories: int, types: bool, *, payloads: bool = False) -> str:
+        """The log keyset query; `categories`: 0 unfiltered, 1 one category, 2 several.
+
+        Rows of `_LOG_COLUMNS`, or of `LogPayloadRow`'s columns with `payloads`.
+        """
+        return _log(self.schema, categories, types, payloads)
 
 
 @cache
@@ -76,7 +81,7 @@ def read_statements(schema: str) -> ReadStatements:
 
 
 @cache
-def _log(schema: str, categories: int, types: bool) -> str:
+def _log(schema: str, categories: int, types: bool, payloads: bool) -> str:
     # The horizon is applied outside the LIMIT: inside, it made the planner expect
     # few rows and sort everything below the horizon for every batch. Outside, the
     # batch is an index range scan in (xid, position) order, cut where the
@@ -89,8 +94,9 @@ def _log(schema: str, categories: int, types: bool) -> str:
         where.append("category = ANY(%s::text[])")
     if types:
         where.append("type = ANY(%s::text[])")
+    columns = _LOG_PAYLOAD_COLUMNS if payloads else _LOG_COLUMNS
     return (
-        f"SELECT {_LOG_COLUMNS} FROM (SELECT {_LOG_COLUMNS} FROM {s}.events "
+        f"SELECT {columns} FROM (SELECT {columns} FROM {s}.events "
         f"WHERE {' AND '.join(where)} ORDER BY xid, position LIMIT %s) AS batch "
         f"WHERE xid < {HORIZON} ORDER BY xid, position"
     )
@@ -144,14 +150,15 @@ def payload_pages(
 ) -> Iterator[PayloadRow]:
     """What a fold needs of `stream_id`'s events from version `cursor`, in batches."""
     doing = f"reading stream {stream_id}"
-    for rows in keyset_pages(
-        lambda version, batch: fetch(statements.payloads, (stream_id, version, batch), doing),
-        lambda last: last[0] + 1,
-        cursor,
-        limit,
-        size,
-    ):
-        yield from rows
+    return chain.from_iterable(
+        keyset_pages(
+            lambda version, batch: fetch(statements.payloads, (stream_id, version, batch), doing),
+            lambda last: last[0] + 1,
+            cursor,
+            limit,
+            size,
+        )
+    )
 
 
 def log_batch(fetch: Fetch, statements: ReadStatements, rows: list[Any]) -> list[RecordedEvent]:

@@ -24,6 +24,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 import psycopg
@@ -38,6 +39,7 @@ from histoire.core.recorded import (
     START,
     AppendResult,
     Checkpoint,
+    LogPayloadRow,
     NewEvent,
     PayloadRow,
     RecordedEvent,
@@ -263,6 +265,18 @@ class PostgresEventStore:
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
         return self._log_pages(after, cats, kinds, limit, batch_size)
 
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
+        return self._log_payload_pages(after, cats, kinds, limit, batch_size)
+
     def _log_pages(
         self,
         after: Checkpoint,
@@ -271,21 +285,44 @@ class PostgresEventStore:
         limit: int | None,
         size: int,
     ) -> Iterator[RecordedEvent]:
+        for rows in self._log_rows(after, cats, kinds, limit, size, payloads=False):
+            yield from log_batch(self._fetch, self._reads, rows)
+
+    def _log_payload_pages(
+        self,
+        after: Checkpoint,
+        cats: list[str] | None,
+        kinds: list[str] | None,
+        limit: int | None,
+        size: int,
+    ) -> Iterator[LogPayloadRow]:
+        return chain.from_iterable(self._log_rows(after, cats, kinds, limit, size, payloads=True))
+
+    def _log_rows(
+        self,
+        after: Checkpoint,
+        cats: list[str] | None,
+        kinds: list[str] | None,
+        limit: int | None,
+        size: int,
+        *,
+        payloads: bool,
+    ) -> Iterator[list[Any]]:
         if cats == [] or kinds == []:
             return
         self._settled()  # include what committed before this call, if it shows soon
-        query = self._reads.log(category_mode(cats), kinds is not None)
+        query = self._reads.log(category_mode(cats), kinds is not None, payloads=payloads)
         fetch = self._fetch
-        for rows in keyset_pages(
+        xid, position = (0, 1) if payloads else (6, 2)
+        yield from keyset_pages(
             lambda at, batch: fetch(
                 query, read_log_params(*at, cats, kinds, batch), "reading the log"
             ),
-            lambda last: (last[6], last[2]),
+            lambda last: (last[xid], last[position]),
             (int(after[0]), int(after[1])),
             limit,
             size,
-        ):
-            yield from log_batch(fetch, self._reads, rows)
+        )
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)

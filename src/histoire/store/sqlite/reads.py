@@ -9,9 +9,10 @@ same way, with each row's stream id in front.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
-from histoire.core.recorded import Envelope, PayloadRow, RecordedEvent
+from histoire.core.recorded import Envelope, LogPayloadRow, PayloadRow, RecordedEvent
 from histoire.store.envelopes import BatchEnvelopes
 from histoire.store.paging import keyset_pages
 from histoire.store.rows import batch_versions_ok, check_batch_versions
@@ -21,6 +22,7 @@ Fetch = Callable[[str, Sequence[Any], str], list[Any]]
 
 _STREAM_COLUMNS = "version, position, type, schema_version, data"
 _LOG_COLUMNS = "stream_id, version, position, type, schema_version, data"
+_LOG_PAYLOAD_COLUMNS = "0, position, stream_id, version, type, schema_version, data"
 _ENVELOPE_COLUMNS = "position, event_id, recorded_at, metadata, causation_id, correlation_id"
 
 STREAM_FORWARD = (
@@ -43,7 +45,11 @@ _RANGE_ENVELOPES = f"SELECT {_ENVELOPE_COLUMNS} FROM histoire_events WHERE posit
 _IDS_PER_QUERY = 500
 
 
-def log_query(categories: Collection[str] | None, types: Collection[str] | None) -> str:
+def log_query(
+    categories: Collection[str] | None,
+    types: Collection[str] | None,
+    columns: str = _LOG_COLUMNS,
+) -> str:
     """The keyset query of the log after a position, filtered; parameters: position,
     the categories, the types, the batch size."""
     where = ["position > ?"]
@@ -52,7 +58,7 @@ def log_query(categories: Collection[str] | None, types: Collection[str] | None)
     if types is not None:
         where.append(f"type IN ({','.join('?' * len(types))})")
     return (
-        f"SELECT {_LOG_COLUMNS} FROM histoire_events WHERE {' AND '.join(where)} "
+        f"SELECT {columns} FROM histoire_events WHERE {' AND '.join(where)} "
         "ORDER BY position LIMIT ?"
     )
 
@@ -146,16 +152,43 @@ def log_pages(
     batch_size: int,
 ) -> Iterator[RecordedEvent]:
     """The events of the log after `position`, filtered, in batches."""
-    query = log_query(categories, types)
+    for rows in _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size):
+        yield from log_batch(fetch, rows)
+
+
+def log_payload_pages(
+    fetch: Fetch,
+    position: int,
+    categories: list[str] | None,
+    types: list[str] | None,
+    limit: int | None,
+    batch_size: int,
+) -> Iterator[LogPayloadRow]:
+    """What a fold of the log needs of its events after `position`, filtered, in batches."""
+    return chain.from_iterable(
+        _log_rows(fetch, _LOG_PAYLOAD_COLUMNS, position, categories, types, limit, batch_size)
+    )
+
+
+def _log_rows(
+    fetch: Fetch,
+    columns: str,
+    position: int,
+    categories: list[str] | None,
+    types: list[str] | None,
+    limit: int | None,
+    batch_size: int,
+) -> Iterator[list[Any]]:
+    query = log_query(categories, types, columns)
     params = [*(categories or ()), *(types or ())]
-    for rows in keyset_pages(
+    at = columns.split(", ").index("position")
+    return keyset_pages(
         lambda after, size: fetch(query, (after, *params, size), "reading the log"),
-        lambda last: last[2],
+        lambda last: last[at],
         position,
         limit,
         batch_size,
-    ):
-        yield from log_batch(fetch, rows)
+    )
 
 
 def payload_pages(

@@ -41,6 +41,7 @@ from histoire.core.recorded import (
     START,
     AppendResult,
     Checkpoint,
+    LogPayloadRow,
     NewEvent,
     PayloadRow,
     RecordedEvent,
@@ -72,7 +73,12 @@ from histoire.store.sqlite.connect import (
 from histoire.store.sqlite.errors import convert as _convert
 from histoire.store.sqlite.errors import is_busy
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
-from histoire.store.sqlite.reads import log_pages, payload_pages, stream_pages
+from histoire.store.sqlite.reads import (
+    log_pages,
+    log_payload_pages,
+    payload_pages,
+    stream_pages,
+)
 from histoire.store.sqlite.schema import ensure_schema
 from histoire.store.sqlite.turns import WriterTurns
 from histoire.store.sqlite.writer import COLUMNS as _COLUMNS
@@ -307,6 +313,18 @@ class SQLiteEventStore:
             return self._reader().execute(query, params).fetchall()
         except sqlite3.Error as exc:
             raise _convert(exc, doing) from exc
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
+        return log_payload_pages(self._fetch, after[1], cats, kinds, limit, batch_size)
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)

@@ -142,6 +142,36 @@ class RecordContract:
         assert rows[-1] == (5, "contract.Other", 2, b'{"x":1}')
         assert list(store.read_payloads("account-9")) == []
 
+    def test_read_log_payloads_gives_what_a_fold_of_the_log_needs(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """read_log_payloads gives the events read_log gives, as (commit, position,
+        stream_id, version, type, schema_version, data), for every filter and bound."""
+        store = store_factory()
+        store.append("account-1", new_events(3))
+        store.append("cart-1", new_events(2, type="contract.Other"))
+        store.append("account-2", [new_event("contract.Other", b'{"x":1}', schema_version=2)])
+        store.append("account-1", new_events(2))
+        first = settled_log(store)[1].checkpoint
+        choices: list[dict[str, Any]] = [
+            {},
+            {"after": first},
+            {"categories": ["account"]},
+            {"types": ["contract.Other"]},
+            {"categories": ["account"], "types": ["contract.Happened"], "limit": 3},
+            {"batch_size": 2},
+        ]
+        for options in choices:
+            expected = [
+                (r.commit, r.position, r.stream_id, r.version, r.type, r.schema_version, r.data)
+                for r in store.read_log(**options)
+            ]
+            rows = list(store.read_log_payloads(**options))
+            assert [(*row[:6], bytes(row[6])) for row in rows] == [
+                (*row[:6], bytes(row[6])) for row in expected
+            ], options
+        assert len(list(store.read_log_payloads())) == 8
+
     def test_optional_fields_read_back_empty(self, store_factory: StoreFactory) -> None:
         """An event with no metadata, causation or correlation reads back with {}, None, None."""
         store = store_factory()
