@@ -310,19 +310,43 @@ class PostgresEventStore:
     ) -> Iterator[list[Any]]:
         if cats == [] or kinds == []:
             return
-        self._settled()  # include what committed before this call, if it shows soon
         query = self._reads.log(category_mode(cats), kinds is not None, payloads=payloads)
-        fetch = self._fetch
+        first = [True]
+
+        def fetch(at: tuple[int, int], batch: int) -> list[Any]:
+            params = read_log_params(*at, cats, kinds, batch)
+            if first[0]:
+                first[0] = False
+                return self._settled_batch(query, params)
+            return self._fetch(query, params, "reading the log")
+
         xid, position = (0, 1) if payloads else (6, 2)
         yield from keyset_pages(
-            lambda at, batch: fetch(
-                query, read_log_params(*at, cats, kinds, batch), "reading the log"
-            ),
+            fetch,
             lambda last: (last[xid], last[position]),
             (int(after[0]), int(after[1])),
             limit,
             size,
         )
+
+    def _settled_batch(self, query: str, params: Sequence[Any]) -> list[Any]:
+        """The first batch of a log read, once what committed before the call shows.
+
+        The head and the batch are read in one round trip (a pipeline); only when
+        committed events are still hidden is the batch read again after the wait.
+        """
+
+        def work(conn: Conn) -> tuple[tuple[Any, ...], list[Any]]:
+            with conn.pipeline():
+                head = conn.execute(self._sql.head, (), binary=True)
+                rows = conn.execute(query, params, binary=True)
+            return head.fetchall()[0], rows.fetchall()  # the head query gives one row
+
+        (_, _, newest, horizon), rows = self._db.run("reading the log", work)
+        if (newest or 0) < horizon or self.visibility_wait <= 0:
+            return rows
+        self._settled()  # include what committed before this call, if it shows soon
+        return self._fetch(query, params, "reading the log")
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
