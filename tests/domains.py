@@ -148,3 +148,15 @@ cargo = Decider(
     events=[Routed],
     state_type=Voyage,
 )
+
+
+def two_bank_accounts(store: Any) -> None:
+    """Write two accounts of three events each (opened by ada, +500, -100) through histoire."""
+    from histoire import CommandHandler
+    from histoire.examples import bank
+
+    accounts = CommandHandler(store, bank.make_decider(), upcasters=bank.make_upcasters())
+    for account in ("account-1", "account-2"):
+        accounts.handle(account, bank.OpenAccount(owner="ada"), metadata={"user": "ada"})
+        accounts.handle(account, bank.Deposit(amount_cents=500))
+        accounts.handle(account, bank.Withdraw(amount_cents=100))

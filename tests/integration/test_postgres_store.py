@@ -29,7 +29,7 @@ from histoire import (
     open_store,
 )
 from histoire.store.postgres import PostgresEventStore, migrate
-from histoire.store.postgres.schema import parse_url
+from histoire.store.postgres.schema import latest_version, migrations, parse_url
 
 from .._services import _free_port, fresh_postgres_schema, postgres_url_or_skip, settled_head
 
@@ -118,16 +118,19 @@ def test_migrate_returns_the_version_and_is_idempotent(
     url: str, schema: str, raw: psycopg.Connection[Any]
 ) -> None:
     """migrate() creates the schema, returns its version, and does nothing the second time."""
-    assert migrate(url, schema=schema) == 4
-    assert migrate(with_query(url, f"schema={schema}")) == 4
+    assert migrate(url, schema=schema) == latest_version()
+    assert migrate(with_query(url, f"schema={schema}")) == latest_version()
     rows = raw.execute(
         f'SELECT version, name FROM "{schema}".schema_versions ORDER BY version'
     ).fetchall()
-    assert rows == [
+    assert rows == [(version, name) for version, name, _ in migrations()]
+    assert rows[:6] == [
         (1, "0001_initial.sql"),
         (2, "0002_stream_order.sql"),
         (3, "0003_followers.sql"),
         (4, "0004_handled.sql"),
+        (5, "0005_new_stream_first.sql"),
+        (6, "0006_append_only_roles.sql"),
     ]
 
 
@@ -140,7 +143,7 @@ def test_processes_migrating_at_once_are_safe(url: str, schema: str, open_pg: Op
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(6, mp_context=context) as pool:
         versions = list(pool.map(_migrate_in_process, [url] * 6, [schema] * 6))
-    assert versions == [4] * 6
+    assert versions == [latest_version()] * 6
     store = open_pg(create=False)
     assert store.integrity_problems() == []
 
@@ -440,7 +443,7 @@ def test_the_application_role_of_the_docs_appends_and_reads_but_cannot_change_ev
     url: str, open_pg: Opener, schema: str, raw: psycopg.Connection[Any]
 ) -> None:
     """The GRANTs of docs/postgres.md are enough to use the store and no more."""
-    (grants,) = [b for b in _blocks("sql") if "GRANT" in b]
+    (grants,) = [b for b in _blocks("sql") if "The application's role" in b]
     role = f"h_app_{uuid.uuid4().hex[:12]}"
     owner = open_pg()
     owner.append("account-1", new_events(1))
@@ -551,6 +554,18 @@ def test_url_options_are_histoire_s_and_the_rest_goes_to_libpq() -> None:
     assert parse_url("postgres://db/shop").schema == "histoire"
     with pytest.raises(InvalidStoreURLError):
         parse_url("postgresql://db/shop?durability=sometimes")
+
+
+def test_a_libpq_parameter_with_spaces_reaches_the_server_intact(url: str, schema: str) -> None:
+    """`options=-c statement_timeout=1234` in the URL: the store's sessions run with it."""
+    joiner = "&" if "?" in url else "?"
+    given = f"{url}{joiner}options=-c%20statement_timeout%3D1234"
+    store = PostgresEventStore(given, schema=schema)
+    try:
+        with store.transaction() as tx:
+            assert tx.execute("SHOW statement_timeout") == [("1234ms",)]
+    finally:
+        store.close()
 
 
 def test_events_with_and_without_optional_ids_in_one_append_round_trip(open_pg: Opener) -> None:

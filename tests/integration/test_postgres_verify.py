@@ -58,6 +58,7 @@ def test_a_sound_store_passes_and_says_what_the_indexes_got(open_pg: Opener) -> 
         ("category = 'other'", "category is 'other' (text), not 'item'"),
         ("type = ''", "type is '' (text)"),
         ("stream_id = ''", "stream_id is '' (text)"),
+        ("type = repeat('t', 201)", "not a type name histoire writes: it is 201 characters"),
     ],
 )
 def test_an_edited_row_is_named(

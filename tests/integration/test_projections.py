@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from histoire import CommandHandler, EventStore, HandlerError
+from histoire import CommandHandler, EventStore, HandlerError, IntegrityError, StoreError
 from histoire.app.follower import ConsumerGroup
 from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner
 from histoire.app.projections.reading import read_model
@@ -149,6 +149,50 @@ def test_a_version_bump_builds_a_new_generation_while_the_old_one_serves(
     assert balances(store) == before
     with store.transaction() as tx:  # type: ignore[attr-defined]
         assert tx.table_names("balances__g1__") == []
+
+
+def test_a_reader_of_the_old_generation_is_not_cut_off_by_the_swap(store: EventStore) -> None:
+    """A read that began before a swap reads the old tables to its end; the swap waits for it."""
+    expected = fill(store, accounts=2, deposits=1)
+    runner(store, balances_projection(version=1)).run()
+    reports: list[Any] = []
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            reports.append(runner(store, balances_projection(version=2)).run())
+        except BaseException as exc:
+            errors.append(exc)
+
+    with read_model(store, "balances") as view:
+        build = threading.Thread(target=rebuild)
+        build.start()
+        build.join(timeout=1.5)  # time enough to build generation 2 and try to swap it in
+        again = {key: doc["cents"] for key, doc in view.documents("accounts")}
+    build.join(timeout=30)
+    assert not errors, errors
+    assert again == expected
+    assert reports[0].swapped and reports[0].generation == 2
+    assert balances(store) == expected
+
+
+def test_a_failing_statement_of_a_read_model_raises_histoire_errors(store: EventStore) -> None:
+    """The user's own SQL fails with histoire's errors naming the statement, not the driver's."""
+    fill(store, accounts=1, deposits=1)
+    runner(store, balances_projection()).run()
+    missing = pytest.raises(StoreError, match="running 'SELECT nothing FROM nowhere'")
+    with missing as raised, read_model(store, "balances") as view:
+        view.execute("SELECT nothing FROM nowhere")
+    assert type(raised.value) is StoreError
+    with pytest.raises(StoreError, match="read-only"), read_model(store, "balances") as view:
+        view.execute(f"DELETE FROM {view.table('accounts')}")
+    assert balances(store) == {"account-0": 1}
+    writing = store.transaction()  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError, match="INSERT INTO"), writing as tx:
+        table = tx.table("unique_keys")
+        mark = "?" if tx.dialect == "sqlite" else "%s"
+        tx.execute(f"CREATE TABLE {table} (key TEXT PRIMARY KEY)")
+        tx.executemany(f"INSERT INTO {table} (key) VALUES ({mark})", [["k"], ["k"]])
 
 
 def test_consumer_group_members_together_build_the_same_view(store: EventStore) -> None:

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import histoire
-from histoire import CommandHandler, open_store, validate_stream_id
+from histoire import open_store, validate_stream_id
 from histoire.cli import cli
-from histoire.examples import bank
 from histoire.examples.catalog import make_codec
+
+from ..domains import two_bank_accounts
 
 NO_UPDATE = (
     "CREATE TRIGGER histoire_events_no_update BEFORE UPDATE ON histoire_events "
@@ -54,11 +55,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two accounts of several events each, written through histoire."""
     path = tmp_path_factory.mktemp("corrupt") / "base.db"
     store = open_store(f"sqlite:///{path}")
-    accounts = CommandHandler(store, bank.make_decider(), upcasters=bank.make_upcasters())
-    for account in ("account-1", "account-2"):
-        accounts.handle(account, bank.OpenAccount(owner="ada"), metadata={"user": "ada"})
-        accounts.handle(account, bank.Deposit(amount_cents=500))
-        accounts.handle(account, bank.Withdraw(amount_cents=100))
+    two_bank_accounts(store)
     store.close()
     return path
 

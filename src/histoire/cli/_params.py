@@ -23,8 +23,11 @@ class Utf8Text(click.ParamType[str]):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            given = text.encode("utf-8", "surrogateescape")
-            self.fail(f"{given!r} is not UTF-8 text", param, ctx)
+            try:
+                shown: object = text.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # not from POSIX bytes: a UTF-16 half (Windows)
+                shown = text
+            self.fail(f"{shown!r} is not UTF-8 text", param, ctx)
         return text
 
 

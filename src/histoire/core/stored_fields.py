@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from histoire.core.errors import CorruptEventError, InvalidStreamIdError
-from histoire.core.streams import validate_stream_id
+from histoire.core.streams import MAX_TYPE_LENGTH, name_problem, validate_stream_id
 
 if TYPE_CHECKING:
     from histoire.core.recorded import RecordedEvent
@@ -161,6 +161,9 @@ def check_count(record: RecordedEvent, field: str, *, low: int = 1) -> int:
 def _check_type(record: RecordedEvent) -> None:
     if not isinstance(record.type, str) or not record.type:
         raise corrupt(record, "type", record.type, "not a type name (non-empty text)")
+    reason = name_problem(record.type, MAX_TYPE_LENGTH)
+    if reason:
+        raise corrupt(record, "type", record.type, f"not a type name histoire writes: it {reason}")
 
 
 def _check_data(record: RecordedEvent) -> None:

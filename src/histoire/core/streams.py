@@ -7,6 +7,8 @@ from typing import Final
 from histoire.core.errors import InvalidStreamIdError
 
 MAX_STREAM_ID_LENGTH: Final = 200
+MAX_TYPE_LENGTH: Final = 200
+"""The longest event type name a store keeps."""
 
 
 def name_problem(name: str, max_length: int) -> str | None:

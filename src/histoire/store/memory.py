@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 
-from histoire.core.errors import ReadOnlyStoreError, StoreError
+from histoire.core.errors import ReadOnlyStoreError
 from histoire.core.recorded import (
     START,
     AppendResult,
@@ -40,6 +40,7 @@ from histoire.store.read_checks import (
     validate_stream_read,
     wait_timeout,
 )
+from histoire.store.sqlite.errors import convert as convert_sqlite_error
 from histoire.store.transactions import Transaction, committing
 
 
@@ -315,7 +316,7 @@ class MemoryEventStore:
                 )
             conn = self._read_models
             conn.execute("BEGIN")
-            with committing(conn, lambda exc: StoreError(f"committing a read model: {exc}")) as tx:
+            with committing(conn, convert_sqlite_error, read_only=read_only) as tx:
                 yield tx
 
     def close(self) -> None:

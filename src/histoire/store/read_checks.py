@@ -15,13 +15,17 @@ from typing import Final
 
 from histoire.core.errors import InvalidInputError
 from histoire.core.recorded import Checkpoint
-from histoire.core.streams import name_problem, validate_stream_id
+from histoire.core.streams import (
+    MAX_STREAM_ID_LENGTH,
+    MAX_TYPE_LENGTH,
+    name_problem,
+    validate_stream_id,
+)
 from histoire.store.protocol import Snapshot
 
 MAX_INT64: Final = 2**63 - 1
 MAX_SCHEMA_VERSION: Final = 2**31 - 1
 """The largest schema version: PostgreSQL stores it as a 32-bit integer."""
-MAX_TYPE_LENGTH: Final = 200
 
 
 def bounded_int(name: str, value: object, low: int, high: int | None = MAX_INT64) -> int:
@@ -112,7 +116,10 @@ def _category_problem(value: object) -> str | None:
             f"is not a category: a category holds no '-' "
             f"(the category of stream {value} is {value.partition('-')[0]!r})"
         )
-    return name_problem(value, 200)
+    if len(value) >= MAX_STREAM_ID_LENGTH:
+        return f"is {len(value)} characters long: no stream id has so long a category"
+    # The category of any valid stream id must pass: `ab -1` is one, of category `ab `.
+    return name_problem(value + "-", MAX_STREAM_ID_LENGTH)
 
 
 def _type_problem(value: object) -> str | None:
@@ -156,6 +163,8 @@ def wait_timeout(timeout: object) -> float:
 
 def validate_snapshot(snapshot: Snapshot) -> None:
     """Raise InvalidInputError for a snapshot no backend could store as given."""
+    if not isinstance(snapshot, Snapshot):
+        raise InvalidInputError(f"snapshot must be a Snapshot, not {type(snapshot).__name__}")
     validate_stream_id(snapshot.stream_id)
     if not isinstance(snapshot.name, str) or (snapshot.name and name_problem(snapshot.name, 200)):
         raise InvalidInputError(f"snapshot name {snapshot.name!r} is not a printable str")

@@ -5,8 +5,11 @@ rows and its checkpoint in one `Transaction`: both commit, or neither does.
 That makes "exactly once" a property of the schema, not of the runner.
 
 SQL runs as given, in the database's own dialect (`tx.dialect` is `"sqlite"`
-or `"postgresql"`; placeholders are `?` and `%s`). The memory store's read
-models live in an in-memory SQLite database, so that they run in tests.
+or `"postgresql"`; placeholders are `?` and `%s`). A statement that fails
+raises histoire's error for it, naming the statement (StoreUnavailableError if
+the server went away, IntegrityError for a constraint, StoreError otherwise),
+never the driver's. The memory store's read models live in an in-memory SQLite
+database, so that they run in tests.
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
+
+from histoire.core.errors import HistoireError, SchemaError, StoreError
 
 Dialect = Literal["sqlite", "postgresql"]
+_SQLITE_READONLY = 8  # SQLite's primary result code for a write refused
+Convert = Callable[[Any, str], HistoireError]
+"""A backend's conversion of its driver's error met while doing something (said)."""
 
 
 class Transaction(Protocol):
@@ -38,6 +46,16 @@ class Transaction(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement once per parameter row."""
+        ...
+
+    def hold(self, key: str, *, exclusive: bool) -> None:
+        """Hold the lock named `key` until this transaction ends.
+
+        Many holders may share it; an exclusive holder waits for them all, and
+        they for it. Read-model readers share their projection's lock and a
+        swap, which drops the old tables, holds it exclusively: a read that
+        began before the swap reads the old tables to its end.
+        """
         ...
 
 
@@ -64,24 +82,38 @@ class SQLiteTransaction:
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, convert: Convert, *, read_only: bool) -> None:
         self._conn = conn
+        self._convert = convert
+        self._read_only = read_only
 
     def table(self, name: str) -> str:
         return quote_identifier(name)
 
     def table_names(self, prefix: str) -> list[str]:
-        rows = self._conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
-            (len(prefix), prefix),
-        ).fetchall()
-        return sorted(r[0] for r in rows)
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?"
+        return sorted(r[0] for r in self.execute(sql, (len(prefix), prefix)))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            self._failed(exc, sql)
+
+    def _failed(self, error: sqlite3.Error, sql: str) -> NoReturn:
+        refused = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_READONLY
+        failed(error, sql, self._convert, write_refused=self._read_only and refused)
+
+    def hold(self, key: str, *, exclusive: bool) -> None:
+        # Nothing to do: a SQLite read transaction keeps its snapshot, dropped tables
+        # included, and writers (a swap among them) take turns at the one write lock.
+        return None
 
 
 class PostgresTransaction:
@@ -89,42 +121,102 @@ class PostgresTransaction:
 
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conn: Any, schema: str) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        schema: str,
+        convert: Convert,
+        driver_error: type[Exception],
+        *,
+        read_only: bool,
+    ) -> None:
+        self._read_only = read_only
         self._conn = conn
         self._schema = schema
         self._quoted_schema = quote_identifier(schema)
+        self._convert = convert
+        self._driver_error = driver_error  # psycopg.Error (psycopg is an optional dependency)
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
 
     def table_names(self, prefix: str) -> list[str]:
-        rows = self._conn.execute(
+        sql = (
             "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = %s "
-            "AND left(tablename, %s) = %s",
-            (self._schema, len(prefix), prefix),
-        ).fetchall()
-        return sorted(r[0] for r in rows)
+            "AND left(tablename, %s) = %s"
+        )
+        return sorted(r[0] for r in self.execute(sql, (self._schema, len(prefix), prefix)))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = self._conn.execute(sql, params)
-        return cursor.fetchall() if cursor.description is not None else []
+        try:
+            cursor = self._conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
+        except self._driver_error as exc:
+            self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(sql, rows)
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(sql, rows)
+        except self._driver_error as exc:
+            self._failed(exc, sql)
+
+    def _failed(self, error: Exception, sql: str) -> NoReturn:
+        refused = getattr(error, "sqlstate", None) == "25006"  # read_only_sql_transaction
+        failed(error, sql, self._convert, write_refused=self._read_only and refused)
+
+    def hold(self, key: str, *, exclusive: bool) -> None:
+        # An advisory lock per (schema, key), released at the end of the transaction;
+        # allowed in read-only transactions too.
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        self._conn.execute(
+            f"SELECT {function}(hashtextextended(%s, 0))", (f"{self._schema}\x1f{key}",)
+        )
+
+
+def failed(error: Exception, sql: str, convert: Convert, *, write_refused: bool) -> NoReturn:
+    """Raise histoire's error for a statement of a read model (or a follower) that failed.
+
+    The statement is the caller's: a table it misses is its own, not histoire's
+    schema, and a write refused in a read-only transaction is not a read-only store.
+    """
+    line = " ".join(sql.split())
+    doing = f"running {line if len(line) <= 120 else line[:117] + '...'!r}"
+    if write_refused:
+        raise StoreError(
+            f"{doing}: this transaction is read-only (a read model is written by its "
+            "projection's handlers, not by its readers)"
+        ) from error
+    converted = convert(error, doing)
+    if isinstance(converted, SchemaError):
+        converted = StoreError(f"{doing}: {error}")
+    raise converted from error
 
 
 @contextmanager
 def committing(
-    conn: sqlite3.Connection, convert: Callable[[sqlite3.Error], Exception]
+    conn: sqlite3.Connection, convert: Convert, *, read_only: bool
 ) -> Iterator[SQLiteTransaction]:
     """Commit `conn`'s open transaction on a clean exit, roll it back otherwise.
 
     Errors of the body go out as they are (a read-model handler's own error);
-    an error of COMMIT itself goes out through `convert`.
+    an error of COMMIT itself goes out through `convert`. A `read_only` one
+    refuses writes (`PRAGMA query_only` for its length).
     """
+    if read_only:
+        conn.execute("PRAGMA query_only=ON")
     try:
-        yield SQLiteTransaction(conn)
+        with _committed(conn, convert):
+            yield SQLiteTransaction(conn, convert, read_only=read_only)
+    finally:
+        if read_only:
+            conn.execute("PRAGMA query_only=OFF")
+
+
+@contextmanager
+def _committed(conn: sqlite3.Connection, convert: Convert) -> Iterator[None]:
+    try:
+        yield
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -134,7 +226,7 @@ def committing(
     except sqlite3.Error as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise convert(exc) from exc
+        raise convert(exc, "committing a read model") from exc
 
 
 def quote_identifier(name: str) -> str:

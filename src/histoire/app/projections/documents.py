@@ -26,6 +26,7 @@ from histoire.store.transactions import Transaction
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Documents:
@@ -50,6 +51,7 @@ class Documents:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The document stored under `key`, or None."""
+        _check_key(key)
         if self._empty:
             return None
         rows = self._tx.execute(self._q(f"SELECT doc FROM {self._table} WHERE key = ?"), (key,))
@@ -57,8 +59,7 @@ class Documents:
 
     def put(self, key: str, doc: Mapping[str, Any] | msgspec.Struct) -> None:
         """Store `doc` under `key`, replacing what was there."""
-        if not isinstance(key, str):
-            raise InvalidInputError(f"a document key must be a str, not {type(key).__name__}")
+        _check_key(key)
         try:
             text = _encode(doc).decode()
         except (TypeError, msgspec.EncodeError) as exc:
@@ -74,6 +75,7 @@ class Documents:
 
     def delete(self, key: str) -> None:
         """Remove the document under `key` (nothing if there is none)."""
+        _check_key(key)
         self._tx.execute(self._q(f"DELETE FROM {self._table} WHERE key = ?"), (key,))
 
     def find(self, **fields: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -114,3 +116,13 @@ class Documents:
             return doc
         loaded: dict[str, Any] = _decode(doc)
         return loaded
+
+
+def _check_key(key: object) -> None:
+    """Raise InvalidInputError unless `key` is text both databases can hold."""
+    if not isinstance(key, str):
+        raise InvalidInputError(f"a document key must be a str, not {type(key).__name__}")
+    if "\x00" in key or (not key.isascii() and _SURROGATE.search(key)):
+        raise InvalidInputError(
+            f"document key {key!r} holds a NUL or a lone surrogate, which no database stores"
+        )

@@ -67,7 +67,11 @@ def still_current(tx: Transaction, projection: str, current: Plan) -> bool:
 
 
 def swap(tx: Transaction, projection: str, built: int) -> None:
-    """Serve generation `built` from now on; drop the generation it replaces."""
+    """Serve generation `built` from now on; drop the generation it replaces.
+
+    Waits for the reads of the old generation that began before it (`serving`).
+    """
+    tx.hold(_readers_lock(projection), exclusive=True)
     state = progress.read_model(tx, projection)
     assert state is not None and state.building_generation == built
     assert state.building_version is not None
@@ -78,11 +82,19 @@ def swap(tx: Transaction, projection: str, built: int) -> None:
 
 
 def serving(tx: Transaction, projection: str) -> int | None:
-    """The generation that serves reads of `projection`, or None if it was never built."""
+    """The generation that serves reads of `projection`, or None if it was never built.
+
+    Its tables stay in place until `tx` ends: a swap waits for it.
+    """
     if not progress.tables_exist(tx):
         return None
+    tx.hold(_readers_lock(projection), exclusive=False)
     state = progress.read_model(tx, projection)
     return None if state is None else state.generation
+
+
+def _readers_lock(projection: str) -> str:
+    return f"read-model:{projection}"
 
 
 def _create(tx: Transaction, projection: Projection, generation: int) -> None:

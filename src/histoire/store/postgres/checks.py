@@ -8,6 +8,8 @@ index: amcheck (a contrib extension) checks the b-trees, when it is installed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
@@ -32,6 +34,33 @@ _NOT_INSTALLED = (
     "the amcheck extension is not installed in this database, so its indexes were not "
     "checked (a superuser can run CREATE EXTENSION amcheck)"
 )
+
+
+SAFE_SEARCH_PATH = "search_path=pg_catalog, pg_temp"
+
+
+def append_function_problems(rows: list[tuple[Any, ...]]) -> list[str]:
+    """What is wrong with how `append_events` runs, from (name, prosecdef, proconfig,
+    public may execute) rows of pg_proc.
+
+    The application role appends only through it (schema version 6): it must run
+    with its owner's rights, with its own search path, and not for PUBLIC.
+    """
+    problems: list[str] = []
+    for _, definer, config, public in rows:
+        if not definer:
+            problems.append(
+                "function append_events is not SECURITY DEFINER: an application role "
+                "would need INSERT on events to append (docs/postgres.md, Roles)"
+            )
+        if SAFE_SEARCH_PATH not in config:
+            problems.append(
+                f"function append_events does not set {SAFE_SEARCH_PATH}: "
+                "it would resolve names through its caller's search path"
+            )
+        if public:
+            problems.append("function append_events may be called by PUBLIC (REVOKE it)")
+    return problems
 
 
 def storage_check(db: StorePool, schema: str, *, full: bool) -> StorageCheck:

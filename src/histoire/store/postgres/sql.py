@@ -103,7 +103,9 @@ def statements(schema: str) -> Statements:
             "WHERE n.nspname = %s AND c.relname = 'events' AND t.tgenabled <> 'D'"
         ),
         functions=(
-            "SELECT p.proname FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+            "SELECT p.proname, p.prosecdef, coalesce(p.proconfig, '{}'), "
+            "has_function_privilege('public', p.oid, 'EXECUTE') "
+            "FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
             "WHERE n.nspname = %s"
         ),
         holes=(

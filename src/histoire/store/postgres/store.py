@@ -430,7 +430,13 @@ class PostgresEventStore:
         with self._db.transaction(
             "using a read model", read_only=read_only, durable=durable
         ) as conn:
-            yield PostgresTransaction(conn, self.schema)
+            yield PostgresTransaction(
+                conn,
+                self.schema,
+                lambda exc, doing: convert(exc, doing, self.location),
+                psycopg.Error,
+                read_only=read_only,
+            )
 
     # -- following -----------------------------------------------------------------
 
@@ -503,8 +509,10 @@ class PostgresEventStore:
             if needed not in triggers:
                 problems.append(f"immutability trigger {needed} is missing or disabled")
         found = self._fetch(self._sql.functions, (self.schema,), "listing functions")
-        if "append_events" not in {r[0] for r in found}:
+        appends = [r for r in found if r[0] == "append_events"]
+        if not appends:
             problems.append("function append_events is missing")
+        problems.extend(postgres_checks.append_function_problems(appends))
         for stream_id, count, low, top in self._fetch(self._sql.holes, (), "checking versions"):
             problems.append(
                 f"stream {stream_id}: versions not contiguous from 1 "

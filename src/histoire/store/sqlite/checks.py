@@ -8,6 +8,7 @@ from typing import Any
 
 from histoire.core.errors import CorruptEventError, SchemaError
 from histoire.store.self_checks import StorageCheck, misfiled
+from histoire.store.sqlite.errors import DRIVER_ERRORS
 
 MAX_REPORTED = 100
 """At most this many problems of one kind are reported: enough to act on."""
@@ -32,7 +33,7 @@ def storage_check(conn: sqlite3.Connection, *, full: bool) -> StorageCheck:
     name = f"PRAGMA {pragma}"
     try:
         rows = conn.execute(f"PRAGMA {pragma}({MAX_REPORTED})").fetchall()
-    except sqlite3.Error as exc:  # so damaged that the check itself stops
+    except DRIVER_ERRORS as exc:  # so damaged that the check itself stops
         return StorageCheck(name, [f"the check could not finish: {exc}"])
     # One finding may span lines, under a header naming the database ("main").
     messages = [

@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from histoire.core.errors import InvalidStoreURLError
-from histoire.store.sqlite.errors import convert, is_busy
+from histoire.store.sqlite.errors import DRIVER_ERRORS, convert, is_busy
 
 Durability = Literal["full", "fast"]
 
@@ -103,7 +103,7 @@ def connect_read_write(
             if not is_busy(exc) or time.monotonic() > deadline:
                 conn.close()
                 raise convert(exc, f"opening {path}") from exc
-        except sqlite3.Error as exc:
+        except DRIVER_ERRORS as exc:
             conn.close()
             raise convert(exc, f"opening {path}") from exc
         time.sleep(pause)
@@ -121,7 +121,7 @@ def _connect(target: str | Path, doing: str, *pragmas: str) -> sqlite3.Connectio
         )
         for pragma in pragmas:
             conn.execute(pragma).fetchall()
-    except sqlite3.Error as exc:
+    except DRIVER_ERRORS as exc:
         if conn is not None:
             conn.close()
         raise convert(exc, doing) from exc

@@ -8,7 +8,7 @@ from typing import Final
 
 from histoire.core.errors import SchemaError
 from histoire.store.sqlite.checks import refuse_foreign_tables
-from histoire.store.sqlite.errors import convert
+from histoire.store.sqlite.errors import DRIVER_ERRORS, convert
 
 SCHEMA_VERSION: Final = 1
 
@@ -56,7 +56,7 @@ def ensure_schema(
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    except sqlite3.Error as exc:
+    except DRIVER_ERRORS as exc:
         raise convert(exc, f"preparing the schema of {url}") from exc
 
 

@@ -70,8 +70,8 @@ from histoire.store.sqlite.connect import (
     durability_from_url,
     sqlite_path_from_url,
 )
+from histoire.store.sqlite.errors import DRIVER_ERRORS, is_busy
 from histoire.store.sqlite.errors import convert as _convert
-from histoire.store.sqlite.errors import is_busy
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
 from histoire.store.sqlite.reads import (
     log_pages,
@@ -156,6 +156,7 @@ class SQLiteEventStore:
             self.close()
             raise
         self._appended = threading.Condition()
+        self._waiting = 0  # callers of wait_for_events: an append notifies only if any
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
     def _reader(self) -> sqlite3.Connection:
@@ -180,7 +181,7 @@ class SQLiteEventStore:
 
     def _run_batch(self, batch: list[Request[AppendResult]]) -> None:
         conn = self._writer
-        now = _to_us(dt.datetime.now(dt.UTC))
+        now = time.time_ns() // 1000  # recorded_at: microseconds since the epoch, UTC
         try:
             self._begin(conn)
             try:
@@ -201,10 +202,9 @@ class SQLiteEventStore:
             finally:
                 assert self._turns is not None
                 self._turns.ended()
-        except sqlite3.Error as exc:
-            error = _convert(exc, "appending")
+        except DRIVER_ERRORS as exc:
             for request in batch:
-                request.fail(error)
+                request.fail(_convert(exc, f"appending to {request.args[0]}"))
             return
         for request, outcome in outcomes:
             if isinstance(outcome, sqlite3.Error):
@@ -213,8 +213,9 @@ class SQLiteEventStore:
                 request.fail(outcome)
             else:
                 request.succeed(outcome)
-        with self._appended:
-            self._appended.notify_all()
+        if self._waiting:
+            with self._appended:
+                self._appended.notify_all()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         def try_lock() -> bool:
@@ -262,7 +263,7 @@ class SQLiteEventStore:
                     self._begin(conn)
                 finally:
                     conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
-            with committing(conn, lambda exc: _convert(exc, "committing a read model")) as tx:
+            with committing(conn, _convert, read_only=read_only) as tx:
                 yield tx
         finally:
             if fast:
@@ -311,7 +312,7 @@ class SQLiteEventStore:
     def _fetch(self, query: str, params: Sequence[Any], doing: str) -> list[Any]:
         try:
             return self._reader().execute(query, params).fetchall()
-        except sqlite3.Error as exc:
+        except DRIVER_ERRORS as exc:
             raise _convert(exc, doing) from exc
 
     def read_log_payloads(
@@ -382,21 +383,29 @@ class SQLiteEventStore:
         position = validate_checkpoint(after).position
         deadline = time.monotonic() + wait_timeout(timeout)
         conn = self._reader()
-        seen = conn.execute("PRAGMA data_version").fetchone()[0]
-        if self.head()[1] > position:
-            return True
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
+        # Counted before the head is read: an append that commits after this
+        # read sees the count and notifies.
+        with self._appended:
+            self._waiting += 1
+        try:
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            if self.head()[1] > position:
+                return True
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with self._appended:
+                    if self._appended.wait(min(left, POLL_INTERVAL)):
+                        return True
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != seen:
+                    seen = version
+                    if self.head()[1] > position:
+                        return True
+        finally:
             with self._appended:
-                if self._appended.wait(min(left, POLL_INTERVAL)):
-                    return True
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if version != seen:
-                seen = version
-                if self.head()[1] > position:
-                    return True
+                self._waiting -= 1
 
     # -- snapshots ---------------------------------------------------------
 
@@ -418,7 +427,7 @@ class SQLiteEventStore:
                     _to_us(dt.datetime.now(dt.UTC)),
                 ),
             )
-        except sqlite3.Error as exc:
+        except DRIVER_ERRORS as exc:
             raise _convert(exc, f"saving a snapshot of {snapshot.stream_id}") from exc
 
     def load_snapshot(

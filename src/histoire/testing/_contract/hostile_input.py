@@ -70,6 +70,8 @@ BAD_ENVELOPES: dict[str, tuple[dict[str, Any], str]] = {
     "metadata-object": ({"metadata": {"a": object()}}, "metadata"),
     "metadata-list": ({"metadata": [1, 2]}, "metadata"),
     "metadata-none": ({"metadata": None}, "metadata"),
+    "metadata-float-7.2e16": ({"metadata": {"n": [7.205759403792237e16]}}, "metadata"),
+    "metadata-float-1e300": ({"metadata": {"n": -1e300}}, "metadata"),
 }
 
 # The bad events of the issue that failed other callers' appends on SQLite.
@@ -210,6 +212,18 @@ class HostileInputContract:
         with pytest.raises(InvalidStreamIdError, match="category"):
             store.append("-abc", new_events(1))
         assert list(store.list_streams()) == []
+
+    def test_the_category_of_any_valid_stream_id_can_be_filtered_on(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """`ab -1` is a valid stream id; its category `ab ` (with the space) lists it and
+        filters the log to it."""
+        store = store_factory()
+        store.append("ab -1", new_events(1))
+        store.append("ab-1", new_events(1))
+        settled_log(store)
+        assert [s.stream_id for s in store.list_streams(category="ab ")] == ["ab -1"]
+        assert [e.stream_id for e in store.read_log(categories=["ab "])] == ["ab -1"]
 
     # -- read arguments ------------------------------------------------------------
 
