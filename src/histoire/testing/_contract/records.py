@@ -89,6 +89,7 @@ class RecordContract:
             )
             appended.append(store.append(f"account-{n % 2}", [event]).events[0])
         by_id = {e.event_id: e for e in appended}
+        settled_log(store)  # PostgreSQL: every append shows to log readers
         reads = [
             list(store.read_stream("account-0", batch_size=2)),
             list(store.read_stream("account-1", backward=True, batch_size=3)),
