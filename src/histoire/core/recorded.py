@@ -83,7 +83,9 @@ class RecordedEvent:
     `recorded_at`, `metadata`, `causation_id`, `correlation_id`), which folds
     and most views never look at: the first access to one of them fetches the
     envelopes of the whole batch the event came in, in one query (see
-    `RecordedEvent.without_envelope`). The store must then still be open.
+    `RecordedEvent.without_envelope`). The store must then still be open, and
+    able to run that query (on PostgreSQL a pooled connection: inside the
+    store's own transaction, a pool of one connection cannot).
     """
 
     __slots__ = (
