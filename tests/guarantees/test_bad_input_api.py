@@ -150,6 +150,47 @@ CASES: dict[str, tuple[str, st.SearchStrategy[Any], Call]] = {
         not_positive_int,
         lambda s, h, v: list(s.read_log(batch_size=v)),
     ),
+    "read_payloads.stream_id": ("stream", not_str, lambda s, h, v: list(s.read_payloads(v))),
+    "read_payloads.from_version": (
+        "from_version",
+        not_int,
+        lambda s, h, v: list(s.read_payloads("account-1", from_version=v)),
+    ),
+    "read_payloads.limit": (
+        "limit",
+        not_count,
+        lambda s, h, v: list(s.read_payloads("account-1", limit=v)),
+    ),
+    "read_payloads.batch_size": (
+        "batch_size",
+        not_positive_int,
+        lambda s, h, v: list(s.read_payloads("account-1", batch_size=v)),
+    ),
+    "read_log_payloads.after": (
+        "Checkpoint",
+        not_checkpoint,
+        lambda s, h, v: list(s.read_log_payloads(v)),
+    ),
+    "read_log_payloads.categories": (
+        "categories",
+        not_names,
+        lambda s, h, v: list(s.read_log_payloads(categories=v)),
+    ),
+    "read_log_payloads.types": (
+        "types",
+        not_names,
+        lambda s, h, v: list(s.read_log_payloads(types=v)),
+    ),
+    "read_log_payloads.limit": (
+        "limit",
+        not_count,
+        lambda s, h, v: list(s.read_log_payloads(limit=v)),
+    ),
+    "read_log_payloads.batch_size": (
+        "batch_size",
+        not_positive_int,
+        lambda s, h, v: list(s.read_log_payloads(batch_size=v)),
+    ),
     "stream_version.stream_id": ("stream", not_str, lambda s, h, v: s.stream_version(v)),
     "get_event.event_id": ("event id", not_uuid, lambda s, h, v: s.get_event(v)),
     "list_streams.category": (
