@@ -26,7 +26,7 @@ from histoire import (
     validate_stream_id,
 )
 from histoire.core.streams import category_of, name_problem
-from histoire.testing._contract.support import new_event
+from histoire.testing._contract.support import new_event, settled_log
 
 from .strategies import examples, metadata, names, shown, stored_count
 
@@ -108,6 +108,7 @@ def test_any_type_or_filter_name_is_kept_or_refused_and_filters_exactly(
         assert raised.value.field == "type"
         assert tail(store, stream_id) == (version, count)
         assert store.get_event(good.event_id) is None
+    settled_log(store)  # PostgreSQL: once older transactions of the server have ended
     for filters in ({"types": [type_name]}, {"categories": [category]}):
         try:
             found = list(store.read_log(**filters))  # type: ignore[arg-type]
