@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit guarantees soak bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("histoire needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -35,6 +35,14 @@ unit: $(VENV)/.installed-dev
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck unit
+
+# The crash, concurrency and fault suites alone (docs/guarantees-suites.md); they also run in `unit`.
+guarantees: $(VENV)/.installed-dev
+	$(BIN)/pytest -q -p no:cacheprovider -m guarantees
+
+# The same suites, pushing harder: 5x the kills, faults and run times (HISTOIRE_SOAK_FACTOR=n for n x).
+soak: $(VENV)/.installed-dev
+	HISTOIRE_SOAK=1 $(BIN)/pytest -q -p no:cacheprovider -m guarantees -s
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks

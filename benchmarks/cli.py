@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    rows = report.evaluate(runner.values)
+    rows = report.evaluate(runner.values, runner.cpu, runner.server_cpu)
     title = (
         f"histoire benchmarks ({sizes.name} sizes, {rounds} round(s), "
         f"{env['cpus']} CPUs, Python {env['python']}, SQLite {env['sqlite']})"

@@ -31,13 +31,28 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def threaded(parts: Sequence[Sequence[T]], work: Callable[[T], Any]) -> Prepared:
+def threaded(
+    parts: Sequence[Sequence[T]],
+    work: Callable[[T], Any],
+    warm: Callable[[T], Any] | None = None,
+) -> Prepared:
     """Start one thread per part, parked on a barrier; the returned callable releases
-    them all at once and waits for the last one (thread start-up is not timed)."""
+    them all at once and waits for the last one (thread start-up is not timed).
+
+    `warm(first item)` runs in every thread, all at once, before the clock: the
+    connections a system opens per thread or grows its pool to are opened untimed,
+    for every system alike (the raw limit opens its connections beforehand)."""
     barrier = threading.Barrier(len(parts) + 1)
+    warmed = threading.Barrier(len(parts) + 1)
     errors: list[BaseException] = []
 
     def worker(part: Sequence[T]) -> None:
+        try:
+            if warm is not None and part:
+                warm(part[0])
+        except BaseException as exc:  # reported by run()
+            errors.append(exc)
+        warmed.wait()
         barrier.wait()
         try:
             for item in part:
@@ -48,6 +63,7 @@ def threaded(parts: Sequence[Sequence[T]], work: Callable[[T], Any]) -> Prepared
     threads = [threading.Thread(target=worker, args=(p,), daemon=True) for p in parts]
     for thread in threads:
         thread.start()
+    warmed.wait()
 
     def run() -> int:
         barrier.wait()

@@ -7,8 +7,10 @@ top functions) and `profile-<id>.prof` (for snakeviz, pstats...). cProfile slows
 Python code down more than C code, so read the shares, and compare with the wall
 time and with the machine's cost of one durable commit, printed first.
 
-Threaded workloads (W3) get one profiler per thread, merged; the report also
-gives the sizes of the group-commit batches.
+Threaded workloads (W3) get one profiler per thread, merged; their lock waits
+are shown per thread (the threads wait at once: summed, they would exceed the
+wall time), and the report gives the sizes of the group-commit batches.
+W7.W1-W7.W3 profile the same chain on PostgreSQL (`--postgres`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ LAYERS = (
     ("histoire/app/follower", "app: follower"),
     ("histoire/app/", "app (handler)"),
     ("histoire/codec/", "codec"),
-    ("histoire/store/group_commit", "store: group commit"),
+    ("histoire/store/sqlite/group_commit", "store: group commit"),
     ("histoire/store/transactions", "store: transactions (read models)"),
     ("histoire/store/progress", "store: progress (checkpoints)"),
     ("histoire/store/sqlite", "store: sqlite*.py (Python)"),
@@ -177,8 +179,8 @@ def profile(
     console: Console,
     postgres_url: str | None,
 ) -> int:
-    del postgres_url  # SQLite only, for now
     chain = [w for w in ("W1", "W2", "W3") if w in selected]
+    pg_chain = [w for w in ("W7.W1", "W7.W2", "W7.W3") if w in selected]
     simple: dict[str, Callable[[HistoireSystem], Callable[[], int]]] = {
         "W4": lambda s: s.w4_bulk_append(sizes.bulk_streams, sizes.bulk_per_append),
         "W5a": lambda s: s.w5_load(sizes.loads, snapshots=False),
@@ -189,8 +191,13 @@ def profile(
         "W10.b": lambda s: _catch_up(s, BATCHED),
     }
     others = [w for w in selected if w in simple]
-    if not chain and not others:
-        console.print("nothing to profile: choose among W1, W2, W3, " + ", ".join(simple))
+    if not chain and not others and not pg_chain:
+        console.print(
+            "nothing to profile: choose among W1, W2, W3, W7.W1, W7.W2, W7.W3, " + ", ".join(simple)
+        )
+        return 2
+    if pg_chain and postgres_url is None:
+        console.print(f"{', '.join(pg_chain)} need PostgreSQL: --postgres URL, not --no-postgres")
         return 2
     commit = durable_commit_cost(workdir)
     console.print(
@@ -202,6 +209,12 @@ def profile(
     try:
         if chain:
             _profile_chain(system, chain, sizes, out, console, header)
+        if pg_chain:
+            pg_system = HistoireSystem("postgres", workdir, sizes, postgres_url)
+            try:
+                _profile_chain(pg_system, pg_chain, sizes, out, console, "")
+            finally:
+                pg_system.close()
         if {"W5a", "W5b"} & set(others):
             system.w5_prepare(sizes.long_stream, sizes.snapshot_every)
         if {"W6a", "W6b"} & set(others):
@@ -243,17 +256,20 @@ def _profile_chain(
     console: Console,
     header: str,
 ) -> None:
-    """W1 -> W2 -> W3 twice on fresh databases: first for the wall time, then profiled."""
+    """W1 -> W2 -> W3 twice on fresh databases: first for the wall time, then profiled.
+
+    `chain` holds workload ids: W1-W3 on SQLite, W7.W1-W7.W3 on PostgreSQL."""
     walls: dict[str, float] = {}
     batch_notes: dict[str, str] = {}
+    prefix = "W7." if system.kind == "postgres" else ""
     for profiled in (False, True):
         system.chain_start()
         profilers: dict[str, list[cProfile.Profile]] = {}
-        for wid in ("W1", "W2", "W3"):
-            if wid not in chain and wid != "W1":
+        for wid in (f"{prefix}W1", f"{prefix}W2", f"{prefix}W3"):
+            if wid not in chain and wid != f"{prefix}W1":
                 continue
-            counter = _BatchSizes(system.store) if wid == "W3" else None
-            if wid == "W3":
+            counter = _BatchSizes(system.store) if wid.endswith("W3") else None
+            if wid.endswith("W3"):
                 handle = system.handler.handle
                 from histoire.examples import bank
 
@@ -267,7 +283,7 @@ def _profile_chain(
             else:
                 run = (
                     system.w1_open_accounts(sizes.accounts)
-                    if wid == "W1"
+                    if wid.endswith("W1")
                     else system.w2_deposits(sizes.deposits)
                 )
                 if profiled:
@@ -312,6 +328,10 @@ def _write(
     for extra in profilers[1:]:
         stats.add(extra)
     layers = by_layer(stats)
+    threads = len(profilers)
+    if threads > 1 and "lock waits (C)" in layers:
+        # The threads wait at the same time: their summed waits would exceed the wall time.
+        layers[f"lock waits (C), per thread of {threads}"] = layers.pop("lock waits (C)") / threads
     total = sum(layers.values())
     title = f"{wid} ({BY_ID[wid].title}): {ops:,} ops; {wall * 1e6:,.1f} us/op wall, no profiler"
     table = Table(title=title)

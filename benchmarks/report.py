@@ -32,13 +32,30 @@ def _median(summaries: dict[str, Any], system: str) -> float | None:
     return None if entry is None else float(entry["median"])
 
 
-def evaluate(values: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
-    """Per workload: summaries per system, ratios, and targets met or missed."""
+def _cpu_medians(
+    series: dict[str, dict[str, list[float]]] | None,
+) -> dict[str, dict[str, float]]:
+    """Per workload and system, the median of the per-round CPU us/op."""
+    out: dict[str, dict[str, float]] = {}
+    for wid, per in (series or {}).items():
+        out[wid] = {name: summary(v)["median"] for name, v in per.items() if v}  # type: ignore[index]
+    return out
+
+
+def evaluate(
+    values: dict[str, dict[str, list[float]]],
+    cpu: dict[str, dict[str, list[float]]] | None = None,
+    server_cpu: dict[str, dict[str, list[float]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Per workload: summaries per system, ratios, CPU per operation (this process, and
+    the PostgreSQL server's where it was measured), and targets met or missed."""
     rows: list[dict[str, Any]] = []
     medians = {
         wid: {s: summary(v)["median"] if v else None for s, v in per.items()}  # type: ignore[index]
         for wid, per in values.items()
     }
+    cpus = _cpu_medians(cpu)
+    servers = _cpu_medians(server_cpu)
     for workload in WORKLOADS:
         if workload.id not in values:
             continue
@@ -52,6 +69,9 @@ def evaluate(values: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
         ratio_limit = _better_ratio(h, raw, lower)
         targets = []
         for target in workload.targets:
+            if target.kind == "cpu_scaling":
+                targets.append(_check_cpu_scaling(target, workload.id, cpus))
+                continue
             targets.append(_check(target, workload.id, h, ratio_peer, ratio_limit, medians))
         rows.append(
             {
@@ -66,10 +86,30 @@ def evaluate(values: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
                 "systems": summaries,
                 "ratio_vs_eventsourcing": ratio_peer,
                 "ratio_vs_limit": ratio_limit,
+                "cpu_us_per_op": cpus.get(workload.id, {}),
+                "server_cpu_us_per_op": servers.get(workload.id, {}),
                 "targets": targets,
             }
         )
     return rows
+
+
+CPU_BASE = {"W3": "W2", "W3m": "W2", "W7.W3": "W7.W2"}
+"""The single-writer workload whose CPU per command a threaded one is compared with."""
+
+
+def _check_cpu_scaling(
+    target: Target, wid: str, cpus: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """histoire's CPU per command with many writers over that with one (W2), at most."""
+    out: dict[str, Any] = {"text": target.text, "kind": target.kind, "threshold": target.threshold}
+    base = cpus.get(CPU_BASE[wid], {}).get("histoire")
+    many = cpus.get(wid, {}).get("histoire")
+    if not base or many is None:
+        out.update(value=None, met=None, detail=f"needs the CPU of {CPU_BASE[wid]} and {wid}")
+        return out
+    out.update(value=many / base, met=many / base <= target.threshold)
+    return out
 
 
 def _check(
@@ -147,6 +187,14 @@ def _target_text(target: dict[str, Any]) -> str:
     return f"{target['text']}: {got} {mark}"
 
 
+def _cpu_cell(row: dict[str, Any], key: str = "cpu_us_per_op") -> str:
+    """CPU us/op of histoire / eventsourcing / raw ("-" where not measured)."""
+    per = row.get(key) or {}
+    if not per:
+        return "-"
+    return " / ".join(_fmt(per.get(name)) for name in SYSTEM_NAMES)
+
+
 def render_table(rows: list[dict[str, Any]], console: Console, title: str) -> None:
     table = Table(title=title, show_lines=True)
     table.add_column("workload", no_wrap=True)
@@ -155,6 +203,7 @@ def render_table(rows: list[dict[str, Any]], console: Console, title: str) -> No
     table.add_column("raw limit", justify="right", no_wrap=True)
     table.add_column("h/es", justify="right", no_wrap=True)
     table.add_column("h/raw", justify="right", no_wrap=True)
+    table.add_column("CPU us/op\nh / es / raw", justify="right", no_wrap=True)
     table.add_column("targets")
     for row in rows:
         systems = row["systems"]
@@ -166,6 +215,12 @@ def render_table(rows: list[dict[str, Any]], console: Console, title: str) -> No
             _cell(systems["raw"]),
             _ratio(row["ratio_vs_eventsourcing"]),
             _ratio(row["ratio_vs_limit"]),
+            _cpu_cell(row)
+            + (
+                f"\n[dim]server {_cpu_cell(row, 'server_cpu_us_per_op')}[/dim]"
+                if row.get("server_cpu_us_per_op")
+                else ""
+            ),
             "\n".join(_target_text(t) for t in row["targets"]) or "[dim]-[/dim]",
         )
     console.print(table)
@@ -203,8 +258,9 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         f"{title}; median (min-max) of the rounds. Ratios above 1: histoire is better "
         "(for latencies in ms, lower is better and the ratios are es/h and raw/h).",
         "",
-        "| workload | unit | histoire | eventsourcing | raw limit | h/es | h/raw | targets |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| workload | unit | histoire | eventsourcing | raw limit | h/es | h/raw "
+        "| CPU us/op h / es / raw | server CPU us/op h / es / raw | targets |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         systems = row["systems"]
@@ -215,7 +271,7 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, title: str) -> None:
             f"| {row['id']} {row['title']} | {unit} | {cell(systems['histoire'])} | "
             f"{cell(systems['eventsourcing'])} | {cell(systems['raw'])} | "
             f"{_ratio(row['ratio_vs_eventsourcing'])} | {_ratio(row['ratio_vs_limit'])} | "
-            f"{targets} |"
+            f"{_cpu_cell(row)} | {_cpu_cell(row, 'server_cpu_us_per_op')} | {targets} |"
         )
     path.write_text("\n".join(lines) + "\n")
 

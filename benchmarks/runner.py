@@ -19,6 +19,7 @@ from rich.console import Console
 
 from benchmarks.base import System
 from benchmarks.common import Prepared, pg_drop_schemas, random_schema
+from benchmarks.probes import ServerCpu
 from benchmarks.runner_projections import ProjectionWorkloads
 from benchmarks.sizes import Sizes
 from benchmarks.workloads import BY_ID, LATENCIES, WRITER_PROCESSES
@@ -74,20 +75,53 @@ class Runner:
         self.durability: dict[str, dict[str, dict[str, object]]] = {}
         self.details: dict[str, dict[str, list[dict[str, Any]]]] = {}
         """Per workload group and system, what each round saw beyond its value (W9)."""
+        self.cpu: dict[str, dict[str, list[float]]] = {wid: {} for wid in selected}
+        """Per workload and system, this process's CPU microseconds per operation, per round."""
+        self.server_cpu: dict[str, dict[str, list[float]]] = {wid: {} for wid in selected}
+        """Same, for the PostgreSQL backends serving this process (where /proc tells)."""
+        self._server: ServerCpu | None = None
 
     # -- measuring --------------------------------------------------------------
 
+    def _server_cpu(self, system: System) -> ServerCpu | None:
+        if system.kind != "postgres" or self.postgres_url is None:
+            return None
+        if self._server is None:
+            self._server = ServerCpu(self.postgres_url)
+        return self._server
+
     def measure(
-        self, wid: str, system: System, prepare: Callable[[], Prepared], round_no: int
+        self,
+        wid: str,
+        system: System,
+        prepare: Callable[[], Prepared],
+        round_no: int,
+        *,
+        repeat: bool = True,
     ) -> bool:
-        """Prepare (untimed), run (timed), record; False if it failed."""
+        """Prepare (untimed), run (timed), again until the round lasted
+        `sizes.min_round_seconds` (if `repeat`), record; False if it failed."""
         record = wid in self.selected
+        server = self._server_cpu(system) if record else None
+        ops, elapsed, cpu, server_seconds, runs = 0, 0.0, 0.0, 0.0, 0
         try:
-            run = prepare()
-            gc.collect()
-            started = time.perf_counter()
-            ops = run()
-            elapsed = time.perf_counter() - started
+            while True:
+                run = prepare()
+                gc.collect()
+                before = server.sample() if server is not None else None
+                cpu_started = time.process_time()
+                started = time.perf_counter()
+                ops += run()
+                elapsed += time.perf_counter() - started
+                cpu += time.process_time() - cpu_started
+                used = ServerCpu.used(before, server.sample()) if server is not None else None
+                if used is not None:
+                    server_seconds += used
+                else:
+                    server = None
+                runs += 1
+                if not repeat or not record or elapsed >= self.sizes.min_round_seconds:
+                    break
         except Exception as exc:
             self._failed(wid, system, round_no, exc)
             return False
@@ -95,10 +129,15 @@ class Runner:
         if record:
             self.values[wid][system.name].append(rate)
             self.ops[wid] = ops
+            self.cpu[wid].setdefault(system.name, []).append(cpu / ops * 1e6)
+            extra = f", CPU {cpu / ops * 1e6:,.1f} us/op"
+            if server is not None:
+                self.server_cpu[wid].setdefault(system.name, []).append(server_seconds / ops * 1e6)
+                extra += f", server {server_seconds / ops * 1e6:,.1f}"
             unit = BY_ID[wid].unit
             self.console.print(
                 f"  {wid:7} round {round_no} {system.name:13} {rate:>12,.0f} {unit:11} "
-                f"({ops:,} in {elapsed:.2f} s)"
+                f"({ops:,} in {elapsed:.2f} s, {runs} run(s){extra})"
             )
         return True
 
@@ -258,7 +297,13 @@ class Runner:
             for wid in wanted:
                 for system in systems:
                     try:
-                        self.measure(wid, system, prepare(system, WRITER_PROCESSES[wid]), round_no)
+                        self.measure(
+                            wid,
+                            system,
+                            prepare(system, WRITER_PROCESSES[wid]),
+                            round_no,
+                            repeat=False,  # fixed duration (writer_seconds)
+                        )
                     finally:
                         system.cleanup()
 
@@ -352,6 +397,9 @@ class Runner:
         finally:
             for system in systems:
                 system.close()
+            if self._server is not None:
+                self._server.close()
+                self._server = None
 
 
 def summary(values: list[float]) -> dict[str, Any] | None:

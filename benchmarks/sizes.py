@@ -55,6 +55,9 @@ class Sizes:
     """W11: how long the appender then appends as fast as it can."""
     live_idle_seconds: float
     """W11: how long the idle live projection's CPU is measured (first round only)."""
+    min_round_seconds: float
+    """W1-W7: a timed round lasts at least this long (the workload is prepared and run
+    again, untimed preparation, until it does): shorter windows are mostly noise."""
 
     @property
     def log_events(self) -> int:
@@ -91,6 +94,7 @@ FULL = Sizes(
     live_seconds=6.0,
     live_fast_seconds=2.0,
     live_idle_seconds=10.0,
+    min_round_seconds=1.0,
 )
 
 QUICK = Sizes(
@@ -120,6 +124,7 @@ QUICK = Sizes(
     live_seconds=2.0,
     live_fast_seconds=1.0,
     live_idle_seconds=2.0,
+    min_round_seconds=0.3,
 )
 
 TINY = Sizes(
@@ -149,4 +154,5 @@ TINY = Sizes(
     live_seconds=0.5,
     live_fast_seconds=0.3,
     live_idle_seconds=0.3,
+    min_round_seconds=0.0,
 )

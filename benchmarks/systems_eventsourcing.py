@@ -237,8 +237,10 @@ class EventsourcingSystem(EventsourcingProjections, System):
         return run
 
     def w3_deposits_threads(self, n: int, threads: int) -> Prepared:
-        deposit = self.app.deposit
-        return threaded(split(self.accounts[:n], threads), lambda a: deposit(a, AMOUNT_CENTS))
+        deposit, get = self.app.deposit, self.app.repository.get
+        return threaded(
+            split(self.accounts[:n], threads), lambda a: deposit(a, AMOUNT_CENTS), warm=get
+        )
 
     # -- W4 ------------------------------------------------------------------------
 

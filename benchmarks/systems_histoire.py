@@ -101,7 +101,7 @@ class HistoireSystem(HistoireProjections, System):
 
         def run() -> int:
             for stream_id in ids:
-                handle(stream_id, command)
+                handle(stream_id, command, new_stream=True)
             return len(ids)
 
         return run
@@ -122,9 +122,9 @@ class HistoireSystem(HistoireProjections, System):
         return run
 
     def w3_deposits_threads(self, n: int, threads: int) -> Prepared:
-        handle = self.handler.handle
+        handle, load = self.handler.handle, self.handler.load
         command = bank.Deposit(amount_cents=AMOUNT_CENTS)
-        return threaded(split(self.accounts[:n], threads), lambda s: handle(s, command))
+        return threaded(split(self.accounts[:n], threads), lambda s: handle(s, command), warm=load)
 
     # -- W4 ------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from histoire import ANY, START, NewEvent, RecordedEvent
+from histoire import ANY, NO_STREAM, START, ConcurrencyError, NewEvent, RecordedEvent
 from histoire.cli import cli
 from histoire.core.errors import SchemaError
 from histoire.store.postgres import PostgresEventStore
@@ -197,4 +197,26 @@ def test_histoire_migrate_upgrades_a_version_1_store_and_records_each_streams_la
     assert store.append("s-1", new_events(1)).first_version == 5
     settled_head(store)
     assert versions_in_log(list(store.read_log()), "s-1") == [1, 2, 3, 4, 5]
+    assert store.integrity_problems() == []
+
+
+def test_a_version_4_store_migrated_to_5_appends_to_new_and_existing_streams(
+    url: str, schema: str, open_pg: Opener
+) -> None:
+    """Version 5 creates a NO_STREAM stream first: on a store upgraded from version 4, a new
+    stream is created, and NO_STREAM on a stream that exists conflicts and writes nothing."""
+    with psycopg.connect(url, autocommit=True, context=adapters()) as conn:
+        assert apply_migrations(conn, parse_url(url, schema), up_to=4) == 4
+        append_in(conn, schema, "s-1", 2)
+    with psycopg.connect(url, autocommit=True, context=adapters()) as conn:
+        assert apply_migrations(conn, parse_url(url, schema)) == 5
+    store = open_pg(create=False)
+    with pytest.raises(ConcurrencyError) as raised:
+        store.append("s-1", new_events(1), NO_STREAM)
+    assert (raised.value.expected, raised.value.actual) == (NO_STREAM, 2)
+    assert store.append("s-2", new_events(3), NO_STREAM).last_version == 3
+    assert store.append("s-1", new_events(1), 2).first_version == 3
+    settled_head(store)
+    log = list(store.read_log())
+    assert (versions_in_log(log, "s-1"), versions_in_log(log, "s-2")) == ([1, 2, 3], [1, 2, 3])
     assert store.integrity_problems() == []

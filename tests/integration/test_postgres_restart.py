@@ -21,7 +21,7 @@ from histoire.store.postgres import PostgresEventStore
 
 from .._services import TemporaryCluster, require_services
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.guarantees]
 
 STREAMS = [f"account-{n}" for n in range(6)]
 

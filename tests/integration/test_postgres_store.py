@@ -124,13 +124,14 @@ def test_migrate_returns_the_version_and_is_idempotent(
         f'SELECT version, name FROM "{schema}".schema_versions ORDER BY version'
     ).fetchall()
     assert rows == [(version, name) for version, name, _ in migrations()]
-    assert rows[:4] == [
+    assert rows[:6] == [
         (1, "0001_initial.sql"),
         (2, "0002_stream_order.sql"),
         (3, "0003_followers.sql"),
         (4, "0004_handled.sql"),
+        (5, "0005_new_stream_first.sql"),
+        (6, "0006_append_only_roles.sql"),
     ]
-    assert rows[5] == (6, "0006_append_only_roles.sql")
 
 
 def _migrate_in_process(url: str, schema: str) -> int:
@@ -553,6 +554,18 @@ def test_url_options_are_histoire_s_and_the_rest_goes_to_libpq() -> None:
     assert parse_url("postgres://db/shop").schema == "histoire"
     with pytest.raises(InvalidStoreURLError):
         parse_url("postgresql://db/shop?durability=sometimes")
+
+
+def test_a_libpq_parameter_with_spaces_reaches_the_server_intact(url: str, schema: str) -> None:
+    """`options=-c statement_timeout=1234` in the URL: the store's sessions run with it."""
+    joiner = "&" if "?" in url else "?"
+    given = f"{url}{joiner}options=-c%20statement_timeout%3D1234"
+    store = PostgresEventStore(given, schema=schema)
+    try:
+        with store.transaction() as tx:
+            assert tx.execute("SHOW statement_timeout") == [("1234ms",)]
+    finally:
+        store.close()
 
 
 def test_events_with_and_without_optional_ids_in_one_append_round_trip(open_pg: Opener) -> None:

@@ -30,12 +30,18 @@ import pytest
 
 from histoire import CommandHandler, EventStore, open_store, read_model
 from histoire.app.relay import Relay, relay_status
-from histoire.brokers import Broker, Delivery, open_broker
-from histoire.core.errors import BrokerUnavailableError
+from histoire.brokers import open_broker
 from histoire.examples import bank
 
 from .._services import require_services
-from ..brokers import BROKERS, broker_namespace, isolated, remember_subscription
+from ..brokers import (
+    BROKERS,
+    assert_each_event_once_in_order,
+    broker_namespace,
+    everything,
+    isolated,
+    remember_subscription,
+)
 from ..private_brokers import PrivateServer, binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,48 +105,6 @@ def histoire_process(*args: str, cwd: Path = ROOT) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def everything(broker: Broker, name: str, expected: int, timeout: float = 30) -> list[Delivery]:
-    """Every message of the subscription `name`, until `expected` distinct events came."""
-    subscription = broker.subscribe(name)
-    got: list[Delivery] = []
-    distinct: set[object] = set()
-    deadline = time.monotonic() + timeout
-    batch: list[Delivery] = []
-    while time.monotonic() < deadline:
-        try:
-            batch = subscription.fetch(500, 0.5 if len(distinct) < expected else 0.3)
-        except BrokerUnavailableError:  # subscribe again, as histoire's followers do
-            subscription.close()
-            subscription = broker.subscribe(name)
-            continue
-        got += batch
-        distinct.update(d.record.event_id for d in batch)
-        if len(distinct) >= expected and not batch:
-            break  # the duplicates after the last one are in too
-        subscription.ack(batch)
-    subscription.close()
-    return got
-
-
-def assert_each_event_once_in_order(store: EventStore, got: list[Delivery]) -> int:
-    """After dropping what a follower drops (a stream's version already seen), the messages
-    are the store's events, each stream in version order. Returns the duplicates dropped."""
-    applied: dict[str, int] = {}
-    kept = []
-    for delivery in got:
-        record = delivery.record
-        if record.version > applied.get(record.stream_id, 0):
-            assert record.version == applied.get(record.stream_id, 0) + 1, (
-                f"{record.stream_id}: version {record.version} after "
-                f"{applied.get(record.stream_id, 0)}: an event was lost or came out of order"
-            )
-            applied[record.stream_id] = record.version
-            kept.append(record.event_id)
-    stored = [e.event_id for e in store.read_log()]
-    assert sorted(kept) == sorted(stored)
-    return len(got) - len(kept)
 
 
 def caught_up(store: EventStore, timeout: float = 30) -> bool:
@@ -211,6 +175,7 @@ def private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
 
 
 @pytest.mark.slow
+@pytest.mark.guarantees
 @pytest.mark.parametrize("private_server", BROKERS, indirect=True)
 def test_the_relay_waits_for_a_stopped_broker_and_resumes(
     private_server: PrivateServer, tmp_path: Path

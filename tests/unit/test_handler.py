@@ -287,6 +287,59 @@ def test_a_new_stream_is_appended_with_no_stream() -> None:
     assert raised.value.last.expected is NO_STREAM
 
 
+class CountingStore(MemoryEventStore):
+    """A memory store that counts the stream reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read_stream(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return super().read_stream(*args, **kwargs)
+
+
+def test_a_command_for_a_new_stream_reads_nothing() -> None:
+    """With new_stream=True the first command of a stream is decided without a read."""
+    store = CountingStore()
+    handler = bank_handler(store)
+    result = handler.handle("account-1", OpenAccount(owner="ada"), new_stream=True)
+    assert (store.reads, result.version, result.state.opened) == (0, 1, True)
+    assert types_in(handler) == ["bank.AccountOpened"]
+    with pytest.raises(InvalidCommandError, match="owner"):
+        handler.handle("account-2", OpenAccount(owner=" "), new_stream=True)
+    assert handler.store.stream_version("account-2") == 0
+
+
+def test_new_stream_on_an_existing_stream_decides_against_its_state() -> None:
+    """A stream said new that exists is loaded and the command decided again, at once."""
+    store = CountingStore()
+    opened(bank_handler(store), deposit=100)
+    sleeps: list[float] = []
+    handler = bank_handler(store, retry=RetryPolicy.no_retry())
+    handler.retry = RetryPolicy(max_attempts=1, sleep=sleeps.append)
+    result = handler.handle("account-1", Withdraw(amount_cents=60), new_stream=True)
+    assert result.decided == (Withdrawn(amount_cents=60),)
+    assert (result.version, result.state.balance_cents) == (3, 40)
+    assert sleeps == [], "the wrong guess is no conflict to back off from, nor an attempt"
+
+
+def test_new_stream_with_no_decision_looks_at_the_stream() -> None:
+    """A command said new that decides nothing reports the stream's real version."""
+    store = MemoryEventStore()
+    opened(bank_handler(store))
+    decider = Decider(
+        name="quiet",
+        initial_state=initial_state,
+        decide=lambda command, state: [],
+        evolve=evolve,
+        events=EVENTS,
+    )
+    handler = CommandHandler(store, decider)
+    result = handler.handle("account-1", Deposit(amount_cents=1), new_stream=True)
+    assert (result.version, result.state.opened) == (1, True)
+
+
 # -- causation, correlation, metadata --------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
 from histoire.codec.checks import check_command
 from histoire.codec.codec import Codec
-from histoire.codec.ids import new_event_id
+from histoire.codec.ids import new_command_id, new_event_id
 from histoire.codec.registry import EventRegistry
 from histoire.codec.states import decode_state, encode_state_checked
 from histoire.codec.upcasting import Upcasters
@@ -202,49 +202,73 @@ class CommandHandler(Generic[C, S, E]):
         causation_id: uuid.UUID | None = None,
         correlation_id: uuid.UUID | None = None,
         metadata: Mapping[str, Any] | None = None,
+        new_stream: bool = False,
     ) -> CommandResult[S, E]:
         """Decide on `command` against the current state of `stream_id` and store the events.
 
         `causation_id` defaults to the command id; `correlation_id` to the
         causation id. `metadata` (who, from where) is stored with every event.
+        `new_stream=True` says that `stream_id` should have no events yet (a
+        fresh id): the command is decided against the initial state without
+        reading the store, and appended with NO_STREAM. If the stream exists
+        after all, it is loaded and the command decided again, as after any
+        conflict (but without waiting first).
         """
         validate_stream_id(stream_id)
         check_handle_options(command_id, causation_id, correlation_id, metadata)
         command = check_command(command)
         given_id = command_id is not None
-        command_id = command_id or uuid.uuid4()
+        command_id = command_id or new_command_id()
         causation = causation_id or command_id
         correlation = correlation_id or causation
         retry = self.retry
         started = retry.clock()
         attempts = 0
+        guess_new = new_stream
+        context = (metadata, causation, correlation)
         while True:
-            attempts += 1
+            attempts += 0 if guess_new else 1
             if given_id:
                 replay = self._replayed(stream_id, command_id)
                 if replay is not None:
                     return replay
-            loaded = self._load(stream_id)
-            decided = self.decider.decide_events(command, loaded.state)
-            if not decided:
-                return CommandResult(stream_id, command_id, (), (), loaded.version, loaded.state)
-            new_events, read_back = self._encode(
-                decided, command_id if given_id else None, metadata, causation, correlation
-            )
-            evolve_recorded = self.decider.evolve_recorded
-            if evolve_recorded is None:
-                # Folded before the append: an evolve that fails on these events
-                # fails the command with nothing stored, not every later load.
-                state = self.decider.fold(read_back, loaded.state)  # type: ignore[arg-type]
+            if guess_new:
+                # Nothing to read in a stream that should not exist yet: a load would
+                # cost a query (a round trip on PostgreSQL) to learn that. Only an
+                # append with NO_STREAM proves the guess: whatever else comes of the
+                # initial state (an error, nothing to store) is checked on the stream.
+                loaded = LoadedState(stream_id, self.decider.initial_state(), 0)
+                try:
+                    decided, new_events, read_back, state = self._decide(
+                        command, loaded.state, command_id if given_id else None, *context
+                    )
+                except Exception:
+                    decided = ()
+                if not decided:
+                    guess_new = False
+                    continue
+            else:
+                loaded = self._load(stream_id)
+                decided, new_events, read_back, state = self._decide(
+                    command, loaded.state, command_id if given_id else None, *context
+                )
+                if not decided:
+                    return CommandResult(
+                        stream_id, command_id, (), (), loaded.version, loaded.state
+                    )
             expected: ExpectedVersion = loaded.version if loaded.version else NO_STREAM
             try:
                 appended = self.store.append(stream_id, new_events, expected)
             except ConcurrencyError as conflict:
+                if guess_new:
+                    guess_new = False  # the stream exists: load it and decide again, at once
+                    continue
                 delay = retry.delay(attempts, started)
                 if delay is None:
                     raise RetriesExhaustedError(stream_id, attempts, conflict) from conflict
                 retry.sleep(delay)
                 continue
+            evolve_recorded = self.decider.evolve_recorded
             if evolve_recorded is not None:  # it needs the records: after the append
                 state = loaded.state
                 for back, record in zip(read_back, appended.events, strict=True):
@@ -258,6 +282,27 @@ class CommandHandler(Generic[C, S, E]):
                 appended.version,
                 state,
             )
+
+    def _decide(
+        self,
+        command: C,
+        state: S,
+        command_id: uuid.UUID | None,
+        metadata: Mapping[str, Any] | None,
+        causation: uuid.UUID,
+        correlation: uuid.UUID,
+    ) -> tuple[tuple[E, ...], list[NewEvent], list[Event], S]:
+        """The events decided on `state`, encoded and read back, and the state after them
+        (`state` itself when the decider evolves with the records: after the append)."""
+        decided = self.decider.decide_events(command, state)
+        if not decided:
+            return decided, [], [], state
+        new_events, read_back = self._encode(decided, command_id, metadata, causation, correlation)
+        if self.decider.evolve_recorded is None:
+            # Folded before the append: an evolve that fails on these events
+            # fails the command with nothing stored, not every later load.
+            state = self.decider.fold(read_back, state)  # type: ignore[arg-type]
+        return decided, new_events, read_back, state
 
     def _encode(
         self,

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aio_pika
 import aiormq
 import aiormq.exceptions
+from aio_pika.connection import make_url
 
 from histoire.brokers import envelope, routing
 from histoire.brokers._loop import LoopThread
@@ -42,6 +43,7 @@ CONFIRM_TIMEOUT = 10.0
 
 _FAILURES = (
     aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,  # a RuntimeError: the channel closed under us
     aio_pika.exceptions.AMQPException,
     ConnectionError,
     OSError,
@@ -72,11 +74,20 @@ class RabbitMQBroker:
 
     async def _open(self) -> tuple[Any, Any]:
         """A new connection and a confirming channel, with the exchange declared."""
-        connection = await aio_pika.connect(self._server, timeout=5)
-        channel = await connection.channel(publisher_confirms=True)
-        await channel.declare_exchange(
-            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        # Not aio_pika.connect(): when connecting fails it drops a Connection that is not
+        # closed, whose __del__ then starts close() from wherever the GC runs (an
+        # un-awaited coroutine outside the loop). Each one opened here is closed.
+        connection = aio_pika.Connection(make_url(self._server))
+        try:
+            await connection.connect(timeout=5)
+            channel = await connection.channel(publisher_confirms=True)
+            await channel.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        except BaseException:
+            with contextlib.suppress(*_FAILURES):
+                await asyncio.wait_for(connection.close(), 2)
+            raise
         return connection, channel
 
     # -- publishing -------------------------------------------------------------

@@ -28,6 +28,7 @@ backend converts them where they arise.
     ├── StoreError                        the store could not do what was asked
     │   ├── StoreNotFoundError            a read-only command on a store that does not exist
     │   ├── StoreUnavailableError         server down, lock not obtained in time (retryable)
+    │   ├── StoreFullError                the disk or the database's size limit is full (retryable)
     │   ├── SchemaError                   the database schema is missing or of another version
     │   ├── CorruptDatabaseError          the database file is damaged, or not a database
     │   ├── ReadOnlyStoreError            a write asked of a store opened read-only
@@ -276,6 +277,23 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached or locked now; the operation may be retried."""
 
     retryable = True
+
+
+class StoreFullError(StoreError):
+    """The disk (or a size limit of the database) is full: nothing of this write was stored.
+
+    Retry once space is freed; the store needs no reopening.
+    """
+
+    retryable = True
+
+    def __init__(self, doing: str, detail: str) -> None:
+        self.doing = doing
+        self.detail = detail
+        super().__init__(
+            f"{doing}: the disk or the database's size limit is full ({detail}); nothing of "
+            "this write was stored: free space (or raise the limit) and retry"
+        )
 
 
 class SchemaError(StoreError):

@@ -2,9 +2,10 @@
 
 Class by class (SQLSTATE): connection lost, server starting or shutting down,
 too many connections, lock or statement timeouts, serialisation failures =>
-StoreUnavailableError (retryable); missing schema, table or function =>
-SchemaError; constraint and trigger refusals => IntegrityError; bad data =>
-InvalidInputError; a database that does not exist => StoreNotFoundError.
+StoreUnavailableError (retryable); disk full => StoreFullError (retryable);
+missing schema, table or function => SchemaError; constraint and trigger
+refusals => IntegrityError; bad data => InvalidInputError; a database that
+does not exist => StoreNotFoundError.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from histoire.core.errors import (
     InvalidInputError,
     SchemaError,
     StoreError,
+    StoreFullError,
     StoreNotFoundError,
     StoreUnavailableError,
 )
@@ -83,6 +85,9 @@ def convert(error: BaseException, doing: str, location: PostgresLocation) -> His
             f"{doing}: PostgreSQL at {location.host} is unavailable ({message}); it may be "
             "down or restarting: check that it runs, then retry"
         )
+    if state == "53100":  # disk_full: the server's own words, without the SQL of its context
+        primary = getattr(getattr(error, "diag", None), "message_primary", None)
+        return StoreFullError(f"{doing} ({location.display})", primary or message)
     if state in _MISSING_SCHEMA:
         return SchemaError(
             f"{doing}: the histoire schema {location.schema!r} of {location.display} is missing "

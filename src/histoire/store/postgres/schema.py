@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -69,8 +69,10 @@ def parse_url(
         raise InvalidStoreURLError(url, "a PostgreSQL URL starts with postgresql://")
     ours = {k: v for k, v in query if k in ("schema", "durability")}
     rest = [(k, v) for k, v in query if k not in ("schema", "durability")]
-    conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
-    display = _without_password(parts._replace(query=urlencode(rest)))
+    # quote, not urlencode's quote_plus: libpq reads a "+" as a plus, not as a space
+    libpq_query = urlencode(rest, quote_via=quote)
+    conninfo = urlunsplit(parts._replace(query=libpq_query))
+    display = _without_password(parts._replace(query=libpq_query))
     chosen_schema = _pick(url, "schema", schema, ours.get("schema"), DEFAULT_SCHEMA)
     if not _SCHEMA_NAME.fullmatch(chosen_schema):
         raise InvalidInputError(

@@ -9,11 +9,21 @@ from histoire.core.errors import (
     IntegrityError,
     SchemaError,
     StoreError,
+    StoreFullError,
     StoreUnavailableError,
 )
 
 # SQLite's primary result codes (the low byte of an extended code).
-_BUSY, _LOCKED, _READONLY, _CORRUPT, _CANTOPEN, _CONSTRAINT, _NOTADB = 5, 6, 8, 11, 14, 19, 26
+_BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _CONSTRAINT, _NOTADB = (
+    5,
+    6,
+    8,
+    11,
+    13,
+    14,
+    19,
+    26,
+)
 
 
 def _code(error: sqlite3.Error) -> int:
@@ -53,6 +63,8 @@ def convert(error: sqlite3.Error | UnicodeDecodeError, doing: str) -> StoreError
         )
     if is_corruption(error):
         return CorruptDatabaseError(doing, message)
+    if code == _FULL:
+        return StoreFullError(doing, message)
     if isinstance(error, sqlite3.IntegrityError) or code == _CONSTRAINT or "immutable" in message:
         return IntegrityError(f"{doing}: {message}")
     if code == _READONLY:

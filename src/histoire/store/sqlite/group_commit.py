@@ -1,9 +1,10 @@
 """Group commit: appends arriving together share one transaction and one fsync.
 
-No background thread: the first caller to arrive becomes the leader, takes every
-request queued so far, runs them in one transaction and wakes their callers;
-if more requests queued meanwhile, leadership passes to the oldest of them.
-A lone caller thus commits on its own thread with no hand-off at all.
+No background thread: a caller that finds no batch running commits its own
+append at once, on its own thread, with no hand-off and no queue. Callers that
+arrive while a batch runs queue; when it ends, the oldest of them leads the
+next batch with every request queued so far, runs them in one transaction and
+wakes their callers.
 """
 
 from __future__ import annotations
@@ -58,21 +59,23 @@ class GroupCommitter(Generic[R]):
     def submit(self, args: Any) -> R:
         """Queue `args`, wait until its batch is committed, return its result."""
         request: Request[R] = Request(args)
-        with self._mutex:
-            self._queue.append(request)
-            lead = not self._busy
-            if lead:
-                self._busy = True
-            else:
+        mutex = self._mutex
+        with mutex:
+            if self._busy:
                 request.wake = threading.Event()
-        if not lead:
-            assert request.wake is not None
+                self._queue.append(request)
+            else:
+                # Nobody commits, so nobody queues: lead a batch of one at once.
+                self._busy = True
+        if request.wake is None:
+            batch = [request]
+        else:
             request.wake.wait()
             if request.finished:
                 return request.outcome()
-        with self._mutex:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
+            with mutex:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
         try:
             self._run_batch(batch)
         except BaseException as exc:
@@ -85,7 +88,7 @@ class GroupCommitter(Generic[R]):
                     item.fail(RuntimeError("group commit left a request unfinished"))
                 if item is not request and item.wake is not None:
                     item.wake.set()
-            with self._mutex:
+            with mutex:
                 if self._queue:
                     successor = self._queue[0].wake
                     assert successor is not None

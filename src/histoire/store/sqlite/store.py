@@ -142,6 +142,7 @@ class SQLiteEventStore:
             self.close()
             raise
         self._appended = threading.Condition()
+        self._waiting = 0  # callers of wait_for_events: an append notifies only if any
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
     def _reader(self) -> sqlite3.Connection:
@@ -166,7 +167,7 @@ class SQLiteEventStore:
 
     def _run_batch(self, batch: list[Request[AppendResult]]) -> None:
         conn = self._writer
-        now = _to_us(dt.datetime.now(dt.UTC))
+        now = time.time_ns() // 1000  # recorded_at: microseconds since the epoch, UTC
         try:
             self._begin(conn)
             try:
@@ -188,9 +189,8 @@ class SQLiteEventStore:
                 assert self._turns is not None
                 self._turns.ended()
         except DRIVER_ERRORS as exc:
-            error = _convert(exc, "appending")
             for request in batch:
-                request.fail(error)
+                request.fail(_convert(exc, f"appending to {request.args[0]}"))
             return
         for request, outcome in outcomes:
             if isinstance(outcome, sqlite3.Error):
@@ -199,8 +199,9 @@ class SQLiteEventStore:
                 request.fail(outcome)
             else:
                 request.succeed(outcome)
-        with self._appended:
-            self._appended.notify_all()
+        if self._waiting:
+            with self._appended:
+                self._appended.notify_all()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         def try_lock() -> bool:
@@ -388,21 +389,29 @@ class SQLiteEventStore:
         position = validate_checkpoint(after).position
         deadline = time.monotonic() + wait_timeout(timeout)
         conn = self._reader()
-        seen = conn.execute("PRAGMA data_version").fetchone()[0]
-        if self.head()[1] > position:
-            return True
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
+        # Counted before the head is read: an append that commits after this
+        # read sees the count and notifies.
+        with self._appended:
+            self._waiting += 1
+        try:
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            if self.head()[1] > position:
+                return True
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with self._appended:
+                    if self._appended.wait(min(left, POLL_INTERVAL)):
+                        return True
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != seen:
+                    seen = version
+                    if self.head()[1] > position:
+                        return True
+        finally:
             with self._appended:
-                if self._appended.wait(min(left, POLL_INTERVAL)):
-                    return True
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if version != seen:
-                seen = version
-                if self.head()[1] > position:
-                    return True
+                self._waiting -= 1
 
     # -- snapshots ---------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""The bank transfer process manager under 8 processes: money conserved, every transfer ends.
+"""CONCURRENCY: the transfer process manager under 8 processes: money conserved, views exact.
 
 Eight processes start random transfers between 50 accounts (five of them closed, so that
 some credits are refused and refunded) while each runs one member of the process
-manager's consumer group. In the end: the money is all there, no balance is below zero,
-every account stream is whole, and every transfer is completed, refunded or refused.
+manager's consumer group, and the test keeps the `balances` view live. In the end: the
+money is all there, no balance is below zero, every stream is whole (versions 1..N, each
+event once in the log, `verify` clean), every transfer is completed, refunded or refused,
+and the live view equals the streams and a clean rebuild.
 """
 
 from __future__ import annotations
@@ -14,34 +16,26 @@ import threading
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from histoire import Application, open_store
+from histoire import ProjectionRunner, open_store, wait_for_projection
 from histoire.app.follower import ConsumerGroup
 from histoire.app.reactions import ReactionRunner
 from histoire.examples import bank, transfers
 
-from .._services import fresh_postgres_schema, postgres_url_or_skip
+from . import budget
+from .bank_app import make_app, open_accounts
+from .checks import assert_store_whole, assert_view_equals_rebuild, balances_view
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.guarantees, pytest.mark.slow]
 
 PROCESSES = 8
 ACCOUNTS = [f"account-{n}" for n in range(50)]
 CLOSED = ACCOUNTS[-5:]
 INITIAL = 10_000
-SECONDS = 3.0
-
-
-def make_app() -> Application:
-    return Application(
-        name="bank",
-        deciders=[bank.make_decider(), transfers.make_decider()],
-        upcasters=bank.make_upcasters(),
-        reactions=[transfers.make_process(base_delay=0.05)],
-    )
+SECONDS = budget.seconds(3.0)
 
 
 def work(url: str, options: dict[str, Any], member: int, stop: Any, started: Any) -> int:
@@ -75,24 +69,22 @@ def work(url: str, options: dict[str, Any], member: int, stop: Any, started: Any
     return count
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_8_processes_of_transfers_conserve_money_and_every_transfer_ends(
-    backend: str, tmp_path: Path
+    target: tuple[str, dict[str, Any]],
 ) -> None:
-    if backend == "sqlite":
-        url, options = f"sqlite:///{tmp_path / 'bank.db'}", {}
-    else:
-        url = postgres_url_or_skip()
-        options = {"schema": fresh_postgres_schema(url)}
+    """Random transfers by 8 processes: money conserved, none below 0, live view == rebuilt."""
+    url, options = target
     store = open_store(url, **options)
     app = make_app()
     accounts = app.handler("bank", store)
-    for account in ACCOUNTS:
-        accounts.handle(account, bank.OpenAccount(owner=account))
-        if account in CLOSED:
-            accounts.handle(account, bank.CloseAccount())
-        else:
-            accounts.handle(account, bank.Deposit(amount_cents=INITIAL))
+    open_accounts(store, app, [a for a in ACCOUNTS if a not in CLOSED], initial=INITIAL)
+    open_accounts(store, app, CLOSED)
+    for account in CLOSED:
+        accounts.handle(account, bank.CloseAccount())
+    view = ProjectionRunner(store, app.projection("balances"), codec=app.codec())
+    halt = threading.Event()
+    live = threading.Thread(target=view.run, kwargs={"live": True, "stop": halt})
+    live.start()
     total = INITIAL * (len(ACCOUNTS) - len(CLOSED))
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
@@ -118,16 +110,21 @@ def test_8_processes_of_transfers_conserve_money_and_every_transfer_ends(
         stop.set()
         for worker in workers:
             worker.join(timeout=60)
+        assert wait_for_projection(store, "balances", store.head(), timeout=60)
+        halt.set()
+        live.join(30)
     assert set(stages) <= transfers.FINAL, stages
     assert stages["completed"] > 0 and stages["refunded"] > 0 and stages["refused"] > 0
     balances = {a: accounts.load(a).state.balance_cents for a in ACCOUNTS}
     assert sum(balances.values()) == total
     assert min(balances.values()) >= 0
-    for info in store.list_streams(category="account"):
-        versions = [e.version for e in store.read_stream(info.stream_id)]
-        assert versions == list(range(1, info.version + 1))
+    followed = balances_view(store)
+    assert_view_equals_rebuild(store, app)  # equals the streams, and a rebuild
+    assert balances_view(store) == followed
+    events = assert_store_whole(store, app)
     print(
-        f"\n{backend}: {launched} transfers by {PROCESSES} processes: {dict(stages)}; "
+        f"\n{url.split(':')[0]}: {events} events; {launched} transfers by {PROCESSES} "
+        f"processes: {dict(stages)}; "
         f"money {total} before and {sum(balances.values())} after"
     )
     store.close()
