@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import random
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -26,12 +25,20 @@ from .bank_app import Post, make_app
 
 ACCOUNTS = [f"account-{n}" for n in range(8)]
 LEDGERS = [f"ledger-{n}" for n in range(3)]
+PRELOAD = [
+    "histoire.store.sqlite",
+    "histoire.store.postgres",
+    "histoire.app.reactions",
+    "histoire.app.relay",
+    "histoire.brokers.nats_jetstream",
+]
+"""Modules the children import lazily: imported once in the fork server instead."""
 
 
 def context() -> ForkServerContext:
-    """The fork server context, with histoire and this module loaded in the server."""
+    """The fork server context, with this module and the backends loaded in the server."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx.set_forkserver_preload([__name__, *PRELOAD])
     return ctx
 
 
@@ -109,6 +116,8 @@ class KillLoop:
         self.args = args
         self.rng = random.Random(seed)
         self.kills = 0
+        self.startup: list[float] = []
+        """Seconds each process took to do its first work (see `run`)."""
 
     def start(self, *extra: Any) -> BaseProcess:
         process = self.ctx.Process(target=self.target, args=(*self.args, *extra), daemon=True)
@@ -124,11 +133,19 @@ class KillLoop:
         assert process.exitcode == -signal.SIGKILL
         self.kills += 1
 
-    def run(self, kills: int, low: float, high: float, stop: threading.Event | None = None) -> None:
-        """Kill one process after another `kills` times, each after `low`..`high` seconds."""
+    def run(
+        self, kills: int, low: float, high: float, progress: Callable[[], int], timeout: float = 30
+    ) -> None:
+        """Kill one process after another `kills` times, each `low`..`high` seconds after it
+        has moved `progress()` on (done some work, the proof that it got going)."""
         for _ in range(kills):
+            before = progress()
             process = self.start()
+            deadline = time.monotonic() + timeout
+            while progress() == before:
+                assert time.monotonic() < deadline, f"{self.target.__name__} did no work"
+                assert process.is_alive(), f"{self.target.__name__} died: {process.exitcode}"
+                time.sleep(0.01)
+            self.startup.append(time.monotonic() - (deadline - timeout))
             time.sleep(self.rng.uniform(low, high))
             self.kill(process)
-            if stop is not None and stop.is_set():
-                return

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from histoire import EventStore, open_store
+from histoire import EventStore, open_store, projection_status
 from histoire.app.reactions import ReactionRunner
-from histoire.app.relay import Relay
+from histoire.app.relay import Relay, relay_status
 from histoire.brokers import open_broker
 from histoire.examples import bank, transfers
 
@@ -86,13 +86,20 @@ def test_a_projection_worker_killed_mid_batch_ends_equal_to_a_rebuild(
     def deposit(rng: random.Random) -> None:
         handler.handle(rng.choice(ACCOUNTS), bank.Deposit(amount_cents=rng.randint(1, 500)))
 
+    def handled() -> int:
+        return sum(s.handled for s in projection_status(store, "balances"))
+
     loop = KillLoop(run_projection, url, options, BATCH, seed=1)
     with commands_meanwhile(store, deposit):
-        loop.run(KILLS, 0.05, 0.4)
+        loop.run(KILLS, 0.0, 0.3, progress=handled)
     assert loop.kills == KILLS
     assert_view_equals_rebuild(store, app)
     events = assert_store_whole(store, app)
-    print(f"\nprojection: {loop.kills} kills survived, {events} events, view == rebuild")
+    print(
+        f"\nprojection: {loop.kills} kills survived, each once it had "
+        f"worked (first work within {max(loop.startup):.2f} s), "
+        f"{events} events, view == rebuild"
+    )
     store.close()
 
 
@@ -116,9 +123,12 @@ def test_a_reaction_worker_killed_mid_batch_still_ends_every_transfer(
         command = transfers.StartTransfer(source=source, target=target_account, amount_cents=amount)
         starter.handle(f"transfer-{uuid.uuid4()}", command)
 
+    def commands_sent() -> int:  # only the process manager writes to accounts meanwhile
+        return sum(1 for _ in store.read_log(categories=["account"]))
+
     loop = KillLoop(run_transfers, url, options, BATCH, seed=2)
     with commands_meanwhile(store, start_transfer):
-        loop.run(KILLS, 0.05, 0.4)
+        loop.run(KILLS, 0.0, 0.3, progress=commands_sent)
     assert loop.kills == KILLS
 
     stop = threading.Event()
@@ -142,7 +152,11 @@ def test_a_reaction_worker_killed_mid_batch_still_ends_every_transfer(
     assert sum(balances) == total
     assert min(balances) >= 0
     events = assert_store_whole(store, app)
-    print(f"\nreaction: {loop.kills} kills survived, {len(streams)} transfers {dict(stages)}")
+    print(
+        f"\nreaction: {loop.kills} kills survived, each once it had "
+        f"worked (first work within {max(loop.startup):.2f} s), "
+        f"{len(streams)} transfers {dict(stages)}"
+    )
     print(f"money {total} before and {sum(balances)} after; {events} events")
     store.close()
 
@@ -165,7 +179,9 @@ def test_a_relay_killed_mid_batch_publishes_every_event_once_in_order(
         remember_subscription(broker_url, "check")
         loop = KillLoop(run_relay, url, options, broker_url, BATCH, seed=3)
         with commands_meanwhile(store, deposit):
-            loop.run(KILLS, 0.1, 0.5)
+            loop.run(
+                KILLS, 0.0, 0.3, progress=lambda: sum(s.published for s in relay_status(store))
+            )
         assert loop.kills == KILLS
         Relay(store, broker).run()  # the last restart: publishes what is left, then returns
         stored = len(list(store.read_log()))
@@ -173,5 +189,9 @@ def test_a_relay_killed_mid_batch_publishes_every_event_once_in_order(
         duplicates = assert_each_event_once_in_order(store, got)
         assert duplicates == 0  # JetStream dropped them by Nats-Msg-Id
         broker.close()
-    print(f"\nrelay: {loop.kills} kills survived, {stored} events published once each")
+    print(
+        f"\nrelay: {loop.kills} kills survived, each once it had "
+        f"worked (first work within {max(loop.startup):.2f} s), "
+        f"{stored} events published once each"
+    )
     store.close()

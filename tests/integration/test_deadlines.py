@@ -57,10 +57,13 @@ orders = Decider(
 payments = Reaction("payments")
 
 
+DUE_AFTER = 1.5  # seconds: long enough that a loaded machine checks "not due yet" in time
+
+
 @payments.on(OrderPlaced)
 def placed(event: OrderPlaced, ctx: ReactionContext) -> None:
     order = ctx.record.stream_id
-    ctx.schedule(f"pay/{order}", after=0.3, payload={"order": order})
+    ctx.schedule(f"pay/{order}", after=DUE_AFTER, payload={"order": order})
 
 
 @payments.on(OrderPaid)
@@ -90,7 +93,7 @@ def test_an_unpaid_order_is_cancelled_once_its_deadline_comes_even_after_a_resta
     reactions = ReactionRunner(store, payments, app=app)
     reactions.run()
     assert DeadlineScheduler(store).run().fired == 0  # not due yet
-    time.sleep(0.35)
+    time.sleep(DUE_AFTER + 0.05)
     scheduler = DeadlineScheduler(store)  # a new process: it finds the schedule in the log
     assert scheduler.run().fired == 1
     reactions.run()

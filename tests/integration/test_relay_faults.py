@@ -107,6 +107,11 @@ def histoire_process(*args: str, cwd: Path = ROOT) -> subprocess.Popen[str]:
     )
 
 
+def published(store: EventStore) -> int:
+    """How many events the relays of `store` have recorded as published."""
+    return sum(s.published for s in relay_status(store))
+
+
 def caught_up(store: EventStore, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -132,16 +137,22 @@ def test_a_relay_killed_10_times_loses_nothing(kind: str, tmp_path: Path) -> Non
         kills = 0
         with depositing(store, seed=3):
             for _ in range(10):
+                before = published(store)
                 relay = histoire_process(
                     "relay", "--to", url, "--store", url_store, "--batch-size", "40"
                 )
-                time.sleep(rng.uniform(0.4, 0.9))
+                # Kill it at a random moment once it publishes (a loaded machine may take
+                # more than a second to start a process).
+                deadline = time.monotonic() + 30
+                while published(store) == before and relay.poll() is None:
+                    assert time.monotonic() < deadline, "the relay never published"
+                    time.sleep(0.02)
+                time.sleep(rng.uniform(0.0, 0.5))
                 relay.send_signal(signal.SIGKILL)
-                relay.communicate(timeout=10)
+                _, errors = relay.communicate(timeout=10)
+                assert relay.returncode == -signal.SIGKILL, errors
                 kills += 1
         assert kills == 10
-        published_before = sum(s.published for s in relay_status(store))
-        assert published_before > 0, "the relay never published before it was killed"
         Relay(store, broker).run()  # restarted: publishes what is left, then returns
         got = everything(broker, "check", len(list(store.read_log())))
         duplicates = assert_each_event_once_in_order(store, got)

@@ -21,7 +21,9 @@ json_scalars = (
     st.none()
     | st.booleans()
     | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
+    # from 1e16 up JSON writes floats with an exponent, which every store refuses
+    # (PostgreSQL's jsonb would give them back as integers)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: abs(f) < 1e16)
     | st.text(json_chars, max_size=12)
 )
 json_values = st.recursive(

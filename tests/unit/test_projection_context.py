@@ -9,13 +9,16 @@ import pytest
 
 from histoire import InvalidInputError
 from histoire.app.projections import ProjectionContext
+from histoire.store.sqlite.errors import convert
 from histoire.store.transactions import SQLiteTransaction
 
 
 @pytest.fixture
 def context() -> Iterator[Callable[[int], ProjectionContext]]:
     conn = sqlite3.connect(":memory:")
-    yield lambda generation: ProjectionContext(SQLiteTransaction(conn), "views", generation)
+    yield lambda generation: ProjectionContext(
+        SQLiteTransaction(conn, convert, read_only=False), "views", generation
+    )
     conn.close()
 
 
