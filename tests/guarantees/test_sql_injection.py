@@ -66,7 +66,6 @@ REVIEWED = {
     "tx.table(FOLLOWERS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(SKIPS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(READ_MODELS) (.format)": "Transaction.table() of a constant table name",
-    "function": "one of two constant advisory-lock function names",
 }
 
 
