@@ -64,12 +64,12 @@ REVIEWED = {
     "self._table": "Transaction.table(): a validated name, quoted",
     "tx.table(table)": "Transaction.table(): a validated name, quoted",
     "ctx.table('movements')": "ProjectionContext.table(): validate_name, then quoted",
+    "function": "one of two advisory lock function names",
     "tx.table(APPLIED) (.format)": "Transaction.table() of a constant table name",
     "tx.table(PARKED) (.format)": "Transaction.table() of a constant table name",
     "tx.table(FOLLOWERS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(SKIPS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(READ_MODELS) (.format)": "Transaction.table() of a constant table name",
-    "function": "one of two constant advisory-lock function names",
 }
 
 
