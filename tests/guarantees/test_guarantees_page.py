@@ -11,7 +11,7 @@ import pytest
 from histoire.testing.contract import EventStoreContract
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "docs" / "guarantees.md", ROOT / "docs" / "guarantees-suites.md"]
+PAGES = [ROOT / "docs" / "guarantees.md"]
 CONTRACT = "tests/contract/test_store_contract.py::TestEventStore::"
 REFERENCE = re.compile(r"`((?:contract|tests/[\w/.]+\.py)::[\w:]*\w)`")
 
