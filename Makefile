@@ -36,7 +36,7 @@ unit: $(VENV)/.installed-dev
 
 test: lint typecheck unit
 
-# The crash, concurrency and fault suites alone (docs/guarantees-suites.md); they also run in `unit`.
+# The guarantee suites alone (docs/guarantees.md); they also run in `unit`.
 guarantees: $(VENV)/.installed-dev
 	$(BIN)/pytest -q -p no:cacheprovider -m guarantees
 

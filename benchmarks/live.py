@@ -2,14 +2,19 @@
 
 The projection runs live in a thread of the benchmark process; a separate
 appender process (multiprocessing, spawn) appends one event per call to one
-stream. The appender takes the wall clock (`time.time_ns()`) just before each
-append and the event carries it (histoire: in the event's metadata;
-eventsourcing: the domain event's own `timestamp`, taken when the aggregate
-triggers it, just before `save`). The projection side takes the clock once the
-event's row is committed (histoire: the runner's `on_batch` callback, called
-after the batch's commit; eventsourcing: right after its view's transaction):
-nothing polls for the view to change, the latency is measured where it ends.
-Both sides read the same system clock.
+stream. The latency runs from the append's acknowledgement to the view's
+commit: the appender takes the wall clock (`time.time_ns()`) as each append
+call returns (the event is durable and visible to others from then on) and
+sends these times back with its reply; the projection side takes the clock
+once the event's row is committed (histoire: the runner's `on_batch`
+callback, called after the batch's commit; eventsourcing: right after its
+view's transaction): nothing polls for the view to change, the latency is
+measured where it ends. Both sides read the same system clock. A view may
+commit before the appender's call has returned (the follower saw the commit
+first): that latency counts as 0. The time each event was sent (taken just
+before the append, carried by the event: histoire in its metadata,
+eventsourcing in the domain event's own `timestamp`) gives the latency from
+the start of the append too, reported beside it.
 
 Per measurement: the stream's first event (the warm-up) reaches the view
 before the clock; then `count` events at a steady `rate` (paced; the appender
@@ -52,16 +57,18 @@ class Appender:
 
 
 class Collector:
-    """Latencies of the events the view has applied, by stream version."""
+    """When the view committed each event, by stream version, and when it was sent."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self.latency_ns: dict[int, int] = {}
+        self.committed_ns: dict[int, int] = {}
+        self.sent_ns: dict[int, int | None] = {}
         self._highest = 0
 
     def add(self, version: int, sent_ns: int | None, now_ns: int) -> None:
         with self._changed:
-            self.latency_ns[version] = 0 if sent_ns is None else now_ns - sent_ns
+            self.committed_ns[version] = now_ns
+            self.sent_ns[version] = sent_ns
             self._highest = max(self._highest, version)
             self._changed.notify_all()
 
@@ -69,11 +76,17 @@ class Collector:
         with self._changed:
             return self._changed.wait_for(lambda: self._highest >= version, timeout)
 
-    def take(self, first: int, count: int, seconds: float) -> Latencies:
-        missing = [v for v in range(first, first + count) if v not in self.latency_ns]
+    def take(self, first: int, acked_ns: list[int], seconds: float) -> tuple[Latencies, Latencies]:
+        """(latencies from each append's acknowledgement, from its start), of the events
+        of versions first.. appended one by one, acknowledged at `acked_ns`."""
+        versions = range(first, first + len(acked_ns))
+        missing = [v for v in versions if v not in self.committed_ns]
         if missing:
-            raise AssertionError(f"the view never showed {len(missing)} of {count} events")
-        return Latencies([self.latency_ns[v] for v in range(first, first + count)], seconds)
+            raise AssertionError(f"the view never showed {len(missing)} of {len(acked_ns)} events")
+        done, sent = self.committed_ns, self.sent_ns
+        from_ack = [max(0, done[v] - a) for v, a in zip(versions, acked_ns, strict=True)]
+        from_send = [done[v] - (sent[v] or done[v]) for v in versions]
+        return Latencies(from_ack, seconds), Latencies(from_send, seconds)
 
 
 class LiveSide(Protocol):
@@ -93,6 +106,8 @@ class LiveResult:
     paced: Latencies
     fast: Latencies
     idle_cpu: float | None
+    paced_from_send: Latencies
+    fast_from_send: Latencies
     """CPU seconds per second of this process while the projection followed an idle log."""
 
 
@@ -111,10 +126,10 @@ def _appender_process(
             if command[0] == "stop":
                 return
             started = time.perf_counter()
-            count = 0
+            acked: list[int] = []  # the wall clock as each append returned
             if command[0] == "open":
                 appender.open_stream()
-                count = 1
+                acked.append(time.time_ns())
             elif command[0] == "paced":
                 _, rate, count = command
                 period, next_at = 1.0 / rate, started
@@ -123,13 +138,14 @@ def _appender_process(
                     if pause > 0:
                         time.sleep(pause)
                     appender.append()
+                    acked.append(time.time_ns())
                     next_at = max(next_at + period, time.perf_counter())
             else:  # "fast": as many as it can until the deadline
                 deadline = started + command[1]
                 while time.perf_counter() < deadline:
                     appender.append()
-                    count += 1
-            outbox.put(("done", count, time.perf_counter() - started))
+                    acked.append(time.time_ns())
+            outbox.put(("done", acked, time.perf_counter() - started))
     except BaseException:
         outbox.put(("error", traceback.format_exc()))
     finally:
@@ -155,11 +171,11 @@ class AppenderProcess:
         self.process.start()
         self._reply(START_SECONDS)
 
-    def run(self, *command: Any, timeout: float) -> tuple[int, float]:
-        """Send one command; (events appended, seconds it took)."""
+    def run(self, *command: Any, timeout: float) -> tuple[list[int], float]:
+        """Send one command; (when each append was acknowledged, seconds it took)."""
         self.inbox.put(command)
         reply = self._reply(timeout)
-        return int(reply[1]), float(reply[2])
+        return list(reply[1]), float(reply[2])
 
     def _reply(self, timeout: float) -> tuple[Any, ...]:
         deadline = time.monotonic() + timeout
@@ -200,9 +216,9 @@ def measure_live(
         if not collector.wait_for(1, WAIT_SECONDS):
             raise TimeoutError(f"the view did not show the first event in {WAIT_SECONDS} s")
         paced, paced_seconds = appender.run("paced", rate, count, timeout=count / rate + 60)
-        collector.wait_for(1 + paced, WAIT_SECONDS)
+        collector.wait_for(1 + len(paced), WAIT_SECONDS)
         fast, fast_seconds = appender.run("fast", fast_seconds, timeout=fast_seconds + 60)
-        collector.wait_for(1 + paced + fast, WAIT_SECONDS)
+        collector.wait_for(1 + len(paced) + len(fast), WAIT_SECONDS)
         appender.stop()
         idle_cpu = None
         if idle_seconds > 0:
@@ -213,8 +229,6 @@ def measure_live(
     finally:
         appender.stop()
         side.stop()
-    return LiveResult(
-        paced=collector.take(2, paced, paced_seconds),
-        fast=collector.take(2 + paced, fast, fast_seconds),
-        idle_cpu=idle_cpu,
-    )
+    paced_ack, paced_send = collector.take(2, paced, paced_seconds)
+    fast_ack, fast_send = collector.take(2 + len(paced), fast, fast_seconds)
+    return LiveResult(paced_ack, fast_ack, idle_cpu, paced_send, fast_send)

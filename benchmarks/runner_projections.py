@@ -229,13 +229,21 @@ class ProjectionWorkloads:
         seen["fast"] = {k: round(v, 3) for k, v in fast.items()}
         seen["fast"]["events"] = len(result.fast.samples_ns)
         seen["fast"]["rate_per_s"] = round(fast_rate, 1)
+        seen["paced_from_append_start"] = {
+            k: round(v, 3) for k, v in result.paced_from_send.stats().items()
+        }
+        seen["fast_from_append_start"] = {
+            k: round(v, 3) for k, v in result.fast_from_send.stats().items()
+        }
         seen["idle_cpu_percent"] = None if idle is None else round(idle, 2)
         self.runner.details.setdefault(prefix, {}).setdefault(system.name, []).append(seen)
         idle_text = "" if idle is None else f"; idle CPU {idle:.2f}%"
         self.runner.console.print(
             f"  {prefix:9} round {round_no} {system.name:13} 100/s: p50 {paced['p50']:.2f} ms, "
             f"p99 {paced['p99']:.2f}, max {paced['max']:.2f}; flat out ({fast_rate:,.0f}/s): "
-            f"p50 {fast['p50']:.2f}, p99 {fast['p99']:.2f}, max {fast['max']:.2f}{idle_text}"
+            f"p50 {fast['p50']:.2f}, p99 {fast['p99']:.2f}, max {fast['max']:.2f}{idle_text} "
+            f"(from the append's start, 100/s: p50 {result.paced_from_send.percentile(50):.2f}, "
+            f"p99 {result.paced_from_send.percentile(99):.2f})"
         )
 
     # -- W12 ------------------------------------------------------------------------------

@@ -211,18 +211,26 @@ class HistoireSystem(HistoireProjections, System):
             self.log_store.append(new_account_id(), self._account_events(per_stream), NO_STREAM)
 
     def w6_memory(self, batch: int) -> Prepared:
-        store, decode, streams = self.log_store, self.codec.decode, self.log_streams
+        # A fold of the log: read_log_payloads rows, decoded with the codec's decoders
+        # (read_log would build a RecordedEvent per event, which this fold never needs).
+        store, decoder, streams = self.log_store, self.codec.decoder, self.log_streams
         deposited, opened = bank.Deposited, bank.AccountOpened
 
         def run() -> int:
             balances: dict[str, int] = {}
+            decoders: dict[tuple[str, int], Any] = {}
             count = 0
-            for record in store.read_log(START, batch_size=batch):
-                event = decode(record)
+            for _, _, stream_id, _, kind, schema_version, data in store.read_log_payloads(
+                START, batch_size=batch
+            ):
+                decode = decoders.get((kind, schema_version))
+                if decode is None:
+                    decode = decoders[kind, schema_version] = decoder(kind, schema_version)
+                event = decode(data)
                 if isinstance(event, deposited):
-                    balances[record.stream_id] += event.amount_cents
+                    balances[stream_id] += event.amount_cents
                 elif isinstance(event, opened):
-                    balances[record.stream_id] = 0
+                    balances[stream_id] = 0
                 count += 1
             if len(balances) != streams:
                 raise AssertionError(f"{len(balances)} balances, not {streams}")

@@ -45,6 +45,10 @@ def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> Non
     } <= measured
     for row in report["results"]:
         assert row["systems"]["histoire"]["median"] > 0
+    cpu = {row["id"]: row["cpu_us_per_op"] for row in report["results"]}
+    for wid in ("W1", "W2", "W3", "W4", "W5a", "W6a"):
+        assert sorted(cpu[wid]) == ["eventsourcing", "histoire", "raw"], wid
+        assert all(value > 0 for value in cpu[wid].values()), (wid, cpu[wid])
     assert (tmp_path / "ratios.png").stat().st_size > 0
     assert not list(tmp_path.glob("work-*")), "the databases were not cleaned up"
 

@@ -139,3 +139,9 @@ def shown(value: Any) -> str:
     """A short repr for assertion messages."""
     text = repr(value)
     return text if len(text) < 120 else text[:117] + "..."
+
+
+def stored_count(store: Any) -> int:
+    """How many events the store holds: its streams' versions summed. (Not head(): on
+    PostgreSQL the log's head moves when other sessions' transactions end.)"""
+    return sum(info.version for info in store.list_streams())

@@ -65,10 +65,11 @@ def assert_clean(result: Any, command: tuple[str, ...]) -> None:
 
 
 def snapshot_of(url: str) -> list[tuple[str, int]]:
-    """Every event of the store as (stream, version)."""
+    """Every stream of the store with its version (not read_log: on PostgreSQL another
+    session's transaction may hide new events for a moment)."""
     store = open_store(url, create=False)
     try:
-        return [(e.stream_id, e.version) for e in store.read_log()]
+        return [(s.stream_id, s.version) for s in store.list_streams()]
     finally:
         store.close()
 

@@ -43,6 +43,10 @@ REVIEWED = {
     "HORIZON": "a constant SQL expression",
     "COLUMNS": "a constant column list",
     "_COLUMNS": "a constant column list",
+    "_STREAM_COLUMNS": "a constant column list",
+    "_ENVELOPE_COLUMNS": "a constant column list",
+    "columns": "one of the module's constant column lists (_LOG_COLUMNS, _LOG_PAYLOAD_COLUMNS)",
+    "','.join('?' * len(chunk))": "placeholders repeated by a count",
     "_CATEGORY_OF": "a constant SQL expression",
     "MAX_REPORTED": "an int constant",
     "marks": "placeholders (?, %s) repeated by a count",
@@ -60,12 +64,12 @@ REVIEWED = {
     "self._table": "Transaction.table(): a validated name, quoted",
     "tx.table(table)": "Transaction.table(): a validated name, quoted",
     "ctx.table('movements')": "ProjectionContext.table(): validate_name, then quoted",
+    "function": "one of two advisory lock function names",
     "tx.table(APPLIED) (.format)": "Transaction.table() of a constant table name",
     "tx.table(PARKED) (.format)": "Transaction.table() of a constant table name",
     "tx.table(FOLLOWERS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(SKIPS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(READ_MODELS) (.format)": "Transaction.table() of a constant table name",
-    "function": "one of two constant advisory-lock function names",
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from histoire import (
+    NO_STREAM,
     AppendResult,
     ConcurrencyError,
     DuplicateEventError,
@@ -209,3 +210,34 @@ def test_a_lock_held_too_long_is_reported_as_unavailable(tmp_path: Path) -> None
             blocker.close()
         assert store.stream_version("account-1") == 0
         assert store.append("account-1", new_events(1)).version == 1
+
+
+def test_new_streams_appended_together_get_the_positions_they_report(
+    store: SQLiteEventStore,
+) -> None:
+    """NO_STREAM appends committed together report the positions the log gives them; one on a
+    stream that exists conflicts alone, with the stream's actual version."""
+    store.append("account-old", new_events(2))
+    head = store.head()
+    sizes = {i: 1 + i % 4 for i in range(12)}
+    calls: list[Callable[[], AppendResult]] = [
+        lambda i=i: store.append(f"account-{i}", new_events(sizes[i]), NO_STREAM) for i in sizes
+    ]
+    calls.append(lambda: store.append("account-old", new_events(1), NO_STREAM))
+
+    outcomes = while_locked(store, calls)
+
+    conflict = outcomes[-1]
+    assert isinstance(conflict, ConcurrencyError), conflict
+    assert (conflict.expected, conflict.actual) == (NO_STREAM, 2)
+    logged = {e.event_id: e.position for e in store.read_log(head)}
+    assert sorted(logged.values()) == list(range(head.position + 1, head.position + 1 + 30))
+    for i, result in enumerate(outcomes[:-1]):
+        assert isinstance(result, AppendResult), result
+        assert [logged[e.event_id] for e in result.events] == [e.position for e in result.events]
+        assert (result.first_position, result.last_position) == (
+            result.events[0].position,
+            result.events[-1].position,
+        )
+        assert [e.version for e in result.events] == list(range(1, sizes[i] + 1))
+    assert store.integrity_problems() == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from histoire import START, NewEvent, open_store
 from histoire.app.follower import ConsumerGroup, Follower
 from histoire.codec.ids import new_event_id
@@ -28,3 +30,33 @@ def test_one_follower_gets_every_event_and_the_members_of_a_group_split_them() -
     ]
     assert sorted(parts[0] + parts[1]) == alone
     assert parts[0] and parts[1] and not set(parts[0]) & set(parts[1])
+
+
+def test_a_live_filtered_follower_jumps_over_events_it_does_not_take_and_then_waits() -> None:
+    """Live, after its own events, a filtered follower's checkpoint reaches the head past
+    the events the filter leaves out, and it then waits instead of reading again."""
+    store = open_store("memory://")
+    follower = Follower(store, categories=["thing"])
+    stop = threading.Event()
+    batches = follower.batches(START, live=True, stop=stop, idle_wait=0.05)
+    store.append("thing-1", [event()])
+    first = next(batches)
+    assert [r.stream_id for r in first.events] == ["thing-1"]
+    store.append("other-1", [event()])
+    store.append("other-2", [event()])
+    jump = next(batches)
+    assert jump.events == [] and jump.checkpoint == store.head()
+    reads = []
+    original = store.read_log
+
+    def counted(*args: object, **kwargs: object) -> object:
+        reads.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.read_log = counted  # type: ignore[method-assign]
+    waiting = threading.Thread(target=lambda: next(batches, None))
+    waiting.start()
+    waiting.join(0.3)
+    assert reads == [], "an idle follower must wait, not read the log again"
+    stop.set()
+    waiting.join(2)

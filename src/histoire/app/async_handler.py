@@ -25,7 +25,11 @@ from histoire.app.retries import RetryPolicy
 from histoire.codec.codec import Codec
 from histoire.codec.upcasting import Upcasters
 from histoire.core.decider import Decider
-from histoire.store.async_protocol import AsyncEventStore, read_stream_page
+from histoire.store.async_protocol import (
+    AsyncEventStore,
+    read_payloads_page,
+    read_stream_page,
+)
 from histoire.store.protocol import Snapshot
 
 __all__ = ["AsyncCommandHandler"]
@@ -46,6 +50,11 @@ async def _run(steps: Steps[T], store: AsyncEventStore, sleep: Callable[[float],
             if name == "read":
                 stream_id, first, limit = args
                 reply = await read_stream_page(
+                    store, stream_id, from_version=first, limit=limit, batch_size=limit
+                )
+            elif name == "read_payloads":
+                stream_id, first, limit = args
+                reply = await read_payloads_page(
                     store, stream_id, from_version=first, limit=limit, batch_size=limit
                 )
             elif name == "load_snapshot":

@@ -63,6 +63,13 @@ def _run(steps: Steps[T], store: EventStore, sleep: Callable[[float], None]) -> 
                 reply = list(
                     store.read_stream(stream_id, from_version=first, limit=limit, batch_size=limit)
                 )
+            elif name == "read_payloads":
+                stream_id, first, limit = args
+                reply = list(
+                    store.read_payloads(
+                        stream_id, from_version=first, limit=limit, batch_size=limit
+                    )
+                )
             elif name == "append":
                 reply = store.append(*args)
             elif name == "load_snapshot":

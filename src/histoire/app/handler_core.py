@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 from histoire.app.handler_options import check_handle_options, from_max_retries
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
@@ -34,7 +36,7 @@ from histoire.core.errors import (
     RetriesExhaustedError,
 )
 from histoire.core.messages import Event
-from histoire.core.recorded import NewEvent, RecordedEvent
+from histoire.core.recorded import NewEvent, PayloadRow, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import NO_STREAM, ExpectedVersion
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot
@@ -144,9 +146,8 @@ class HandlerCore(Generic[C, S, E]):
             state = decider.initial_state()
         while at_version is None or version < at_version:
             limit = PAGE if at_version is None else min(PAGE, at_version - version)
-            records: list[RecordedEvent] = yield _read(stream_id, version + 1, limit)
-            state, version = self._fold(state, version, records)
-            if len(records) < limit:
+            count, state, version = yield from self._fold_page(stream_id, state, version, limit)
+            if count < limit:
                 break
         past_end = at_version is not None and version < at_version
         return LoadedState(stream_id, state, version, snapshot_version, past_end)
@@ -159,6 +160,43 @@ class HandlerCore(Generic[C, S, E]):
             state, version = self._fold(state, version, kept)
             if len(kept) < PAGE:
                 return LoadedState(stream_id, state, version)
+
+    def _fold_page(
+        self, stream_id: str, state: S, version: int, limit: int
+    ) -> Steps[tuple[int, S, int]]:
+        """Fold up to `limit` events of `stream_id` after `version`: (how many, state, version).
+
+        The hot path of every command reads (version, type, schema_version, data)
+        rows, no RecordedEvent; the decoder is looked up again only when the type
+        changes. An upcast, or a bad row, takes the records' path, which names
+        what is wrong.
+        """
+        if self.decider.evolve_recorded is None:
+            evolve = self.decider.evolve
+            decoder = self.codec.decoder
+            rows: list[PayloadRow] = yield ("read_payloads", (stream_id, version + 1, limit))
+            folded, at = state, version
+            kind, schema_version, decode = "", 0, None
+            try:
+                for at, row_kind, row_schema_version, data in rows:  # noqa: B007 (the version)
+                    if row_kind != kind or row_schema_version != schema_version:
+                        kind, schema_version = row_kind, row_schema_version
+                        decode = decoder(kind, schema_version)
+                        if decode is None:
+                            raise _NeedsRecord
+                    folded = evolve(folded, decode(data))  # type: ignore[arg-type,misc]
+                return len(rows), folded, at
+            except (
+                _NeedsRecord,
+                CodecError,
+                TypeError,
+                msgspec.ValidationError,
+                msgspec.DecodeError,
+            ):
+                pass
+        records: list[RecordedEvent] = yield _read(stream_id, version + 1, limit)
+        state, version = self._fold(state, version, records)
+        return len(records), state, version
 
     def _fold(self, state: S, version: int, records: Sequence[RecordedEvent]) -> tuple[S, int]:
         """The state and version after folding stored `records` into `state`."""
@@ -385,6 +423,10 @@ class HandlerCore(Generic[C, S, E]):
             yield ("save_snapshot", (self._snapshot_of(stream_id, version, state),))
         except Exception:  # a snapshot is a cache: the command has succeeded anyway
             logger.warning("snapshot of %s at version %d failed", stream_id, version, exc_info=True)
+
+
+class _NeedsRecord(Exception):
+    """A stored event needs more than its payload row to decode (an upcast)."""
 
 
 def _read(stream_id: str, from_version: int, limit: int) -> Request:

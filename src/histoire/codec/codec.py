@@ -149,6 +149,21 @@ class Codec:
                     raise problem from exc
             raise
 
+    def decoder(self, type_name: str, schema_version: int) -> Callable[[bytes], Event] | None:
+        """The decoder of stored payloads of this type and version, if they need no upcast.
+
+        For hot loops over `read_payloads` rows; None means: use `decode_payload`.
+        """
+        fast = self._fast.get((type_name, schema_version))
+        if fast is None and type_name in self.registry:
+            cls = self.registry.get(type_name)
+            if cls.schema_version == schema_version:
+                decoder = self._decoders.get(type_name)
+                if decoder is None:
+                    decoder = self._decoders[type_name] = msgspec.json.Decoder(cls)
+                fast = self._fast[(type_name, schema_version)] = decoder.decode
+        return fast
+
     def decode_payload(
         self, type_name: str, schema_version: int, data: bytes, **where: Any
     ) -> Event:
@@ -156,13 +171,9 @@ class Codec:
         cls = self.registry.get(type_name)
         current = cls.schema_version
         try:
-            if schema_version == current:
-                decoder = self._decoders.get(type_name)
-                if decoder is None:
-                    decoder = self._decoders[type_name] = msgspec.json.Decoder(cls)
-                    self._fast[(type_name, schema_version)] = decoder.decode
-                event: Event = decoder.decode(data)
-                return event
+            fast = self.decoder(type_name, schema_version)
+            if fast is not None:
+                return fast(data)
             payload = _decode_any(data)
             if not isinstance(payload, dict):
                 raise EventDecodeError(

@@ -15,7 +15,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, EventStore, Snapshot, StreamInfo
 
@@ -98,6 +106,43 @@ class AsyncOverBlocking(Generic[B]):
                 stream_id, from_version=from_version, limit=limit, batch_size=batch_size
             )
         )
+
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[PayloadRow]:
+        rows = self.blocking.read_payloads(
+            stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+        )
+        return paced(rows, batch_size)
+
+    async def read_payloads_page(
+        self, stream_id: str, *, from_version: int, limit: int, batch_size: int
+    ) -> list[PayloadRow]:
+        """Up to `limit` payload rows of a stream, in one list (the handler's folds)."""
+        return list(
+            self.blocking.read_payloads(
+                stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+            )
+        )
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[LogPayloadRow]:
+        rows = self.blocking.read_log_payloads(
+            after, categories=categories, types=types, limit=limit, batch_size=batch_size
+        )
+        return paced(rows, batch_size)
 
     def read_log(
         self,

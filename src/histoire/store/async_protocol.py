@@ -13,7 +13,15 @@ import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Protocol, runtime_checkable
 
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 
@@ -37,6 +45,22 @@ async def read_stream_page(
         stream_id, from_version=from_version, limit=limit, batch_size=batch_size
     )
     return [record async for record in reads]
+
+
+async def read_payloads_page(
+    store: AsyncEventStore, stream_id: str, *, from_version: int, limit: int, batch_size: int
+) -> list[PayloadRow]:
+    """Up to `limit` (version, type, schema_version, data) rows of a stream, as a list."""
+    page = getattr(store, "read_payloads_page", None)
+    if page is not None:
+        rows: list[PayloadRow] = await page(
+            stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+        )
+        return rows
+    records = await read_stream_page(
+        store, stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+    )
+    return [(r.version, r.type, r.schema_version, r.data) for r in records]
 
 
 @runtime_checkable
@@ -69,6 +93,31 @@ class AsyncEventStore(Protocol):
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> AsyncIterator[RecordedEvent]:
         """Events of one stream, as `EventStore.read_stream`; arguments checked at the call."""
+        ...
+
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[PayloadRow]:
+        """(version, type, schema_version, data) of one stream's events, as
+        `EventStore.read_payloads`."""
+        ...
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[LogPayloadRow]:
+        """(commit, position, stream_id, version, type, schema_version, data) of the
+        log's events, as `EventStore.read_log_payloads`."""
         ...
 
     def read_log(

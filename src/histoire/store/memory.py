@@ -11,7 +11,15 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 
 from histoire.core.errors import ReadOnlyStoreError
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.streams import category_of, validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
 from histoire.store.checks import (
@@ -164,6 +172,19 @@ class MemoryEventStore:
             selected = selected[:limit]
         yield from selected
 
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[PayloadRow]:
+        for record in self.read_stream(
+            stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+        ):
+            yield record.version, record.type, record.schema_version, record.data
+
     def read_log(
         self,
         after: Checkpoint = START,
@@ -175,6 +196,20 @@ class MemoryEventStore:
     ) -> Iterator[RecordedEvent]:
         after, cat_list, kind_list = validate_log_read(after, categories, types, limit, batch_size)
         return self._log_pages(after[1], cat_list, kind_list, limit, batch_size)
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        for r in self.read_log(
+            after, categories=categories, types=types, limit=limit, batch_size=batch_size
+        ):
+            yield r.commit, r.position, r.stream_id, r.version, r.type, r.schema_version, r.data
 
     def _log_pages(
         self,

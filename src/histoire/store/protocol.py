@@ -12,7 +12,15 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.versions import ANY, ExpectedVersion
 
 DEFAULT_BATCH_SIZE = 1000
@@ -82,6 +90,21 @@ class EventStore(Protocol):
         """
         ...
 
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[PayloadRow]:
+        """What a fold needs of one stream's events, forward from `from_version`:
+        (version, type, schema_version, data) tuples, the same values as
+        `read_stream` gives, without building RecordedEvents. Arguments as
+        `read_stream`'s.
+        """
+        ...
+
     def read_log(
         self,
         after: Checkpoint = START,
@@ -96,6 +119,21 @@ class EventStore(Protocol):
 
         `categories` and `types` are collections of names: a bare str raises
         InvalidInputError, as does a Checkpoint holding a negative number.
+        """
+        ...
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        """What a fold of the log needs of its events: (commit, position, stream_id,
+        version, type, schema_version, data) tuples, the same events and values as
+        `read_log` gives, without building RecordedEvents. Arguments as `read_log`'s.
         """
         ...
 

@@ -22,24 +22,30 @@ def stream_info(category: str, last: RecordedEvent) -> StreamInfo:
     )
 
 
-def check_batch_versions(rows: list[Any], backward: bool) -> None:
-    """Raise CorruptEventError if a batch of a stream's rows holds a non-integer version.
+def batch_versions_ok(rows: list[Any], backward: bool) -> bool:
+    """Whether a batch of a stream's rows, each starting with its version, holds integers.
 
-    The rows are in RecordedEvent's parameter order (version third). One
-    subtraction per batch, not a check per row, to keep folds fast: versions of
-    a batch are contiguous, and SQLite sorts text after every number, so a text
-    version breaks the arithmetic and a real one usually the count. (A real
-    number standing between two integers in the middle of a batch goes
+    One subtraction per batch, not a check per row, to keep folds fast: versions
+    of a batch are contiguous, and SQLite sorts text after every number, so a
+    text version breaks the arithmetic and a real one usually the count. (A
+    real number standing between two integers in the middle of a batch goes
     through; `verify` reports it.)
     """
     if not rows:
-        return
-    first, last = rows[0][2], rows[-1][2]
+        return True
+    first, last = rows[0][0], rows[-1][0]
     try:
         span = first - last if backward else last - first
     except TypeError:
-        span = None
-    if span == len(rows) - 1 and type(last) is int:
+        return False
+    return span == len(rows) - 1 and type(last) is int
+
+
+def check_batch_versions(rows: list[Any], backward: bool, stream_id: str) -> None:
+    """Raise CorruptEventError if a batch of a stream's (version, position, ...) rows
+    holds a non-integer version (see `batch_versions_ok`)."""
+    if batch_versions_ok(rows, backward):
         return
     for row in rows:
-        check_count(RecordedEvent(*row), "version")
+        record = RecordedEvent(b"", stream_id, row[0], row[1], 0, "", 0, b"", b"", None, None)
+        check_count(record, "version")

@@ -28,7 +28,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.async_protocol import AsyncEventStore
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
@@ -107,6 +115,35 @@ class BlockingFacade:
                 backward=backward,
                 limit=limit,
                 batch_size=batch_size,
+            )
+        )
+
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[PayloadRow]:
+        return self._iterate(
+            self.async_store.read_payloads(
+                stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+            )
+        )
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        return self._iterate(
+            self.async_store.read_log_payloads(
+                after, categories=categories, types=types, limit=limit, batch_size=batch_size
             )
         )
 

@@ -260,11 +260,16 @@ class ProjectionRunner:
                 continue
             # A run of consecutive events that one batch handler takes, in log order.
             batch_handler = batch_handlers[record.type]
-            start, run = index, []
+            start, run = index, list[tuple[object, RecordedEvent]]()
+            take = run.append
             try:
-                while index < count and batch_handlers.get(events[index].type) is batch_handler:
-                    run.append((decode(events[index]), events[index]))
+                while index < count:
+                    record = events[index]
+                    if batch_handlers.get(record.type) is not batch_handler:
+                        break
+                    take((decode(record), record))
                     index += 1
+                context.record = events[start]
                 batch_handler(run, context)
             except Exception as exc:
                 raise _Failed(start, exc) from exc

@@ -22,7 +22,15 @@ from typing import Any
 import psycopg
 
 from histoire.core.errors import ReadOnlyStoreError, StoreError
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import (
@@ -33,6 +41,7 @@ from histoire.store.checks import (
 from histoire.store.postgres import operations
 from histoire.store.postgres.async_listen import AsyncAppendListener
 from histoire.store.postgres.async_pool import AsyncStorePool
+from histoire.store.postgres.async_reads import whole_reads
 from histoire.store.postgres.connect import connection_kwargs
 from histoire.store.postgres.errors import convert
 from histoire.store.postgres.schema import PostgresLocation, check_schema, parse_url
@@ -77,6 +86,7 @@ class AsyncPostgresEventStore:
         self.max_event_size = validate_max_event_size(options["max_event_size"])
         self.visibility_wait: float = options["visibility_wait"]
         self._sql = statements(self.schema)
+        self._reads = whole_reads(self.schema)
         self._kwargs = options["kwargs"]
         self._db = AsyncStorePool(
             location,
@@ -160,10 +170,10 @@ class AsyncPostgresEventStore:
     ) -> AsyncIterator[RecordedEvent]:
         validate_stream_read(stream_id, from_version, limit, batch_size)
         if backward:
-            query = self._sql.stream_backward
+            query = self._reads.stream_backward
             cursor = LAST_VERSION if from_version is None else from_version
         else:
-            query = self._sql.stream_forward
+            query = self._reads.stream_forward
             cursor = 1 if from_version is None else from_version
         return self._pages(query, stream_id, cursor, backward, limit, batch_size)
 
@@ -188,8 +198,35 @@ class AsyncPostgresEventStore:
     ) -> list[RecordedEvent]:
         """Up to `limit` events of a stream from `from_version`, in one list."""
         validate_stream_read(stream_id, from_version, limit, batch_size)
-        query, doing = self._sql.stream_forward, f"reading stream {stream_id}"
+        query, doing = self._reads.stream_forward, f"reading stream {stream_id}"
         return await self._fetch_events(query, (stream_id, from_version, limit), doing)
+
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[PayloadRow]:
+        records = self.read_stream(
+            stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+        )
+        return _payloads(records)
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[LogPayloadRow]:
+        records = self.read_log(
+            after, categories=categories, types=types, limit=limit, batch_size=batch_size
+        )
+        return _log_payloads(records)
 
     def read_log(
         self,
@@ -214,7 +251,7 @@ class AsyncPostgresEventStore:
         if cats == [] or kinds == []:
             return
         await self._settled()  # include what committed before this call, if it shows soon
-        query = self._sql.read_log(category_mode(cats), kinds is not None)
+        query = self._reads.read_log(category_mode(cats), kinds is not None)
         commit, position = int(after[0]), int(after[1])
         remaining = limit
         while remaining is None or remaining > 0:
@@ -307,6 +344,16 @@ class AsyncPostgresEventStore:
 
     def __repr__(self) -> str:
         return f"AsyncPostgresEventStore({self.location.display!r}, schema={self.schema!r})"
+
+
+async def _payloads(records: AsyncIterator[RecordedEvent]) -> AsyncIterator[PayloadRow]:
+    async for r in records:
+        yield (r.version, r.type, r.schema_version, r.data)
+
+
+async def _log_payloads(records: AsyncIterator[RecordedEvent]) -> AsyncIterator[LogPayloadRow]:
+    async for r in records:
+        yield (r.commit, r.position, r.stream_id, r.version, r.type, r.schema_version, r.data)
 
 
 def _prepare_schema(location: PostgresLocation, kwargs: dict[str, Any], create: bool) -> None:

@@ -3,7 +3,7 @@
 `append_events` sends NOTIFY at commit. A committed event may not be
 readable yet: followers only see transactions below the oldest one still
 running (the horizon). While committed events are hidden that way, the waiter
-looks again with a short backoff (5 ms doubling to 200 ms) instead of sleeping
+looks again with a short backoff (1 ms doubling to 50 ms) instead of sleeping
 until the next notification, which may never come if the transaction holding
 the horizon back writes no events.
 """
@@ -26,8 +26,8 @@ Conn = psycopg.Connection[Any]
 Head = Callable[[], tuple[Checkpoint, bool]]
 """Reads the last visible event's checkpoint, and whether committed events are hidden."""
 
-POLL_START = 0.005
-POLL_MAX = 0.2
+POLL_START = 0.001
+POLL_MAX = 0.05
 CLOSE_CHECK = 0.25
 """A wait wakes this often to see whether the store was closed meanwhile."""
 

@@ -44,8 +44,6 @@ class Statements:
     append: str
     events_by_ids: str
     event_by_id: str
-    stream_forward: str
-    stream_backward: str
     stream_version: str
     streams_page: str
     streams_page_of_category: str
@@ -59,10 +57,6 @@ class Statements:
     future_xids: str
     stream_drift: str
     schema: str
-
-    def read_log(self, categories: int, types: bool) -> str:
-        """The log keyset query; `categories`: 0 unfiltered, 1 one category, 2 several."""
-        return _read_log(self.schema, categories, types)
 
 
 @cache
@@ -78,14 +72,6 @@ def statements(schema: str) -> Statements:
         ),
         events_by_ids=f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_id = ANY(%s::uuid[])",
         event_by_id=f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_id = %s::uuid",
-        stream_forward=(
-            f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = %s AND version >= %s "
-            "ORDER BY version LIMIT %s"
-        ),
-        stream_backward=(
-            f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = %s AND version <= %s "
-            "ORDER BY version DESC LIMIT %s"
-        ),
         stream_version=f"SELECT version FROM {s}.streams WHERE stream_id = %s",
         streams_page=(
             f"SELECT stream_id, category, version, updated_at FROM {s}.streams "
@@ -143,27 +129,6 @@ def statements(schema: str) -> Statements:
             f"LEFT JOIN {s}.events AS e ON e.stream_id = s.stream_id GROUP BY s.stream_id "
             "HAVING s.version <> coalesce(max(e.version), 0)"
         ),
-    )
-
-
-@cache
-def _read_log(schema: str, categories: int, types: bool) -> str:
-    # The horizon is applied outside the LIMIT: inside, it made the planner expect
-    # few rows and sort everything below the horizon for every batch. Outside, the
-    # batch is an index range scan in (xid, position) order, cut where the
-    # horizon starts (rows come by xid, so nothing visible lies beyond the cut).
-    s = sql.Identifier(schema).as_string(None)
-    where = ["(xid, position) > (%s::bigint, %s::bigint)"]
-    if categories == 1:
-        where.append("category = %s")
-    elif categories:
-        where.append("category = ANY(%s::text[])")
-    if types:
-        where.append("type = ANY(%s::text[])")
-    return (
-        f"SELECT {EVENT_COLUMNS} FROM (SELECT {EVENT_COLUMNS} FROM {s}.events "
-        f"WHERE {' AND '.join(where)} ORDER BY xid, position LIMIT %s) AS batch "
-        f"WHERE xid < {HORIZON} ORDER BY xid, position"
     )
 
 
@@ -256,7 +221,7 @@ def read_log_params(
     types: Sequence[str] | None,
     size: int,
 ) -> tuple[Any, ...]:
-    """The parameters of `Statements.read_log` for the same filters."""
+    """The parameters of the log query (`reads.ReadStatements.log`) for these filters."""
     params: list[Any] = [commit, position]
     if categories is not None:
         params.append(categories[0] if len(categories) == 1 else list(categories))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 import psycopg
@@ -32,7 +33,15 @@ from histoire.core.errors import (
     ReadOnlyStoreError,
     StoreError,
 )
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import (
@@ -40,6 +49,7 @@ from histoire.store.checks import (
     validate_append,
     validate_max_event_size,
 )
+from histoire.store.paging import keyset_pages
 from histoire.store.postgres import checks as postgres_checks
 from histoire.store.postgres import operations
 from histoire.store.postgres.connect import connection_kwargs
@@ -48,6 +58,7 @@ from histoire.store.postgres.errors import (
 )
 from histoire.store.postgres.listen import AppendListener
 from histoire.store.postgres.pool import StorePool, connect
+from histoire.store.postgres.reads import log_batch, payload_pages, read_statements, stream_pages
 from histoire.store.postgres.schema import (
     PostgresLocation,
     apply_migrations,
@@ -134,6 +145,7 @@ class PostgresEventStore:
         self.durability = self.location.durability
         self.visibility_wait = visibility_wait
         self._sql = statements(self.schema)
+        self._reads = read_statements(self.schema)
         kwargs = connection_kwargs(
             self.location, connect_timeout, prepare_threshold, self.read_only
         )
@@ -182,28 +194,23 @@ class PostgresEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         validate_stream_read(stream_id, from_version, limit, batch_size)
-        if backward:
-            query = self._sql.stream_backward
-            cursor = LAST_VERSION if from_version is None else from_version
-        else:
-            query = self._sql.stream_forward
-            cursor = 1 if from_version is None else from_version
-        return self._pages(query, stream_id, cursor, backward, limit, batch_size)
+        start = LAST_VERSION if backward else 1
+        cursor = start if from_version is None else from_version
+        return stream_pages(
+            self._fetch, self._reads, stream_id, cursor, backward, limit, batch_size
+        )
 
-    def _pages(
-        self, query: str, stream_id: str, cursor: int, backward: bool, limit: int | None, size: int
-    ) -> Iterator[RecordedEvent]:
-        remaining = limit
-        doing = f"reading stream {stream_id}"
-        while remaining is None or remaining > 0:
-            batch = size if remaining is None else min(size, remaining)
-            events = self._fetch_events(query, (stream_id, cursor, batch), doing)
-            yield from events
-            if remaining is not None:
-                remaining -= len(events)
-            if len(events) < batch:
-                return
-            cursor = events[-1].version - 1 if backward else events[-1].version + 1
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[PayloadRow]:
+        validate_stream_read(stream_id, from_version, limit, batch_size)
+        cursor = 1 if from_version is None else from_version
+        return payload_pages(self._fetch, self._reads, stream_id, cursor, limit, batch_size)
 
     def read_log(
         self,
@@ -217,6 +224,18 @@ class PostgresEventStore:
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
         return self._log_pages(after, cats, kinds, limit, batch_size)
 
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
+        return self._log_payload_pages(after, cats, kinds, limit, batch_size)
+
     def _log_pages(
         self,
         after: Checkpoint,
@@ -225,22 +244,68 @@ class PostgresEventStore:
         limit: int | None,
         size: int,
     ) -> Iterator[RecordedEvent]:
+        for rows in self._log_rows(after, cats, kinds, limit, size, payloads=False):
+            yield from log_batch(self._fetch, self._reads, rows)
+
+    def _log_payload_pages(
+        self,
+        after: Checkpoint,
+        cats: list[str] | None,
+        kinds: list[str] | None,
+        limit: int | None,
+        size: int,
+    ) -> Iterator[LogPayloadRow]:
+        return chain.from_iterable(self._log_rows(after, cats, kinds, limit, size, payloads=True))
+
+    def _log_rows(
+        self,
+        after: Checkpoint,
+        cats: list[str] | None,
+        kinds: list[str] | None,
+        limit: int | None,
+        size: int,
+        *,
+        payloads: bool,
+    ) -> Iterator[list[Any]]:
         if cats == [] or kinds == []:
             return
+        query = self._reads.log(category_mode(cats), kinds is not None, payloads=payloads)
+        first = [True]
+
+        def fetch(at: tuple[int, int], batch: int) -> list[Any]:
+            params = read_log_params(*at, cats, kinds, batch)
+            if first[0]:
+                first[0] = False
+                return self._settled_batch(query, params)
+            return self._fetch(query, params, "reading the log")
+
+        xid, position = (0, 1) if payloads else (6, 2)
+        yield from keyset_pages(
+            fetch,
+            lambda last: (last[xid], last[position]),
+            (int(after[0]), int(after[1])),
+            limit,
+            size,
+        )
+
+    def _settled_batch(self, query: str, params: Sequence[Any]) -> list[Any]:
+        """The first batch of a log read, once what committed before the call shows.
+
+        The head and the batch are read in one round trip (a pipeline); only when
+        committed events are still hidden is the batch read again after the wait.
+        """
+
+        def work(conn: Conn) -> tuple[tuple[Any, ...], list[Any]]:
+            with conn.pipeline():
+                head = conn.execute(self._sql.head, (), binary=True)
+                rows = conn.execute(query, params, binary=True)
+            return head.fetchall()[0], rows.fetchall()  # the head query gives one row
+
+        (_, _, newest, horizon), rows = self._db.run("reading the log", work)
+        if (newest or 0) < horizon or self.visibility_wait <= 0:
+            return rows
         self._settled()  # include what committed before this call, if it shows soon
-        query = self._sql.read_log(category_mode(cats), kinds is not None)
-        commit, position = int(after[0]), int(after[1])
-        remaining = limit
-        while remaining is None or remaining > 0:
-            batch = size if remaining is None else min(size, remaining)
-            params = read_log_params(commit, position, cats, kinds, batch)
-            events = self._fetch_events(query, params, "reading the log")
-            yield from events
-            if remaining is not None:
-                remaining -= len(events)
-            if len(events) < batch:
-                return
-            commit, position = events[-1].commit, events[-1].position
+        return self._fetch(query, params, "reading the log")
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)

@@ -37,7 +37,15 @@ from histoire.core.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import (
+    START,
+    AppendResult,
+    Checkpoint,
+    LogPayloadRow,
+    NewEvent,
+    PayloadRow,
+    RecordedEvent,
+)
 from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
@@ -53,7 +61,7 @@ from histoire.store.read_checks import (
     validate_stream_read,
     wait_timeout,
 )
-from histoire.store.rows import check_batch_versions, stream_info
+from histoire.store.rows import stream_info
 from histoire.store.self_checks import StorageCheck
 from histoire.store.sqlite.checks import category_mismatches, storage_check
 from histoire.store.sqlite.connect import (
@@ -65,6 +73,12 @@ from histoire.store.sqlite.connect import (
 from histoire.store.sqlite.errors import DRIVER_ERRORS, is_busy
 from histoire.store.sqlite.errors import convert as _convert
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
+from histoire.store.sqlite.reads import (
+    log_pages,
+    log_payload_pages,
+    payload_pages,
+    stream_pages,
+)
 from histoire.store.sqlite.schema import ensure_schema
 from histoire.store.sqlite.turns import WriterTurns
 from histoire.store.sqlite.writer import COLUMNS as _COLUMNS
@@ -267,30 +281,21 @@ class SQLiteEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         validate_stream_read(stream_id, from_version, limit, batch_size)
-        if backward:
-            query = (
-                f"SELECT {_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version <= ? "
-                "ORDER BY version DESC LIMIT ?"
-            )
-            cursor = (1 << 62) if from_version is None else from_version
-        else:
-            query = (
-                f"SELECT {_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version >= ? "
-                "ORDER BY version LIMIT ?"
-            )
-            cursor = 1 if from_version is None else from_version
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = batch_size if remaining is None else min(batch_size, remaining)
-            rows = self._fetch(query, (stream_id, cursor, size), f"reading stream {stream_id}")
-            check_batch_versions(rows, backward)
-            for row in rows:
-                yield _row_to_event(row)
-            if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < size:
-                return
-            cursor = rows[-1][2] - 1 if backward else rows[-1][2] + 1
+        start = (1 << 62) if backward else 1
+        cursor = start if from_version is None else from_version
+        return stream_pages(self._fetch, stream_id, cursor, backward, limit, batch_size)
+
+    def read_payloads(
+        self,
+        stream_id: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[PayloadRow]:
+        validate_stream_read(stream_id, from_version, limit, batch_size)
+        cursor = 1 if from_version is None else from_version
+        return payload_pages(self._fetch, stream_id, cursor, limit, batch_size)
 
     def read_log(
         self,
@@ -302,36 +307,25 @@ class SQLiteEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
-        where = ["position > ?"]
-        params: list[Any] = []
-        if cats is not None:
-            where.append(f"category IN ({','.join('?' * len(cats))})")
-            params.extend(cats)
-        if kinds is not None:
-            where.append(f"type IN ({','.join('?' * len(kinds))})")
-            params.extend(kinds)
-        query = (
-            f"SELECT {_COLUMNS} FROM histoire_events WHERE {' AND '.join(where)} "
-            "ORDER BY position LIMIT ?"
-        )
-        position = after[1]
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = batch_size if remaining is None else min(batch_size, remaining)
-            rows = self._fetch(query, (position, *params, size), "reading the log")
-            for row in rows:
-                yield _row_to_event(row)
-            if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < size:
-                return
-            position = rows[-1][3]
+        return log_pages(self._fetch, after[1], cats, kinds, limit, batch_size)
 
     def _fetch(self, query: str, params: Sequence[Any], doing: str) -> list[Any]:
         try:
             return self._reader().execute(query, params).fetchall()
         except DRIVER_ERRORS as exc:
             raise _convert(exc, doing) from exc
+
+    def read_log_payloads(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[LogPayloadRow]:
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
+        return log_payload_pages(self._fetch, after[1], cats, kinds, limit, batch_size)
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)

@@ -5,6 +5,9 @@ last position, the expected versions are checked in Python, and all accepted
 events go in with multi-row INSERTs. A batch thus costs four statements (BEGIN,
 read, INSERT, COMMIT) whatever its size, which matters twice: each statement
 releases and retakes the GIL, and under many threads each retake may wait.
+When every append of the batch creates its stream (NO_STREAM), there is
+nothing to read: three statements, the unique index refusing a stream that
+exists, SQLite numbering the positions.
 
 Slow path, only when the fast one fails (an event id already stored, by an
 idempotent replay or a reused id; or, although every append was validated
@@ -23,7 +26,7 @@ import msgspec
 from histoire.core.errors import ConcurrencyError, HistoireError, InvalidInputError
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
 from histoire.core.streams import category_of
-from histoire.core.versions import ExpectedVersion, check_expected_version
+from histoire.core.versions import NO_STREAM, ExpectedVersion, check_expected_version
 from histoire.store.checks import replayed_result
 from histoire.store.sqlite.group_commit import Request
 
@@ -52,9 +55,15 @@ class EventIdTaken(Exception):
 
 
 def write_batch(
-    conn: sqlite3.Connection, batch: list[Request[AppendResult]], now: int
+    conn: sqlite3.Connection,
+    batch: list[Request[AppendResult]],
+    now: int,
+    *,
+    new_streams_first: bool = True,
 ) -> list[Outcome]:
     """Check and insert a batch inside the caller's transaction (fast path)."""
+    if new_streams_first and _all_new_streams(batch):
+        return _write_new_streams(conn, batch, now)
     versions, last_position = _read_heads(conn, batch)
     outcomes: list[Outcome] = []
     rows: list[Any] = []
@@ -93,7 +102,7 @@ def write_one_by_one(
         stream_id, events, expected = request.args
         conn.execute("SAVEPOINT histoire_append")
         try:
-            outcome = write_batch(conn, [request], now)[0]
+            outcome = write_batch(conn, [request], now, new_streams_first=False)[0]
         except Exception as exc:
             conn.execute("ROLLBACK TO histoire_append")
             conn.execute("RELEASE histoire_append")
@@ -112,6 +121,59 @@ def write_one_by_one(
             continue
         conn.execute("RELEASE histoire_append")
         outcomes.append(outcome)
+    return outcomes
+
+
+def _all_new_streams(batch: list[Request[AppendResult]]) -> bool:
+    """Whether every append of the batch creates its own stream (NO_STREAM, no stream twice)."""
+    if len(batch) == 1:
+        return batch[0].args[2] is NO_STREAM
+    return all(r.args[2] is NO_STREAM for r in batch) and len({r.args[0] for r in batch}) == len(
+        batch
+    )
+
+
+def _write_new_streams(
+    conn: sqlite3.Connection, batch: list[Request[AppendResult]], now: int
+) -> list[Outcome]:
+    """Insert appends that each create a stream, without reading any head first.
+
+    A stream that exists already has a version 1: the insert is refused (by the
+    trigger or the unique (stream_id, version) index) and the caller takes the
+    slow path, which reads the heads and reports the conflict. Positions are
+    left to SQLite, which gives each row the largest position plus one (the
+    writer holds the file's lock, so nobody else inserts meanwhile): the last
+    one is read back from the cursor and the plan's positions moved to it.
+    """
+    rows: list[Any] = []
+    planned = []
+    position = 1  # planned positions run from 1 over the batch; moved once inserted
+    for request in batch:
+        result = _plan(request.args[0], request.args[1], 0, position, now, rows)
+        planned.append((request, result))
+        position = result.last_position + 1
+    for i in range(0, len(rows), 12):
+        rows[i] = None  # the position: SQLite's to assign
+    try:
+        last = _insert(conn, rows)
+    except sqlite3.IntegrityError as exc:
+        if "event_id" in str(exc):
+            raise EventIdTaken from exc
+        raise
+    shift = last - len(rows) // 12  # planned positions start at 1
+    outcomes: list[Outcome] = []
+    for request, result in planned:
+        for record in result.events:
+            record.position += shift
+        outcomes.append(
+            (
+                request,
+                result._replace(
+                    first_position=result.first_position + shift,
+                    last_position=result.last_position + shift,
+                ),
+            )
+        )
     return outcomes
 
 
@@ -199,17 +261,21 @@ def _plan(
     )
 
 
-def _insert(conn: sqlite3.Connection, flat: list[Any]) -> None:
+def _insert(conn: sqlite3.Connection, flat: list[Any]) -> int:
+    """Insert the rows (12 values each, flat); the position of the last row inserted."""
     width = 12
     total = len(flat) // width
     done = 0
+    last = 0
     while done < total:
         count = min(_ROWS_PER_INSERT, total - done)
-        conn.execute(
+        cursor = conn.execute(
             _INSERT_HEAD + ",".join([_ROW_MARKS] * count),
             flat[done * width : (done + count) * width],
         )
+        last = cursor.lastrowid or 0
         done += count
+    return last
 
 
 def _replay(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import uuid
+from typing import Any
 
 from histoire.testing._contract.support import (
     CLOCK_TOLERANCE,
@@ -68,6 +70,108 @@ class RecordContract:
             assert recorded_at.utcoffset() == dt.timedelta(0), "recorded_at must be in UTC"
             assert before - CLOCK_TOLERANCE <= recorded_at <= after + CLOCK_TOLERANCE
         assert log_event == stream_event == fetched == result.events[0]
+
+    def test_every_field_of_events_read_in_batches_matches_the_append(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """Events read in batches, forward, backward and filtered, carry every field of
+        what was appended (stores may fetch the envelope of a batch on first access)."""
+        store = store_factory()
+        appended = []
+        for n in range(9):
+            kind = "contract.Picked" if n % 3 == 0 else "contract.Happened"
+            event = new_event(
+                kind,
+                b'{"n":%d}' % n,
+                metadata={"n": n},
+                causation_id=uuid.uuid4(),
+                correlation_id=uuid.uuid4() if n % 2 else None,
+            )
+            appended.append(store.append(f"account-{n % 2}", [event]).events[0])
+        by_id = {e.event_id: e for e in appended}
+        settled_log(store)  # PostgreSQL: every append shows to log readers
+        reads = [
+            list(store.read_stream("account-0", batch_size=2)),
+            list(store.read_stream("account-1", backward=True, batch_size=3)),
+            list(store.read_log(batch_size=4)),
+            list(store.read_log(types=["contract.Picked"], batch_size=2)),
+        ]
+        assert [len(r) for r in reads] == [5, 4, 9, 3]
+        for read in reads:
+            # The last event of each read first: its batch's envelopes come in one go.
+            for recorded in reversed(read):
+                original = by_id[recorded.event_id]
+                assert recorded == original
+                assert dict(recorded.metadata) == dict(original.metadata)
+                assert recorded.recorded_at == original.recorded_at
+                assert recorded.causation_id == original.causation_id
+                assert recorded.correlation_id == original.correlation_id
+
+    def test_a_read_event_pickles_whole(self, store_factory: StoreFactory) -> None:
+        """A read event survives pickling with every field (a copy needs no store)."""
+        store = store_factory()
+        [appended] = store.append("account-1", [new_event(metadata={"who": "ada"})]).events
+        [read] = list(store.read_stream("account-1"))
+        copy = pickle.loads(pickle.dumps(read))
+        assert copy == appended
+        assert dict(copy.metadata) == {"who": "ada"}
+        assert copy.checkpoint == read.checkpoint
+
+    def test_read_payloads_gives_what_a_fold_needs(self, store_factory: StoreFactory) -> None:
+        """read_payloads gives each event's (version, type, schema_version, data), as
+        read_stream does, from a version, limited, in batches."""
+        store = store_factory()
+        store.append("account-1", new_events(4))
+        store.append("account-2", new_events(2))
+        store.append("account-1", [new_event("contract.Other", b'{"x":1}', schema_version=2)])
+
+        def expected(**options: Any) -> list[tuple[int, str, int, bytes]]:
+            return [
+                (r.version, r.type, r.schema_version, bytes(r.data))
+                for r in store.read_stream("account-1", **options)
+            ]
+
+        choices: list[dict[str, Any]] = [{}, {"from_version": 3}, {"limit": 2}, {"batch_size": 2}]
+        for options in choices:
+            rows = [
+                (version, kind, schema_version, bytes(data))
+                for version, kind, schema_version, data in store.read_payloads(
+                    "account-1", **options
+                )
+            ]
+            assert rows == expected(**options)
+        assert rows[-1] == (5, "contract.Other", 2, b'{"x":1}')
+        assert list(store.read_payloads("account-9")) == []
+
+    def test_read_log_payloads_gives_what_a_fold_of_the_log_needs(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """read_log_payloads gives the events read_log gives, as (commit, position,
+        stream_id, version, type, schema_version, data), for every filter and bound."""
+        store = store_factory()
+        store.append("account-1", new_events(3))
+        store.append("cart-1", new_events(2, type="contract.Other"))
+        store.append("account-2", [new_event("contract.Other", b'{"x":1}', schema_version=2)])
+        store.append("account-1", new_events(2))
+        first = settled_log(store)[1].checkpoint
+        choices: list[dict[str, Any]] = [
+            {},
+            {"after": first},
+            {"categories": ["account"]},
+            {"types": ["contract.Other"]},
+            {"categories": ["account"], "types": ["contract.Happened"], "limit": 3},
+            {"batch_size": 2},
+        ]
+        for options in choices:
+            expected = [
+                (r.commit, r.position, r.stream_id, r.version, r.type, r.schema_version, r.data)
+                for r in store.read_log(**options)
+            ]
+            rows = list(store.read_log_payloads(**options))
+            assert [(*row[:6], bytes(row[6])) for row in rows] == [
+                (*row[:6], bytes(row[6])) for row in expected
+            ], options
+        assert len(list(store.read_log_payloads())) == 8
 
     def test_optional_fields_read_back_empty(self, store_factory: StoreFactory) -> None:
         """An event with no metadata, causation or correlation reads back with {}, None, None."""

@@ -1,0 +1,177 @@
+"""The PostgreSQL store's reads of streams and of the log: narrow rows, envelopes on demand.
+
+Rows come without the envelope (`histoire.store.envelopes`): each of its
+columns would cost a Python loader call per row. A batch's envelopes are
+fetched by primary key, (xid, position), the first time one is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from itertools import chain
+from typing import Any
+
+from psycopg import sql
+
+from histoire.core.recorded import Envelope, PayloadRow, RecordedEvent
+from histoire.store.envelopes import BatchEnvelopes
+from histoire.store.paging import keyset_pages
+from histoire.store.postgres.sql import HORIZON
+
+Fetch = Callable[[str, Sequence[Any], str], list[Any]]
+"""Runs a read query on a pooled connection, in binary: (query, params, doing) -> rows."""
+
+_STREAM_COLUMNS = "version, position, type, schema_version, data, xid"
+_LOG_COLUMNS = "stream_id, version, position, type, schema_version, data, xid"
+_LOG_PAYLOAD_COLUMNS = "xid, position, stream_id, version, type, schema_version, data"
+_ENVELOPE_COLUMNS = (
+    "e.position, e.event_id, e.recorded_at, e.metadata, e.causation_id, e.correlation_id"
+)
+
+
+@dataclass(frozen=True)
+class ReadStatements:
+    """The read queries of a store in one schema."""
+
+    stream_forward: str
+    stream_backward: str
+    payloads: str
+    stream_envelopes: str
+    log_envelopes: str
+    schema: str
+
+    def log(self, categories: int, types: bool, *, payloads: bool = False) -> str:
+        """The log keyset query; `categories`: 0 unfiltered, 1 one category, 2 several.
+
+        Rows of `_LOG_COLUMNS`, or of `LogPayloadRow`'s columns with `payloads`.
+        """
+        return _log(self.schema, categories, types, payloads)
+
+
+@cache
+def read_statements(schema: str) -> ReadStatements:
+    """The read statements of a store in `schema` (an already validated name)."""
+    s = sql.Identifier(schema).as_string(None)
+    return ReadStatements(
+        schema=schema,
+        stream_forward=(
+            f"SELECT {_STREAM_COLUMNS} FROM {s}.events WHERE stream_id = %s AND version >= %s "
+            "ORDER BY version LIMIT %s"
+        ),
+        stream_backward=(
+            f"SELECT {_STREAM_COLUMNS} FROM {s}.events WHERE stream_id = %s AND version <= %s "
+            "ORDER BY version DESC LIMIT %s"
+        ),
+        payloads=(
+            f"SELECT version, type, schema_version, data FROM {s}.events "
+            "WHERE stream_id = %s AND version >= %s ORDER BY version LIMIT %s"
+        ),
+        stream_envelopes=(
+            f"SELECT {_ENVELOPE_COLUMNS} FROM {s}.events AS e "
+            "WHERE e.stream_id = %s AND e.version BETWEEN %s AND %s"
+        ),
+        log_envelopes=(
+            f"SELECT {_ENVELOPE_COLUMNS} FROM {s}.events AS e "
+            "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(xid, position) "
+            "ON e.xid = k.xid AND e.position = k.position"
+        ),
+    )
+
+
+@cache
+def _log(schema: str, categories: int, types: bool, payloads: bool) -> str:
+    # The horizon is applied outside the LIMIT: inside, it made the planner expect
+    # few rows and sort everything below the horizon for every batch. Outside, the
+    # batch is an index range scan in (xid, position) order, cut where the
+    # horizon starts (rows come by xid, so nothing visible lies beyond the cut).
+    s = sql.Identifier(schema).as_string(None)
+    where = ["(xid, position) > (%s::bigint, %s::bigint)"]
+    if categories == 1:
+        where.append("category = %s")
+    elif categories:
+        where.append("category = ANY(%s::text[])")
+    if types:
+        where.append("type = ANY(%s::text[])")
+    columns = _LOG_PAYLOAD_COLUMNS if payloads else _LOG_COLUMNS
+    return (
+        f"SELECT {columns} FROM (SELECT {columns} FROM {s}.events "
+        f"WHERE {' AND '.join(where)} ORDER BY xid, position LIMIT %s) AS batch "
+        f"WHERE xid < {HORIZON} ORDER BY xid, position"
+    )
+
+
+def _by_position(rows: list[Any]) -> Mapping[int, Envelope]:
+    return {row[0]: row[1:] for row in rows}
+
+
+def stream_pages(
+    fetch: Fetch,
+    statements: ReadStatements,
+    stream_id: str,
+    cursor: int,
+    backward: bool,
+    limit: int | None,
+    size: int,
+) -> Iterator[RecordedEvent]:
+    """The events of `stream_id` from version `cursor`, in batches."""
+    query = statements.stream_backward if backward else statements.stream_forward
+    doing = f"reading stream {stream_id}"
+    step = -1 if backward else 1
+    new = RecordedEvent.without_envelope
+
+    def envelopes(where: tuple[str, int, int]) -> Mapping[int, Envelope]:
+        return _by_position(fetch(statements.stream_envelopes, where, doing))
+
+    for rows in keyset_pages(
+        lambda version, batch: fetch(query, (stream_id, version, batch), doing),
+        lambda last: last[0] + step,
+        cursor,
+        limit,
+        size,
+    ):
+        if rows:
+            low, high = rows[0][0], rows[-1][0]
+            source = BatchEnvelopes(envelopes, (stream_id, min(low, high), max(low, high)))
+            yield from [
+                new(stream_id, version, position, kind, schema_version, data, xid, source)
+                for version, position, kind, schema_version, data, xid in rows
+            ]
+
+
+def payload_pages(
+    fetch: Fetch,
+    statements: ReadStatements,
+    stream_id: str,
+    cursor: int,
+    limit: int | None,
+    size: int,
+) -> Iterator[PayloadRow]:
+    """What a fold needs of `stream_id`'s events from version `cursor`, in batches."""
+    doing = f"reading stream {stream_id}"
+    return chain.from_iterable(
+        keyset_pages(
+            lambda version, batch: fetch(statements.payloads, (stream_id, version, batch), doing),
+            lambda last: last[0] + 1,
+            cursor,
+            limit,
+            size,
+        )
+    )
+
+
+def log_batch(fetch: Fetch, statements: ReadStatements, rows: list[Any]) -> list[RecordedEvent]:
+    """The events of a batch of `ReadStatements.log` rows."""
+    if not rows:
+        return []
+
+    def envelopes(where: tuple[list[int], list[int]]) -> Mapping[int, Envelope]:
+        return _by_position(fetch(statements.log_envelopes, where, "reading the log"))
+
+    source = BatchEnvelopes(envelopes, ([row[6] for row in rows], [row[2] for row in rows]))
+    new = RecordedEvent.without_envelope
+    return [
+        new(stream_id, version, position, kind, schema_version, data, xid, source)
+        for stream_id, version, position, kind, schema_version, data, xid in rows
+    ]
