@@ -13,11 +13,10 @@ import datetime as dt
 import itertools
 import logging
 import uuid
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from typing import Any, Generic, TypeVar
 
-import msgspec
-
+from histoire.app.handler_folds import FoldSteps, read_request
 from histoire.app.handler_options import check_handle_options, from_max_retries
 from histoire.app.results import CommandResult, LoadedState
 from histoire.app.retries import RetryPolicy
@@ -36,7 +35,7 @@ from histoire.core.errors import (
     RetriesExhaustedError,
 )
 from histoire.core.messages import Event
-from histoire.core.recorded import NewEvent, PayloadRow, RecordedEvent
+from histoire.core.recorded import NewEvent, RecordedEvent
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import NO_STREAM, ExpectedVersion
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot
@@ -71,7 +70,7 @@ def event_id_for(command_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(_COMMAND_NAMESPACE, f"{command_id}/{index}")
 
 
-class HandlerCore(Generic[C, S, E]):
+class HandlerCore(FoldSteps[C, S, E], Generic[C, S, E]):
     """What both command handlers share: the decider, codec and retry policy, and the steps.
 
     `retry` says how conflicting commands are retried (default: RetryPolicy(),
@@ -155,63 +154,11 @@ class HandlerCore(Generic[C, S, E]):
     def _load_as_of(self, stream_id: str, as_of: dt.datetime) -> Steps[LoadedState[S]]:
         state, version = self.decider.initial_state(), 0
         while True:
-            records: list[RecordedEvent] = yield _read(stream_id, version + 1, PAGE)
+            records: list[RecordedEvent] = yield read_request(stream_id, version + 1, PAGE)
             kept = list(itertools.takewhile(lambda r: r.recorded_at <= as_of, records))
             state, version = self._fold(state, version, kept)
             if len(kept) < PAGE:
                 return LoadedState(stream_id, state, version)
-
-    def _fold_page(
-        self, stream_id: str, state: S, version: int, limit: int
-    ) -> Steps[tuple[int, S, int]]:
-        """Fold up to `limit` events of `stream_id` after `version`: (how many, state, version).
-
-        The hot path of every command reads (version, type, schema_version, data)
-        rows, no RecordedEvent; the decoder is looked up again only when the type
-        changes. An upcast, or a bad row, takes the records' path, which names
-        what is wrong.
-        """
-        if self.decider.evolve_recorded is None:
-            evolve = self.decider.evolve
-            decoder = self.codec.decoder
-            rows: list[PayloadRow] = yield ("read_payloads", (stream_id, version + 1, limit))
-            folded, at = state, version
-            kind, schema_version, decode = "", 0, None
-            try:
-                for at, row_kind, row_schema_version, data in rows:  # noqa: B007 (the version)
-                    if row_kind != kind or row_schema_version != schema_version:
-                        kind, schema_version = row_kind, row_schema_version
-                        decode = decoder(kind, schema_version)
-                        if decode is None:
-                            raise _NeedsRecord
-                    folded = evolve(folded, decode(data))  # type: ignore[arg-type,misc]
-                return len(rows), folded, at
-            except (
-                _NeedsRecord,
-                CodecError,
-                TypeError,
-                msgspec.ValidationError,
-                msgspec.DecodeError,
-            ):
-                pass
-        records: list[RecordedEvent] = yield _read(stream_id, version + 1, limit)
-        state, version = self._fold(state, version, records)
-        return len(records), state, version
-
-    def _fold(self, state: S, version: int, records: Sequence[RecordedEvent]) -> tuple[S, int]:
-        """The state and version after folding stored `records` into `state`."""
-        decode = self.codec.decode
-        evolve_recorded = self.decider.evolve_recorded
-        if evolve_recorded is None:
-            evolve = self.decider.evolve
-            for record in records:
-                state = evolve(state, decode(record))  # type: ignore[arg-type]
-                version = record.version
-        else:
-            for record in records:
-                state = evolve_recorded(state, decode(record), record)  # type: ignore[arg-type]
-                version = record.version
-        return state, version
 
     # -- writing ----------------------------------------------------------
 
@@ -363,7 +310,7 @@ class HandlerCore(Generic[C, S, E]):
             )
         records: list[RecordedEvent] = []
         while True:
-            page: list[RecordedEvent] = yield _read(
+            page: list[RecordedEvent] = yield read_request(
                 first.stream_id, first.version + len(records), PAGE
             )
             for record in page:
@@ -423,12 +370,3 @@ class HandlerCore(Generic[C, S, E]):
             yield ("save_snapshot", (self._snapshot_of(stream_id, version, state),))
         except Exception:  # a snapshot is a cache: the command has succeeded anyway
             logger.warning("snapshot of %s at version %d failed", stream_id, version, exc_info=True)
-
-
-class _NeedsRecord(Exception):
-    """A stored event needs more than its payload row to decode (an upcast)."""
-
-
-def _read(stream_id: str, from_version: int, limit: int) -> Request:
-    """The request for one page of a stream: `limit` events from `from_version`."""
-    return ("read", (stream_id, from_version, limit))
