@@ -79,16 +79,3 @@ def test_reading_an_edited_row_names_it(
         field,
     )
     assert "the event at position 2 (stream 'account-1'" in str(caught.value)
-
-
-def test_an_envelope_asked_for_after_close_is_a_store_error(tmp_path: Path) -> None:
-    """Reads fetch the envelope of a batch on first access: after close that is a clear
-    StoreError, and the fields read with the event stay readable."""
-    store = open_store(f"sqlite:///{tmp_path / 'bank.db'}")
-    handler = CommandHandler(store, bank.make_decider(), upcasters=bank.make_upcasters())
-    handler.handle("account-1", bank.OpenAccount(owner="ada"))
-    [record] = list(store.read_stream("account-1"))
-    store.close()
-    assert (record.stream_id, record.version, record.type) == ("account-1", 1, "bank.AccountOpened")
-    with pytest.raises(StoreError, match="closed"):
-        _ = record.event_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -50,24 +50,6 @@ LogPayloadRow = tuple[int, int, str, int, str, int, bytes]
 """What a fold of the log needs of a stored event: (commit, position, stream_id,
 version, type, schema_version, data); (commit, position) is its checkpoint."""
 
-Envelope = tuple[
-    uuid.UUID | bytes,
-    dt.datetime | int,
-    Mapping[str, Any] | bytes,
-    uuid.UUID | bytes | None,
-    uuid.UUID | bytes | None,
-]
-"""The fields of a stored event that folds rarely read, raw or converted:
-(event_id, recorded_at, metadata, causation_id, correlation_id)."""
-
-
-class EnvelopeSource(Protocol):
-    """Where a store fetches, on first access, the envelope of events it read without it."""
-
-    def envelope(self, record: RecordedEvent) -> Envelope:
-        """The envelope of `record` (one of the events this source was given)."""
-        ...
-
 
 class RecordedEvent:
     """A stored event with its place in its stream and in the global log.
@@ -79,19 +61,14 @@ class RecordedEvent:
     at them does not pay for them. A raw value that cannot be converted (a row
     edited behind histoire's back) raises CorruptEventError naming the row.
 
-    Stores read the log and streams without the envelope (`event_id`,
-    `recorded_at`, `metadata`, `causation_id`, `correlation_id`), which folds
-    and most views never look at: the first access to one of them fetches the
-    envelopes of the whole batch the event came in, in one query (see
-    `RecordedEvent.without_envelope`). The store must then still be open, and
-    able to run that query (on PostgreSQL a pooled connection: inside the
-    store's own transaction, a pool of one connection cannot).
+    A RecordedEvent stands on its own: every field is read with it, so that it
+    can be used after its store is closed. Folds that need only the payloads
+    read `EventStore.read_payloads` / `read_log_payloads` rows instead.
     """
 
     __slots__ = (
         "_causation_id",
         "_correlation_id",
-        "_envelope_source",
         "_event_id",
         "_metadata",
         "_recorded_at",
@@ -131,50 +108,10 @@ class RecordedEvent:
         self._causation_id = causation_id
         self._correlation_id = correlation_id
         self.commit = commit
-        self._envelope_source: EnvelopeSource | None = None
-
-    @classmethod
-    def without_envelope(
-        cls,
-        stream_id: str,
-        version: int,
-        position: int,
-        type: str,
-        schema_version: int,
-        data: bytes,
-        commit: int,
-        source: EnvelopeSource,
-    ) -> RecordedEvent:
-        """A stored event read without its envelope, which `source` gives on first access."""
-        record = cls.__new__(cls)
-        record.stream_id = stream_id
-        record.version = version
-        record.position = position
-        record.type = type
-        record.schema_version = schema_version
-        record.data = data
-        record.commit = commit
-        record._envelope_source = source
-        return record
-
-    def _fetch_envelope(self) -> None:
-        source = self._envelope_source
-        if source is None:  # pragma: no cover - the slots are set whenever it is None
-            raise AttributeError("RecordedEvent has no envelope")
-        (
-            self._event_id,
-            self._recorded_at,
-            self._metadata,
-            self._causation_id,
-            self._correlation_id,
-        ) = source.envelope(self)
-        self._envelope_source = None
 
     @property
     def event_id(self) -> uuid.UUID:
         """The event's unique id."""
-        if self._envelope_source is not None:
-            self._fetch_envelope()
         raw = self._event_id
         if not isinstance(raw, uuid.UUID):
             raw = self._event_id = to_uuid(self, "event_id", raw)
@@ -183,8 +120,6 @@ class RecordedEvent:
     @property
     def causation_id(self) -> uuid.UUID | None:
         """The id of what caused this event (a command, or another event)."""
-        if self._envelope_source is not None:
-            self._fetch_envelope()
         raw = self._causation_id
         if raw is not None and not isinstance(raw, uuid.UUID):
             raw = self._causation_id = to_uuid(self, "causation_id", raw)
@@ -193,8 +128,6 @@ class RecordedEvent:
     @property
     def correlation_id(self) -> uuid.UUID | None:
         """The id shared by every event of one conversation (the first cause)."""
-        if self._envelope_source is not None:
-            self._fetch_envelope()
         raw = self._correlation_id
         if raw is not None and not isinstance(raw, uuid.UUID):
             raw = self._correlation_id = to_uuid(self, "correlation_id", raw)
@@ -203,8 +136,6 @@ class RecordedEvent:
     @property
     def recorded_at(self) -> dt.datetime:
         """When the store recorded the event (UTC)."""
-        if self._envelope_source is not None:
-            self._fetch_envelope()
         raw = self._recorded_at
         if not isinstance(raw, dt.datetime):
             raw = self._recorded_at = to_datetime(self, raw)
@@ -213,8 +144,6 @@ class RecordedEvent:
     @property
     def metadata(self) -> Mapping[str, Any]:
         """Free metadata recorded with the event (who, from where)."""
-        if self._envelope_source is not None:
-            self._fetch_envelope()
         raw = self._metadata
         if not isinstance(raw, dict):
             raw = self._metadata = to_metadata(self, raw)

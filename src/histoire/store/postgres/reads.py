@@ -1,13 +1,15 @@
-"""The PostgreSQL store's reads of streams and of the log: narrow rows, envelopes on demand.
+"""The PostgreSQL store's reads of streams and of the log, and the narrow reads of folds.
 
-Rows come without the envelope (`histoire.store.envelopes`): each of its
-columns would cost a Python loader call per row. A batch's envelopes are
-fetched by primary key, (xid, position), the first time one is asked for.
+Events are read whole, envelope included (event id, time, metadata, causation
+and correlation ids), so that a RecordedEvent stands on its own (after the
+store is closed, inside a transaction that holds the pool's last connection);
+folds that need none of it read `read_payloads` / `read_log_payloads` rows,
+which leave out the envelope's columns and their loader calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -15,20 +17,17 @@ from typing import Any
 
 from psycopg import sql
 
-from histoire.core.recorded import Envelope, PayloadRow, RecordedEvent
-from histoire.store.envelopes import BatchEnvelopes
+from histoire.core.recorded import PayloadRow, RecordedEvent
 from histoire.store.paging import keyset_pages
 from histoire.store.postgres.sql import HORIZON
 
 Fetch = Callable[[str, Sequence[Any], str], list[Any]]
 """Runs a read query on a pooled connection, in binary: (query, params, doing) -> rows."""
 
-_STREAM_COLUMNS = "version, position, type, schema_version, data, xid"
-_LOG_COLUMNS = "stream_id, version, position, type, schema_version, data, xid"
+_ENVELOPE_COLUMNS = "event_id, recorded_at, metadata, causation_id, correlation_id"
+_STREAM_COLUMNS = f"version, position, type, schema_version, data, xid, {_ENVELOPE_COLUMNS}"
+_LOG_COLUMNS = f"stream_id, version, position, type, schema_version, data, xid, {_ENVELOPE_COLUMNS}"
 _LOG_PAYLOAD_COLUMNS = "xid, position, stream_id, version, type, schema_version, data"
-_ENVELOPE_COLUMNS = (
-    "e.position, e.event_id, e.recorded_at, e.metadata, e.causation_id, e.correlation_id"
-)
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,6 @@ class ReadStatements:
     stream_forward: str
     stream_backward: str
     payloads: str
-    stream_envelopes: str
-    log_envelopes: str
     schema: str
 
     def log(self, categories: int, types: bool, *, payloads: bool = False) -> str:
@@ -68,15 +65,6 @@ def read_statements(schema: str) -> ReadStatements:
             f"SELECT version, type, schema_version, data FROM {s}.events "
             "WHERE stream_id = %s AND version >= %s ORDER BY version LIMIT %s"
         ),
-        stream_envelopes=(
-            f"SELECT {_ENVELOPE_COLUMNS} FROM {s}.events AS e "
-            "WHERE e.stream_id = %s AND e.version BETWEEN %s AND %s"
-        ),
-        log_envelopes=(
-            f"SELECT {_ENVELOPE_COLUMNS} FROM {s}.events AS e "
-            "JOIN unnest(%s::bigint[], %s::bigint[]) AS k(xid, position) "
-            "ON e.xid = k.xid AND e.position = k.position"
-        ),
     )
 
 
@@ -102,10 +90,6 @@ def _log(schema: str, categories: int, types: bool, payloads: bool) -> str:
     )
 
 
-def _by_position(rows: list[Any]) -> Mapping[int, Envelope]:
-    return {row[0]: row[1:] for row in rows}
-
-
 def stream_pages(
     fetch: Fetch,
     statements: ReadStatements,
@@ -119,11 +103,6 @@ def stream_pages(
     query = statements.stream_backward if backward else statements.stream_forward
     doing = f"reading stream {stream_id}"
     step = -1 if backward else 1
-    new = RecordedEvent.without_envelope
-
-    def envelopes(where: tuple[str, int, int]) -> Mapping[int, Envelope]:
-        return _by_position(fetch(statements.stream_envelopes, where, doing))
-
     for rows in keyset_pages(
         lambda version, batch: fetch(query, (stream_id, version, batch), doing),
         lambda last: last[0] + step,
@@ -131,13 +110,16 @@ def stream_pages(
         limit,
         size,
     ):
-        if rows:
-            low, high = rows[0][0], rows[-1][0]
-            source = BatchEnvelopes(envelopes, (stream_id, min(low, high), max(low, high)))
-            yield from [
-                new(stream_id, version, position, kind, schema_version, data, xid, source)
-                for version, position, kind, schema_version, data, xid in rows
-            ]
+        yield from [
+            RecordedEvent(
+                event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
+                metadata, causation_id, correlation_id, xid,
+            )
+            for (
+                version, position, kind, schema_version, data, xid,
+                event_id, recorded_at, metadata, causation_id, correlation_id,
+            ) in rows
+        ]  # fmt: skip
 
 
 def payload_pages(
@@ -161,17 +143,15 @@ def payload_pages(
     )
 
 
-def log_batch(fetch: Fetch, statements: ReadStatements, rows: list[Any]) -> list[RecordedEvent]:
+def log_batch(rows: list[Any]) -> list[RecordedEvent]:
     """The events of a batch of `ReadStatements.log` rows."""
-    if not rows:
-        return []
-
-    def envelopes(where: tuple[list[int], list[int]]) -> Mapping[int, Envelope]:
-        return _by_position(fetch(statements.log_envelopes, where, "reading the log"))
-
-    source = BatchEnvelopes(envelopes, ([row[6] for row in rows], [row[2] for row in rows]))
-    new = RecordedEvent.without_envelope
     return [
-        new(stream_id, version, position, kind, schema_version, data, xid, source)
-        for stream_id, version, position, kind, schema_version, data, xid in rows
-    ]
+        RecordedEvent(
+            event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
+            metadata, causation_id, correlation_id, xid,
+        )
+        for (
+            stream_id, version, position, kind, schema_version, data, xid,
+            event_id, recorded_at, metadata, causation_id, correlation_id,
+        ) in rows
+    ]  # fmt: skip

@@ -245,7 +245,7 @@ class PostgresEventStore:
         size: int,
     ) -> Iterator[RecordedEvent]:
         for rows in self._log_rows(after, cats, kinds, limit, size, payloads=False):
-            yield from log_batch(self._fetch, self._reads, rows)
+            yield from log_batch(rows)
 
     def _log_payload_pages(
         self,

@@ -1,29 +1,30 @@
-"""The SQLite store's reads of streams and of the log: narrow rows, envelopes on demand.
+"""The SQLite store's reads of streams and of the log, and the narrow reads of folds.
 
-A stream is read as (version, position, type, schema_version, data): its id is
-known, and the envelope (`histoire.store.envelopes`) is fetched for a whole
-batch the first time one of its events is asked for it. The log is read the
-same way, with each row's stream id in front.
+A stream is read as (version, position, type, schema_version, data, then the
+envelope: event_id, recorded_at, metadata, causation_id, correlation_id); its
+id is known. The log is read the same way, with each row's stream id in
+front. The envelope is read with the rest, so that a RecordedEvent stands on
+its own (after the store is closed, inside a transaction); folds that need
+none of it read `read_payloads` / `read_log_payloads` rows instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
-from histoire.core.recorded import Envelope, LogPayloadRow, PayloadRow, RecordedEvent
-from histoire.store.envelopes import BatchEnvelopes
+from histoire.core.recorded import LogPayloadRow, PayloadRow, RecordedEvent
 from histoire.store.paging import keyset_pages
 from histoire.store.rows import batch_versions_ok, check_batch_versions
 
 Fetch = Callable[[str, Sequence[Any], str], list[Any]]
 """Runs a read query on the store's reader: (query, params, what it is doing) -> rows."""
 
-_STREAM_COLUMNS = "version, position, type, schema_version, data"
-_LOG_COLUMNS = "stream_id, version, position, type, schema_version, data"
+_ENVELOPE_COLUMNS = "event_id, recorded_at, metadata, causation_id, correlation_id"
+_STREAM_COLUMNS = f"version, position, type, schema_version, data, {_ENVELOPE_COLUMNS}"
+_LOG_COLUMNS = f"stream_id, version, position, type, schema_version, data, {_ENVELOPE_COLUMNS}"
 _LOG_PAYLOAD_COLUMNS = "0, position, stream_id, version, type, schema_version, data"
-_ENVELOPE_COLUMNS = "position, event_id, recorded_at, metadata, causation_id, correlation_id"
 
 STREAM_FORWARD = (
     f"SELECT {_STREAM_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version >= ? "
@@ -37,12 +38,6 @@ _PAYLOADS = (
     "SELECT version, type, schema_version, data FROM histoire_events "
     "WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?"
 )
-_STREAM_ENVELOPES = (
-    f"SELECT {_ENVELOPE_COLUMNS} FROM histoire_events "
-    "WHERE stream_id = ? AND version BETWEEN ? AND ?"
-)
-_RANGE_ENVELOPES = f"SELECT {_ENVELOPE_COLUMNS} FROM histoire_events WHERE position BETWEEN ? AND ?"
-_IDS_PER_QUERY = 500
 
 
 def log_query(
@@ -63,62 +58,35 @@ def log_query(
     )
 
 
-def stream_batch(
-    fetch: Fetch, stream_id: str, rows: list[Any], backward: bool
-) -> list[RecordedEvent]:
+def stream_batch(stream_id: str, rows: list[Any], backward: bool) -> list[RecordedEvent]:
     """The events of a batch of `STREAM_FORWARD`/`STREAM_BACKWARD` rows (checked versions)."""
-
     if not rows:
         return []
     check_batch_versions(rows, backward, stream_id)
-    low, high = rows[0][0], rows[-1][0]
-    if backward:
-        low, high = high, low
-
-    def envelopes(where: tuple[str, int, int]) -> Mapping[int, Envelope]:
-        found = fetch(_STREAM_ENVELOPES, where, f"reading the envelopes of stream {stream_id}")
-        return {row[0]: row[1:] for row in found}
-
-    source = BatchEnvelopes(envelopes, (stream_id, low, high))
-    new = RecordedEvent.without_envelope
     return [
-        new(stream_id, version, position, kind, schema_version, data, 0, source)
-        for version, position, kind, schema_version, data in rows
-    ]
-
-
-def log_batch(fetch: Fetch, rows: list[Any]) -> list[RecordedEvent]:
-    """The events of a batch of `log_query` rows."""
-    if not rows:
-        return []
-    positions = [row[2] for row in rows]
-
-    def envelopes(where: list[int]) -> Mapping[int, Envelope]:
-        return _envelopes_at(fetch, where)
-
-    source = BatchEnvelopes(envelopes, positions)
-    new = RecordedEvent.without_envelope
-    return [
-        new(stream_id, version, position, kind, schema_version, data, 0, source)
-        for stream_id, version, position, kind, schema_version, data in rows
-    ]
-
-
-def _envelopes_at(fetch: Fetch, positions: list[int]) -> Mapping[int, Envelope]:
-    doing = "reading the envelopes of the log"
-    first, last = positions[0], positions[-1]
-    if last - first < 2 * len(positions):
-        # Rows of a little-filtered log: one range scan of the primary key.
-        return {row[0]: row[1:] for row in fetch(_RANGE_ENVELOPES, (first, last), doing)}
-    found: dict[int, Envelope] = {}
-    for start in range(0, len(positions), _IDS_PER_QUERY):
-        chunk = positions[start : start + _IDS_PER_QUERY]
-        query = (
-            f"SELECT {_ENVELOPE_COLUMNS} FROM histoire_events "
-            f"WHERE position IN ({','.join('?' * len(chunk))})"
+        RecordedEvent(
+            event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
+            metadata, causation_id, correlation_id,
         )
-        found.update((row[0], row[1:]) for row in fetch(query, chunk, doing))
-    return found
+        for (
+            version, position, kind, schema_version, data,
+            event_id, recorded_at, metadata, causation_id, correlation_id,
+        ) in rows
+    ]  # fmt: skip
+
+
+def log_batch(rows: list[Any]) -> list[RecordedEvent]:
+    """The events of a batch of `log_query` rows."""
+    return [
+        RecordedEvent(
+            event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
+            metadata, causation_id, correlation_id,
+        )
+        for (
+            stream_id, version, position, kind, schema_version, data,
+            event_id, recorded_at, metadata, causation_id, correlation_id,
+        ) in rows
+    ]  # fmt: skip
 
 
 def stream_pages(
@@ -140,7 +108,7 @@ def stream_pages(
         limit,
         batch_size,
     ):
-        yield from stream_batch(fetch, stream_id, rows, backward)
+        yield from stream_batch(stream_id, rows, backward)
 
 
 def log_pages(
@@ -153,7 +121,7 @@ def log_pages(
 ) -> Iterator[RecordedEvent]:
     """The events of the log after `position`, filtered, in batches."""
     for rows in _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size):
-        yield from log_batch(fetch, rows)
+        yield from log_batch(rows)
 
 
 def log_payload_pages(

@@ -75,7 +75,7 @@ class RecordContract:
         self, store_factory: StoreFactory
     ) -> None:
         """Events read in batches, forward, backward and filtered, carry every field of
-        what was appended (stores may fetch the envelope of a batch on first access)."""
+        what was appended."""
         store = store_factory()
         appended = []
         for n in range(9):
@@ -98,7 +98,6 @@ class RecordContract:
         ]
         assert [len(r) for r in reads] == [5, 4, 9, 3]
         for read in reads:
-            # The last event of each read first: its batch's envelopes come in one go.
             for recorded in reversed(read):
                 original = by_id[recorded.event_id]
                 assert recorded == original
@@ -106,6 +105,22 @@ class RecordContract:
                 assert recorded.recorded_at == original.recorded_at
                 assert recorded.causation_id == original.causation_id
                 assert recorded.correlation_id == original.correlation_id
+
+    def test_a_read_event_stands_on_its_own_after_its_store_is_closed(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """Every field of an event read from a stream or the log is there after close()."""
+        store = store_factory()
+        [appended] = store.append("account-1", [new_event(metadata={"who": "ada"})]).events
+        settled_log(store)
+        [from_stream] = list(store.read_stream("account-1"))
+        [from_log] = list(store.read_log())
+        store.close()
+        for read in (from_stream, from_log):
+            assert read == appended
+            assert (read.event_id, read.recorded_at) == (appended.event_id, appended.recorded_at)
+            assert dict(read.metadata) == {"who": "ada"}
+            assert (read.causation_id, read.correlation_id) == (None, None)
 
     def test_a_read_event_pickles_whole(self, store_factory: StoreFactory) -> None:
         """A read event survives pickling with every field (a copy needs no store)."""
