@@ -1,10 +1,10 @@
-"""The async PostgreSQL store's read queries: whole rows (`sql.EVENT_COLUMNS`), one await a page.
+"""The async PostgreSQL store's stream and log queries: whole rows of `sql.EVENT_COLUMNS`.
 
-The blocking store reads narrow rows and fetches a batch's envelopes on first
-access (`reads`, `histoire.store.envelopes`): a lazy fetch that would block an
-event loop. Until that fetch has an async form, the async store reads whole
-rows, decoded by the same row factory (`sql.event_rows`), in the same order
-and below the same horizon as the blocking store's queries.
+Decoded by `sql.event_rows`, in the same order and below the same horizon as
+the blocking store's. The blocking store's reads (`reads`) select their own
+column order and decode rows with their own builders (`stream_pages`,
+`log_batch`); making the async store run those instead of these is the next
+step (their paging takes a blocking fetch today).
 """
 
 from __future__ import annotations
