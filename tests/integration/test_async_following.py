@@ -143,10 +143,9 @@ def test_a_cancelled_handle_of_a_command_stores_all_its_events_or_none(
     run(async_store_opener, scenario)
 
 
+@pytest.mark.parametrize("backend", ["postgres"])  # the only store that holds connections
 def test_a_cancelled_wait_releases_its_connection(async_store_opener: Opener, backend: str) -> None:
     """50 waits cancelled mid-way leave every pooled connection free and open no new ones."""
-    if backend != "postgres":
-        pytest.skip("only the PostgreSQL store holds connections while waiting")
 
     async def scenario(store: AsyncEventStore) -> None:
         pool = store._db.pool  # type: ignore[attr-defined]
@@ -276,10 +275,9 @@ def test_the_loop_is_not_blocked_by_handles_and_waits(async_store_opener: Opener
     run(async_store_opener, scenario)
 
 
-def test_read_your_own_writes_waits_for_the_projection(tmp_path: object, backend: str) -> None:
-    """After an async handle, wait_for_projection_async returns once the view shows it."""
-    if backend != "sqlite":
-        pytest.skip("the projection runs on the async SQLite store's blocking handle")
+def test_read_your_own_writes_waits_for_the_projection(tmp_path: object) -> None:
+    """After an async handle, wait_for_projection_async returns once the view shows it
+    (the projection runs on the async SQLite store's blocking handle)."""
     from pathlib import Path
 
     from histoire.store.sqlite.async_store import AsyncSQLiteEventStore

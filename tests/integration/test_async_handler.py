@@ -133,10 +133,9 @@ def test_snapshots_are_taken_and_read(async_store_opener: Opener) -> None:
     run(async_store_opener, scenario)
 
 
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])  # the stores that wrap a blocking one
 def test_the_sync_and_async_handlers_agree(async_store_opener: Opener, backend: str) -> None:
     """What the async handler stores, the blocking handler on the same store loads the same."""
-    if backend == "postgres":
-        pytest.skip("the async PostgreSQL store wraps no blocking store to compare with")
 
     async def scenario(store: AsyncEventStore) -> None:
         handler = handler_on(store)
