@@ -16,7 +16,6 @@ import psycopg
 import psycopg_pool
 
 from histoire.core.errors import StoreError
-from histoire.core.recorded import RecordedEvent
 from histoire.store.postgres.errors import convert, is_connection_lost
 from histoire.store.postgres.operations import Steps
 from histoire.store.postgres.schema import PostgresLocation
@@ -105,13 +104,6 @@ class AsyncStorePool:
         """The rows of one query, in binary."""
         rows: list[tuple[Any, ...]] = await self._request(doing, "rows", query, params)
         return rows
-
-    async def fetch_events(
-        self, query: str, params: Sequence[Any], doing: str
-    ) -> list[RecordedEvent]:
-        """The rows of one query of `EVENT_COLUMNS`, as RecordedEvents."""
-        events: list[RecordedEvent] = await self._request(doing, "events", query, params)
-        return events
 
     # -- operations (`operations`): the store's logic, awaited -------------------------
 

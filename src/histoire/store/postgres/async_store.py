@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -38,12 +38,13 @@ from histoire.store.checks import (
     validate_append,
     validate_max_event_size,
 )
+from histoire.store.paging import async_keyset_pages
 from histoire.store.postgres import operations
 from histoire.store.postgres.async_listen import AsyncAppendListener
 from histoire.store.postgres.async_pool import AsyncStorePool
-from histoire.store.postgres.async_reads import whole_reads
 from histoire.store.postgres.connect import connection_kwargs
 from histoire.store.postgres.errors import convert
+from histoire.store.postgres.reads import log_batch, read_statements, stream_batch
 from histoire.store.postgres.schema import PostgresLocation, check_schema, parse_url
 from histoire.store.postgres.sql import (
     LAST_VERSION,
@@ -66,6 +67,7 @@ from histoire.store.read_checks import (
 __all__ = ["AsyncPostgresEventStore"]
 
 _LIST_PAGE = 1000
+T = TypeVar("T")
 
 
 class AsyncPostgresEventStore:
@@ -86,7 +88,7 @@ class AsyncPostgresEventStore:
         self.max_event_size = validate_max_event_size(options["max_event_size"])
         self.visibility_wait: float = options["visibility_wait"]
         self._sql = statements(self.schema)
-        self._reads = whole_reads(self.schema)
+        self._reads = read_statements(self.schema)
         self._kwargs = options["kwargs"]
         self._db = AsyncStorePool(
             location,
@@ -96,7 +98,6 @@ class AsyncPostgresEventStore:
             timeout=options["pool_timeout"],
         )
         self._fetch = self._db.fetch
-        self._fetch_events = self._db.fetch_events
         self._listener = AsyncAppendListener(
             lambda: self._db.connect("listening for appends"),
             location.channel,
@@ -177,21 +178,19 @@ class AsyncPostgresEventStore:
             cursor = 1 if from_version is None else from_version
         return self._pages(query, stream_id, cursor, backward, limit, batch_size)
 
-    async def _pages(
+    def _pages(
         self, query: str, stream_id: str, cursor: int, backward: bool, limit: int | None, size: int
     ) -> AsyncIterator[RecordedEvent]:
         doing = f"reading stream {stream_id}"
-        remaining = limit
-        while remaining is None or remaining > 0:
-            batch = size if remaining is None else min(size, remaining)
-            events = await self._fetch_events(query, (stream_id, cursor, batch), doing)
-            for event in events:
-                yield event
-            if remaining is not None:
-                remaining -= len(events)
-            if len(events) < batch:
-                return
-            cursor = events[-1].version - 1 if backward else events[-1].version + 1
+        step = -1 if backward else 1
+        pages = async_keyset_pages(
+            lambda version, batch: self._fetch(query, (stream_id, version, batch), doing),
+            lambda last: last[0] + step,
+            cursor,
+            limit,
+            size,
+        )
+        return _each(pages, lambda rows: stream_batch(stream_id, rows))
 
     async def read_stream_page(
         self, stream_id: str, *, from_version: int, limit: int, batch_size: int
@@ -199,7 +198,9 @@ class AsyncPostgresEventStore:
         """Up to `limit` events of a stream from `from_version`, in one list."""
         validate_stream_read(stream_id, from_version, limit, batch_size)
         query, doing = self._reads.stream_forward, f"reading stream {stream_id}"
-        return await self._fetch_events(query, (stream_id, from_version, limit), doing)
+        return stream_batch(
+            stream_id, await self._fetch(query, (stream_id, from_version, limit), doing)
+        )
 
     def read_payloads(
         self,
@@ -209,10 +210,22 @@ class AsyncPostgresEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> AsyncIterator[PayloadRow]:
-        records = self.read_stream(
-            stream_id, from_version=from_version, limit=limit, batch_size=batch_size
+        validate_stream_read(stream_id, from_version, limit, batch_size)
+        cursor = 1 if from_version is None else from_version
+        return self._payload_pages(stream_id, cursor, limit, batch_size)
+
+    def _payload_pages(
+        self, stream_id: str, cursor: int, limit: int | None, size: int
+    ) -> AsyncIterator[PayloadRow]:
+        query, doing = self._reads.payloads, f"reading stream {stream_id}"
+        pages = async_keyset_pages(
+            lambda version, batch: self._fetch(query, (stream_id, version, batch), doing),
+            lambda last: last[0] + 1,
+            cursor,
+            limit,
+            size,
         )
-        return _payloads(records)
+        return _each(pages, list)
 
     def read_log_payloads(
         self,
@@ -223,10 +236,8 @@ class AsyncPostgresEventStore:
         limit: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> AsyncIterator[LogPayloadRow]:
-        records = self.read_log(
-            after, categories=categories, types=types, limit=limit, batch_size=batch_size
-        )
-        return _log_payloads(records)
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
+        return _each(self._log_batches(after, cats, kinds, limit, batch_size, payloads=True), list)
 
     def read_log(
         self,
@@ -238,33 +249,39 @@ class AsyncPostgresEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> AsyncIterator[RecordedEvent]:
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
-        return self._log_pages(after, cats, kinds, limit, batch_size)
+        batches = self._log_batches(after, cats, kinds, limit, batch_size, payloads=False)
+        return _each(batches, log_batch)
 
-    async def _log_pages(
+    async def _log_batches(
         self,
         after: Checkpoint,
         cats: list[str] | None,
         kinds: list[str] | None,
         limit: int | None,
         size: int,
-    ) -> AsyncIterator[RecordedEvent]:
+        *,
+        payloads: bool,
+    ) -> AsyncIterator[list[Any]]:
+        """The rows of the log after `after`, filtered, a batch at a time (the blocking
+        store's statements: whole rows, or a fold's with `payloads`)."""
         if cats == [] or kinds == []:
             return
         await self._settled()  # include what committed before this call, if it shows soon
-        query = self._reads.read_log(category_mode(cats), kinds is not None)
-        commit, position = int(after[0]), int(after[1])
-        remaining = limit
-        while remaining is None or remaining > 0:
-            batch = size if remaining is None else min(size, remaining)
-            params = read_log_params(commit, position, cats, kinds, batch)
-            events = await self._fetch_events(query, params, "reading the log")
-            for event in events:
-                yield event
-            if remaining is not None:
-                remaining -= len(events)
-            if len(events) < batch:
-                return
-            commit, position = events[-1].commit, events[-1].position
+        query = self._reads.log(category_mode(cats), kinds is not None, payloads=payloads)
+        xid, position = (0, 1) if payloads else (6, 2)
+
+        def fetch(at: tuple[int, int], batch: int) -> Awaitable[list[Any]]:
+            params = read_log_params(*at, cats, kinds, batch)
+            return self._fetch(query, params, "reading the log")
+
+        async for rows in async_keyset_pages(
+            fetch,
+            lambda last: (last[xid], last[position]),
+            (int(after[0]), int(after[1])),
+            limit,
+            size,
+        ):
+            yield rows
 
     async def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
@@ -346,14 +363,13 @@ class AsyncPostgresEventStore:
         return f"AsyncPostgresEventStore({self.location.display!r}, schema={self.schema!r})"
 
 
-async def _payloads(records: AsyncIterator[RecordedEvent]) -> AsyncIterator[PayloadRow]:
-    async for r in records:
-        yield (r.version, r.type, r.schema_version, r.data)
-
-
-async def _log_payloads(records: AsyncIterator[RecordedEvent]) -> AsyncIterator[LogPayloadRow]:
-    async for r in records:
-        yield (r.commit, r.position, r.stream_id, r.version, r.type, r.schema_version, r.data)
+async def _each(
+    batches: AsyncIterator[list[Any]], build: Callable[[list[Any]], list[T]]
+) -> AsyncIterator[T]:
+    """Each item that `build` makes of each batch of rows."""
+    async for rows in batches:
+        for item in build(rows):
+            yield item
 
 
 def _prepare_schema(location: PostgresLocation, kwargs: dict[str, Any], create: bool) -> None:

@@ -1,4 +1,7 @@
-"""The PostgreSQL store's reads of streams and of the log, and the narrow reads of folds.
+"""The PostgreSQL stores' reads of streams and of the log, and the narrow reads of folds.
+
+The SQL text and the row builders serve the blocking store (which pages them
+here) and the asyncio store (which pages them on its own connections).
 
 Events are read whole, envelope included (event id, time, metadata, causation
 and correlation ids), so that a RecordedEvent stands on its own (after the
@@ -110,16 +113,21 @@ def stream_pages(
         limit,
         size,
     ):
-        yield from [
-            RecordedEvent(
-                event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
-                metadata, causation_id, correlation_id, xid,
-            )
-            for (
-                version, position, kind, schema_version, data, xid,
-                event_id, recorded_at, metadata, causation_id, correlation_id,
-            ) in rows
-        ]  # fmt: skip
+        yield from stream_batch(stream_id, rows)
+
+
+def stream_batch(stream_id: str, rows: list[Any]) -> list[RecordedEvent]:
+    """The events of a batch of `stream_forward` / `stream_backward` rows."""
+    return [
+        RecordedEvent(
+            event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
+            metadata, causation_id, correlation_id, xid,
+        )
+        for (
+            version, position, kind, schema_version, data, xid,
+            event_id, recorded_at, metadata, causation_id, correlation_id,
+        ) in rows
+    ]  # fmt: skip
 
 
 def payload_pages(
