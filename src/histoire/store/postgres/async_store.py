@@ -1,6 +1,6 @@
 """The PostgreSQL store for asyncio: psycopg's async connections over the same SQL.
 
-The statements, their parameters and the row decoding are `sql`'s, the
+The statements, their parameters and the row decoding are `sql`'s and `reads`', the
 error conversion `errors`', the schema handling `schema`'s: exactly what the
 blocking store runs. This module awaits them on an AsyncConnectionPool
 (`async_pool`) and waits for appends on a shared LISTEN connection
