@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from histoire import CommandHandler, EventStore, HandlerError, IntegrityError, StoreError
+from histoire import (
+    CommandHandler,
+    EventStore,
+    HandlerError,
+    IntegrityError,
+    InvalidInputError,
+    StoreError,
+)
 from histoire.app.follower import ConsumerGroup
 from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner
 from histoire.app.projections.reading import read_model
@@ -187,6 +194,14 @@ def test_a_failing_statement_of_a_read_model_raises_histoire_errors(store: Event
     with pytest.raises(StoreError, match="read-only"), read_model(store, "balances") as view:
         view.execute(f"DELETE FROM {view.table('accounts')}")
     assert balances(store) == {"account-0": 1}
+    with (
+        pytest.raises(InvalidInputError, match="not valid Unicode"),
+        read_model(store, "balances") as view,
+    ):
+        mark = "?" if view.dialect == "sqlite" else "%s"
+        view.execute(
+            f"SELECT count(*) FROM {view.table('accounts')} WHERE key = {mark}", ["\ud800"]
+        )
     writing = store.transaction()  # type: ignore[attr-defined]
     with pytest.raises(IntegrityError, match="INSERT INTO"), writing as tx:
         table = tx.table("unique_keys")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
 
-from histoire.core.errors import HistoireError, SchemaError, StoreError
+from histoire.core.errors import HistoireError, InvalidInputError, SchemaError, StoreError
 
 Dialect = Literal["sqlite", "postgresql"]
 _SQLITE_READONLY = 8  # SQLite's primary result code for a write refused
@@ -97,16 +97,16 @@ class SQLiteTransaction:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
             self._conn.executemany(sql, rows)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
-    def _failed(self, error: sqlite3.Error, sql: str) -> NoReturn:
+    def _failed(self, error: Exception, sql: str) -> NoReturn:
         refused = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_READONLY
         failed(error, sql, self._convert, write_refused=self._read_only and refused)
 
@@ -151,14 +151,14 @@ class PostgresTransaction:
         try:
             cursor = self._conn.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
-        except self._driver_error as exc:
+        except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
             with self._conn.cursor() as cursor:
                 cursor.executemany(sql, rows)
-        except self._driver_error as exc:
+        except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
     def _failed(self, error: Exception, sql: str) -> NoReturn:
@@ -182,6 +182,11 @@ def failed(error: Exception, sql: str, convert: Convert, *, write_refused: bool)
     """
     line = " ".join(sql.split())
     doing = f"running {line if len(line) <= 120 else line[:117] + '...'!r}"
+    if isinstance(error, UnicodeEncodeError):
+        raise InvalidInputError(
+            f"{doing}: a parameter holds text that is not valid Unicode ({error.reason}: "
+            f"{error.object[error.start : error.end]!r})"
+        ) from error
     if write_refused:
         raise StoreError(
             f"{doing}: this transaction is read-only (a read model is written by its "
