@@ -10,9 +10,10 @@ The random bits come from a generator of this module seeded from
 with many threads each release hands the GIL over (a context switch, or a
 wait of up to the switch interval to get it back). A command made two such
 calls; at 16 threads they cost more CPU than the rest of the id. The
-generator is reseeded in each process (a forked child would otherwise draw
-its parent's numbers) and is private (a user's `random.seed()` does not make
-ids repeat).
+generator is private (a user's `random.seed()` does not make ids repeat) and
+is dropped in a forked child (`os.register_at_fork`, as the `random` module
+does for its own), which would otherwise draw its parent's numbers: asking
+the process id at every draw cost a system call per id.
 """
 
 from __future__ import annotations
@@ -29,18 +30,43 @@ class _Bits:
     """Random bits, from a generator seeded from os.urandom once per process."""
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._random = random.Random(0)
+        self._random: random.Random | None = None
+        self._hooked = False
 
     def draw(self, bits: int) -> int:
-        pid = os.getpid()
-        if pid != self._pid:
-            self._random.seed(os.urandom(32))
-            self._pid = pid
-        return self._random.getrandbits(bits)
+        generator = self._random
+        if generator is None:
+            generator = self._seed()
+        return generator.getrandbits(bits)
+
+    def _seed(self) -> random.Random:
+        if not self._hooked and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget)
+            self._hooked = True
+        generator = self._random = random.Random(os.urandom(32))
+        return generator
+
+    def _forget(self) -> None:
+        self._random = None
 
 
 _bits = _Bits()
+_new_object = object.__new__
+_set_field = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _uuid(value: int) -> uuid.UUID:
+    """`uuid.UUID(int=value)` for a value known to fit, without the constructor's checks.
+
+    The constructor's argument handling costs twice the rest of an id; this is
+    what it does for `int=` once the checks pass (and what Python 3.14's
+    `uuid7()` does).
+    """
+    made: uuid.UUID = _new_object(uuid.UUID)
+    _set_field(made, "int", value)
+    _set_field(made, "is_safe", _UNKNOWN)
+    return made
 
 
 def new_event_id() -> uuid.UUID:
@@ -54,7 +80,7 @@ def new_event_id() -> uuid.UUID:
         | 0b10 << 62
         | (rand & _RAND_B)
     )
-    return uuid.UUID(int=value)
+    return _uuid(value)
 
 
 def new_command_id() -> uuid.UUID:

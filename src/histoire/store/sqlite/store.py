@@ -82,7 +82,14 @@ from histoire.store.sqlite.reads import (
 from histoire.store.sqlite.schema import ensure_schema
 from histoire.store.sqlite.turns import WriterTurns
 from histoire.store.sqlite.writer import COLUMNS as _COLUMNS
-from histoire.store.sqlite.writer import write_batch, write_one_by_one
+from histoire.store.sqlite.writer import (
+    Outcome,
+    Planned,
+    lone_outcome,
+    lone_statement,
+    write_batch,
+    write_one_by_one,
+)
 from histoire.store.transactions import Transaction, committing
 
 __all__ = ["SQLiteEventStore", "durability_from_url", "sqlite_path_from_url"]
@@ -182,6 +189,13 @@ class SQLiteEventStore:
     def _run_batch(self, batch: list[Request[AppendResult]]) -> None:
         conn = self._writer
         now = time.time_ns() // 1000  # recorded_at: microseconds since the epoch, UTC
+        if len(batch) == 1:
+            statement = lone_statement(batch[0], now)
+            if statement is not None:
+                outcome = self._write_alone(conn, *statement, now)
+                if outcome is not None:
+                    self._finish([outcome])
+                    return
         try:
             self._begin(conn)
             try:
@@ -206,6 +220,43 @@ class SQLiteEventStore:
             for request in batch:
                 request.fail(_convert(exc, f"appending to {request.args[0]}"))
             return
+        self._finish(outcomes)
+
+    def _write_alone(
+        self, conn: sqlite3.Connection, sql: str, params: list[Any], planned: Planned, now: int
+    ) -> Outcome | None:
+        """Run a lone append's one statement (a transaction of its own, see `writer`).
+
+        Its outcome; None if it wrote nothing (a conflict, an event id already
+        stored, any error): the batch's path then tells why.
+        """
+        cursor = None
+
+        def try_insert() -> bool:
+            nonlocal cursor
+            try:
+                cursor = conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if is_busy(exc):
+                    return False
+                raise
+            return True
+
+        turns = self._turns
+        assert turns is not None
+        try:
+            taken = turns.begin(try_insert, time.monotonic() + self.lock_timeout)
+        except Exception:
+            turns.ended()
+            return None
+        if not taken:
+            raise self._stayed_locked()
+        turns.ended()
+        assert cursor is not None
+        return lone_outcome(cursor, planned, now)
+
+    def _finish(self, outcomes: list[Outcome]) -> None:
+        """Hand each request its outcome, and wake the followers waiting for appends."""
         for request, outcome in outcomes:
             if isinstance(outcome, sqlite3.Error):
                 request.fail(_convert(outcome, f"appending to {request.args[0]}"))
@@ -229,10 +280,13 @@ class SQLiteEventStore:
 
         assert self._turns is not None
         if not self._turns.begin(try_lock, time.monotonic() + self.lock_timeout):
-            raise StoreUnavailableError(
-                f"starting an append: {self.path} stayed locked by another writer "
-                f"for {self.lock_timeout} s (lock_timeout)"
-            )
+            raise self._stayed_locked()
+
+    def _stayed_locked(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"starting an append: {self.path} stayed locked by another writer "
+            f"for {self.lock_timeout} s (lock_timeout)"
+        )
 
     # -- read models ---------------------------------------------------------
 

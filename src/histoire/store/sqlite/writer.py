@@ -1,15 +1,29 @@
-"""The write side of the SQLite store: one transaction for a batch of appends.
+"""The write side of the SQLite store: the statements of an append, or of a batch of them.
 
-Fast path: one query reads every stream version of the batch and the log's
-last position, the expected versions are checked in Python, and all accepted
-events go in with multi-row INSERTs. A batch thus costs four statements (BEGIN,
-read, INSERT, COMMIT) whatever its size, which matters twice: each statement
-releases and retakes the GIL, and under many threads each retake may wait.
-When every append of the batch creates its stream (NO_STREAM), there is
-nothing to read: three statements, the unique index refusing a stream that
-exists, SQLite numbering the positions.
+Each statement costs twice: SQLite's work, and the driver's call around it,
+which releases and retakes the GIL (under many threads each retake may wait).
+So an append takes as few statements as it can:
 
-Slow path, only when the fast one fails (an event id already stored, by an
+- A lone append (a batch of one) that creates its stream (NO_STREAM) or
+  expects an exact version is ONE statement in autocommit mode, which is a
+  transaction of its own: a multi-row INSERT, which the unique (stream_id,
+  version) index refuses if the stream has an event at the first new
+  version; with an expected version v >= 1 the rows are inserted only if the
+  stream has an event v (`WHERE EXISTS`). Versions have no hole, so both
+  together say that the stream's version is exactly v. If the statement
+  inserts nothing or fails, the batch's path below runs instead and tells why.
+- A batch: BEGIN IMMEDIATE, one query for the versions of its streams (none
+  when every append creates its stream), the expected versions checked in
+  Python, multi-row INSERTs, COMMIT.
+
+Positions are SQLite's: the column is left out, so each row gets the largest
+position plus one (the writer holds the file's write lock: nobody inserts
+meanwhile, and the rows of one statement get consecutive positions); the last
+one is read back from the cursor. A parameter of None costs the driver about
+as much as a whole row's other values (it looks for an adapter), and the
+position was always None.
+
+Slow path, only when the batch's path fails (an event id already stored, by an
 idempotent replay or a reused id; or, although every append was validated
 first, one that the driver refuses): each append in its own savepoint, so that
 one failing append fails alone and the others of the batch go through.
@@ -35,23 +49,53 @@ COLUMNS = (
     "data, metadata, causation_id, correlation_id"
 )
 _INSERT_HEAD = (
-    "INSERT INTO histoire_events (position, event_id, stream_id, category, version, type, "
-    "schema_version, data, metadata, causation_id, correlation_id, recorded_at) VALUES "
+    "INSERT INTO histoire_events (event_id, stream_id, category, version, type, "
+    "schema_version, data, metadata, causation_id, correlation_id, recorded_at) "
 )
-_ROW_MARKS = "(?,?,?,?,?,?,?,?,?,?,?,?)"
-_ROWS_PER_INSERT = 500  # 12 parameters a row, well under SQLite's 32,766
-_HEAD_ONE = (
-    "SELECT (SELECT max(version) FROM histoire_events WHERE stream_id = ?), "
-    "(SELECT max(position) FROM histoire_events)"
-)
+_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
+_WIDTH = 11  # values a row
+_ROWS_PER_INSERT = 500  # 11 parameters a row, well under SQLite's 32,766
+_IF_AT_VERSION = "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = ? AND version = ?)"
+_VERSION_ONE = "SELECT max(version) FROM histoire_events WHERE stream_id = ?"
 
 _metadata_encode = msgspec.json.Encoder().encode
+_inserts: dict[int, str] = {}  # the INSERT of n rows, built once: its text is the cache key
+_guarded_inserts: dict[int, str] = {}
 
 Outcome = tuple[Request[AppendResult], AppendResult | Exception]
+Planned = tuple[Request[AppendResult], str, Sequence[NewEvent], int, list[bytes]]
+"""An accepted append: its request, stream, events, version before, metadata as stored."""
 
 
 class EventIdTaken(Exception):
     """An event id of the batch is already stored: take the slow path."""
+
+
+def lone_statement(
+    request: Request[AppendResult], now: int
+) -> tuple[str, list[Any], Planned] | None:
+    """The one statement that does `request`'s append alone, in autocommit mode (see above).
+
+    None if its expected version is neither NO_STREAM nor a number: it takes the
+    batch's path. The statement has done the append if it inserted rows.
+    """
+    stream_id, events, expected = request.args
+    if expected is NO_STREAM:
+        actual = 0
+    elif type(expected) is int:
+        actual = expected
+    else:
+        return None
+    rows: list[Any] = []
+    planned = _plan(request, stream_id, events, actual, now, rows)
+    count = len(events)
+    if actual == 0:
+        sql = _inserts.get(count) or _insert_sql(count)
+    else:
+        sql = _guarded_inserts.get(count) or _guarded_insert_sql(count)
+        rows.append(stream_id)
+        rows.append(actual)
+    return sql, rows, planned
 
 
 def write_batch(
@@ -63,11 +107,12 @@ def write_batch(
 ) -> list[Outcome]:
     """Check and insert a batch inside the caller's transaction (fast path)."""
     if new_streams_first and _all_new_streams(batch):
-        return _write_new_streams(conn, batch, now)
-    versions, last_position = _read_heads(conn, batch)
+        versions: dict[str, int] = {}
+    else:
+        versions = _read_versions(conn, batch)
     outcomes: list[Outcome] = []
+    accepted: list[Planned] = []
     rows: list[Any] = []
-    position = last_position + 1
     for request in batch:
         stream_id, events, expected = request.args
         actual = versions.get(stream_id, 0)
@@ -80,17 +125,17 @@ def write_batch(
         except HistoireError as error:
             outcomes.append((request, error))
             continue
-        result = _plan(stream_id, events, actual, position, now, rows)
-        versions[stream_id] = result.last_version
-        position = result.last_position + 1
-        outcomes.append((request, result))
+        accepted.append(_plan(request, stream_id, events, actual, now, rows))
+        versions[stream_id] = actual + len(events)
+    if not rows:
+        return outcomes
     try:
-        _insert(conn, rows)
+        last = _insert(conn, rows)
     except sqlite3.IntegrityError as exc:
         if "event_id" in str(exc):
             raise EventIdTaken from exc
         raise
-    return outcomes
+    return outcomes + results(accepted, last - len(rows) // _WIDTH + 1, now)
 
 
 def write_one_by_one(
@@ -114,7 +159,11 @@ def write_one_by_one(
                     continue
                 assert replay is not None  # the unique index said the id is stored
                 outcomes.append((request, replay))
-            elif isinstance(exc, HistoireError | sqlite3.Error):
+            elif isinstance(exc, HistoireError) or (
+                # The version was checked in this transaction: an IntegrityError
+                # now is a value that SQLite refuses (NOT NULL, CHECK).
+                isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError)
+            ):
                 outcomes.append((request, exc))
             else:
                 outcomes.append((request, _refused(stream_id, exc)))
@@ -124,57 +173,49 @@ def write_one_by_one(
     return outcomes
 
 
+def results(accepted: list[Planned], position: int, now: int) -> list[Outcome]:
+    """The outcomes of the accepted appends, whose rows got positions from `position` on."""
+    outcomes: list[Outcome] = []
+    for request, stream_id, events, actual, metadata in accepted:
+        records = []
+        version = actual
+        first = position
+        for e, meta in zip(events, metadata, strict=True):
+            version += 1
+            data = e.data
+            records.append(
+                RecordedEvent(
+                    e.event_id,
+                    stream_id,
+                    version,
+                    position,
+                    now,
+                    e.type,
+                    e.schema_version,
+                    data if type(data) is bytes else bytes(data),
+                    meta,  # as JSON: what reads give back, decoded when first used
+                    e.causation_id,
+                    e.correlation_id,
+                )
+            )
+            position += 1
+        result = AppendResult(stream_id, actual + 1, version, first, position - 1, tuple(records))
+        outcomes.append((request, result))
+    return outcomes
+
+
 def _all_new_streams(batch: list[Request[AppendResult]]) -> bool:
-    """Whether every append of the batch creates its own stream (NO_STREAM, no stream twice)."""
+    """Whether every append of the batch creates its own stream (NO_STREAM, no stream twice).
+
+    A stream that exists already has a version 1: the insert is then refused (by
+    the trigger or the unique (stream_id, version) index) and the caller takes
+    the slow path, which reads the versions and reports the conflict.
+    """
     if len(batch) == 1:
         return batch[0].args[2] is NO_STREAM
     return all(r.args[2] is NO_STREAM for r in batch) and len({r.args[0] for r in batch}) == len(
         batch
     )
-
-
-def _write_new_streams(
-    conn: sqlite3.Connection, batch: list[Request[AppendResult]], now: int
-) -> list[Outcome]:
-    """Insert appends that each create a stream, without reading any head first.
-
-    A stream that exists already has a version 1: the insert is refused (by the
-    trigger or the unique (stream_id, version) index) and the caller takes the
-    slow path, which reads the heads and reports the conflict. Positions are
-    left to SQLite, which gives each row the largest position plus one (the
-    writer holds the file's lock, so nobody else inserts meanwhile): the last
-    one is read back from the cursor and the plan's positions moved to it.
-    """
-    rows: list[Any] = []
-    planned = []
-    position = 1  # planned positions run from 1 over the batch; moved once inserted
-    for request in batch:
-        result = _plan(request.args[0], request.args[1], 0, position, now, rows)
-        planned.append((request, result))
-        position = result.last_position + 1
-    for i in range(0, len(rows), 12):
-        rows[i] = None  # the position: SQLite's to assign
-    try:
-        last = _insert(conn, rows)
-    except sqlite3.IntegrityError as exc:
-        if "event_id" in str(exc):
-            raise EventIdTaken from exc
-        raise
-    shift = last - len(rows) // 12  # planned positions start at 1
-    outcomes: list[Outcome] = []
-    for request, result in planned:
-        for record in result.events:
-            record.position += shift
-        outcomes.append(
-            (
-                request,
-                result._replace(
-                    first_position=result.first_position + shift,
-                    last_position=result.last_position + shift,
-                ),
-            )
-        )
-    return outcomes
 
 
 def _refused(stream_id: str, exc: Exception) -> InvalidInputError:
@@ -187,95 +228,96 @@ def _refused(stream_id: str, exc: Exception) -> InvalidInputError:
     return error
 
 
-def _read_heads(
-    conn: sqlite3.Connection, batch: list[Request[AppendResult]]
-) -> tuple[dict[str, int], int]:
+def _read_versions(conn: sqlite3.Connection, batch: list[Request[AppendResult]]) -> dict[str, int]:
+    """The version of each stream of the batch (streams without events left out)."""
     if len(batch) == 1:
         stream_id = batch[0].args[0]
-        version, last = conn.execute(_HEAD_ONE, (stream_id,)).fetchone()
-        return ({stream_id: version} if version else {}), last or 0
+        (version,) = conn.execute(_VERSION_ONE, (stream_id,)).fetchone()
+        return {stream_id: version} if version else {}
     streams = list({request.args[0] for request in batch})
     marks = ",".join("?" * len(streams))
-    versions: dict[str, int] = {}
-    last = 0
-    for stream_id, value in conn.execute(
-        f"SELECT stream_id, max(version) FROM histoire_events WHERE stream_id IN ({marks}) "
-        "GROUP BY stream_id UNION ALL SELECT NULL, max(position) FROM histoire_events",
-        streams,
-    ):
-        if stream_id is None:
-            last = value or 0
-        else:
-            versions[stream_id] = value
-    return versions, last
+    return dict(
+        conn.execute(
+            f"SELECT stream_id, max(version) FROM histoire_events WHERE stream_id IN ({marks}) "
+            "GROUP BY stream_id",
+            streams,
+        ).fetchall()
+    )
 
 
 def _plan(
+    request: Request[AppendResult],
     stream_id: str,
     events: Sequence[NewEvent],
     actual: int,
-    position: int,
     now: int,
     rows: list[Any],
-) -> AppendResult:
+) -> Planned:
+    """Add the rows of an append after version `actual` to `rows`; what `results` needs."""
     category = category_of(stream_id)
-    records = []
-    for i, e in enumerate(events):
-        metadata = _metadata_encode(e.metadata) if e.metadata else b"{}"
+    metadata = []
+    version = actual
+    add = rows.extend
+    for e in events:
+        version += 1
+        meta = _metadata_encode(e.metadata) if e.metadata else b"{}"
+        metadata.append(meta)
         causation = e.causation_id
         correlation = e.correlation_id
-        rows.extend(
+        add(
             (
-                position + i,
                 e.event_id.bytes,
                 stream_id,
                 category,
-                actual + i + 1,
+                version,
                 e.type,
                 e.schema_version,
                 e.data,
-                metadata,
+                meta,
                 causation.bytes if causation is not None else None,
                 correlation.bytes if correlation is not None else None,
                 now,
             )
         )
-        records.append(
-            RecordedEvent(
-                e.event_id,
-                stream_id,
-                actual + i + 1,
-                position + i,
-                now,
-                e.type,
-                e.schema_version,
-                e.data if type(e.data) is bytes else bytes(e.data),
-                metadata,  # as JSON: what reads give back, decoded when first used
-                causation,
-                correlation,
-            )
-        )
-    count = len(events)
-    return AppendResult(
-        stream_id, actual + 1, actual + count, position, position + count - 1, tuple(records)
+    return request, stream_id, events, actual, metadata
+
+
+def _insert_sql(count: int) -> str:
+    sql = _inserts[count] = _INSERT_HEAD + "VALUES " + ",".join([_ROW] * count)
+    return sql
+
+
+def _guarded_insert_sql(count: int) -> str:
+    sql = _guarded_inserts[count] = (
+        f"{_INSERT_HEAD}SELECT * FROM (VALUES {','.join([_ROW] * count)}) {_IF_AT_VERSION}"
     )
+    return sql
 
 
 def _insert(conn: sqlite3.Connection, flat: list[Any]) -> int:
-    """Insert the rows (12 values each, flat); the position of the last row inserted."""
-    width = 12
-    total = len(flat) // width
+    """Insert the rows (`_WIDTH` values each, flat); the position of the last row inserted."""
+    total = len(flat) // _WIDTH
+    if total <= _ROWS_PER_INSERT:
+        return conn.execute(_inserts.get(total) or _insert_sql(total), flat).lastrowid or 0
     done = 0
     last = 0
     while done < total:
         count = min(_ROWS_PER_INSERT, total - done)
         cursor = conn.execute(
-            _INSERT_HEAD + ",".join([_ROW_MARKS] * count),
-            flat[done * width : (done + count) * width],
+            _inserts.get(count) or _insert_sql(count),
+            flat[done * _WIDTH : (done + count) * _WIDTH],
         )
         last = cursor.lastrowid or 0
         done += count
     return last
+
+
+def lone_outcome(cursor: sqlite3.Cursor, planned: Planned, now: int) -> Outcome | None:
+    """The outcome of a `lone_statement` that `cursor` ran; None if it inserted nothing."""
+    if cursor.rowcount < 1:
+        return None
+    first = (cursor.lastrowid or 0) - len(planned[2]) + 1
+    return results([planned], first, now)[0]
 
 
 def _replay(
