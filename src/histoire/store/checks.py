@@ -73,7 +73,8 @@ def validate_append(
                 f"append to {stream_id}: expected NewEvent, got {type(event).__qualname__}"
             )
         _check_envelope(stream_id, event, max_event_size, good_types)
-    if len(events) > 1 and len({event.event_id for event in events}) != len(events):
+    # By their ints: a UUID's own __hash__ is Python code, its int's is not.
+    if len(events) > 1 and len({event.event_id.int for event in events}) != len(events):
         seen = set()
         for event in events:
             if event.event_id in seen:
@@ -109,14 +110,14 @@ def _check_envelope(
         raise InvalidEnvelopeError(
             stream_id, kind, "event_id", event.event_id, "is not a uuid.UUID"
         )
-    for name, value in (
-        ("causation_id", event.causation_id),
-        ("correlation_id", event.correlation_id),
-    ):
-        if value is not None and type(value) is not uuid.UUID and not isinstance(value, uuid.UUID):
-            raise InvalidEnvelopeError(stream_id, kind, name, value, "is not a uuid.UUID or None")
+    causation = event.causation_id
+    if causation is not None and type(causation) is not uuid.UUID:
+        _check_id(stream_id, kind, "causation_id", causation)
+    correlation = event.correlation_id
+    if correlation is not None and type(correlation) is not uuid.UUID:
+        _check_id(stream_id, kind, "correlation_id", correlation)
     data = event.data
-    if isinstance(data, bytes | bytearray):
+    if type(data) is bytes or isinstance(data, bytes | bytearray):
         size = len(data)
     elif isinstance(data, memoryview):
         size = data.nbytes
@@ -130,6 +131,11 @@ def _check_envelope(
     size += _metadata_size(stream_id, kind, metadata)
     if size > max_event_size:
         raise EventTooLargeError(stream_id, kind, size, max_event_size)
+
+
+def _check_id(stream_id: str, kind: str, name: str, value: object) -> None:
+    if not isinstance(value, uuid.UUID):
+        raise InvalidEnvelopeError(stream_id, kind, name, value, "is not a uuid.UUID or None")
 
 
 def _metadata_size(stream_id: str, kind: str, metadata: object) -> int:

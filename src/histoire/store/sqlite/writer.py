@@ -19,9 +19,9 @@ So an append takes as few statements as it can:
 Positions are SQLite's: the column is left out, so each row gets the largest
 position plus one (the writer holds the file's write lock: nobody inserts
 meanwhile, and the rows of one statement get consecutive positions); the last
-one is read back from the cursor. A parameter of None costs the driver about
-as much as a whole row's other values (it looks for an adapter), and the
-position was always None.
+one is read back from the cursor (the position would otherwise be a
+parameter, and each non-int, non-str parameter costs the driver a look for an
+adapter: see `_ROW`).
 
 Slow path, only when the batch's path fails (an event id already stored, by an
 idempotent replay or a reused id; or, although every append was validated
@@ -52,7 +52,11 @@ _INSERT_HEAD = (
     "INSERT INTO histoire_events (event_id, stream_id, category, version, type, "
     "schema_version, data, metadata, causation_id, correlation_id, recorded_at) "
 )
-_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
+# The driver binds ints and str as they are, but looks for an adapter for every
+# other value (bytes, None): about 0.5 us each. So an empty metadata and a
+# missing causation or correlation id go as 0, which SQL turns back into what
+# is stored ({} and NULL): a bulk append of events without them was 15% faster.
+_ROW = "(?,?,?,?,?,?,?,ifnull(nullif(?,0),X'7B7D'),nullif(?,0),nullif(?,0),?)"
 _WIDTH = 11  # values a row
 _ROWS_PER_INSERT = 500  # 11 parameters a row, well under SQLite's 32,766
 _IF_AT_VERSION = "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = ? AND version = ?)"
@@ -260,13 +264,18 @@ def _plan(
     add = rows.extend
     for e in events:
         version += 1
-        meta = _metadata_encode(e.metadata) if e.metadata else b"{}"
-        metadata.append(meta)
+        meta: bytes | int = 0
+        if e.metadata:
+            meta = _metadata_encode(e.metadata)
+            metadata.append(meta)
+        else:
+            metadata.append(b"{}")
         causation = e.causation_id
         correlation = e.correlation_id
         add(
             (
-                e.event_id.bytes,
+                # UUID.bytes, without its property's Python frame
+                e.event_id.int.to_bytes(16, "big"),
                 stream_id,
                 category,
                 version,
@@ -274,8 +283,8 @@ def _plan(
                 e.schema_version,
                 e.data,
                 meta,
-                causation.bytes if causation is not None else None,
-                correlation.bytes if correlation is not None else None,
+                causation.int.to_bytes(16, "big") if causation is not None else 0,
+                correlation.int.to_bytes(16, "big") if correlation is not None else 0,
                 now,
             )
         )

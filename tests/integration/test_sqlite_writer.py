@@ -1,0 +1,123 @@
+"""SQLite's write statements: a lone append in one autocommit statement, the rows as stored."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from histoire import NO_STREAM, ConcurrencyError, NewEvent, StoreUnavailableError
+from histoire.store.sqlite import SQLiteEventStore
+from histoire.testing.contract import new_event, new_events
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
+    with SQLiteEventStore(tmp_path / "events.db") as store:
+        yield store
+
+
+def statements(store: SQLiteEventStore) -> list[str]:
+    """The statements the store's writer connection runs from now on (a live list; the trace
+    shows a statement again each time it enters a trigger)."""
+    seen: list[str] = []
+    store._writer.set_trace_callback(seen.append)
+    return seen
+
+
+def stored_rows(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT position, stream_id, version, typeof(metadata), metadata, "
+            "typeof(causation_id), causation_id, typeof(correlation_id) "
+            "FROM histoire_events ORDER BY position"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("expected", [NO_STREAM, 0, 2], ids=["no-stream", "zero", "exact"])
+def test_a_lone_append_is_one_statement(store: SQLiteEventStore, expected: object) -> None:
+    """An append nobody else commits with, creating its stream or at an exact version, is one
+    INSERT in autocommit mode: no BEGIN, no COMMIT."""
+    if expected == 2:
+        store.append("account-1", new_events(2))
+    seen = statements(store)
+    result = store.append("account-1", new_events(3), expected)  # type: ignore[arg-type]
+    assert len(set(seen)) == 1 and seen[0].startswith("INSERT INTO histoire_events"), seen
+    first = 1 if expected != 2 else 3
+    assert (result.first_version, result.last_version) == (first, first + 2)
+    assert [e.position for e in result.events] == [first, first + 1, first + 2]
+    assert list(store.read_stream("account-1"))[-3:] == list(result.events)
+
+
+@pytest.mark.parametrize("expected", [0, 1, 3, 5])
+def test_a_lone_append_at_a_wrong_version_writes_nothing_and_says_why(
+    store: SQLiteEventStore, expected: int
+) -> None:
+    """The one statement inserts nothing (a version too high) or is refused (too low): the
+    conflict is then reported with the stream's actual version, as ever."""
+    store.append("account-1", new_events(2))
+    with pytest.raises(ConcurrencyError) as raised:
+        store.append("account-1", new_events(2), expected)
+    assert (raised.value.expected, raised.value.actual) == (expected, 2)
+    assert store.stream_version("account-1") == 2
+    assert len(list(store.read_log())) == 2
+
+
+def test_rows_store_empty_metadata_and_missing_ids_as_histoire_always_did(
+    store: SQLiteEventStore,
+) -> None:
+    """Metadata left empty is stored as the JSON {} and a missing causation or correlation
+    id as NULL, whether an event has them or not."""
+    cause = uuid.uuid4()
+    plain = new_event()
+    full = NewEvent(
+        event_id=uuid.uuid4(),
+        type="t",
+        schema_version=1,
+        data=b"{}",
+        metadata={"user": "ada"},
+        causation_id=cause,
+        correlation_id=cause,
+    )
+    store.append("account-1", [plain, full])
+    rows = stored_rows(store.path)
+    assert rows[0][3:] == ("blob", b"{}", "null", None, "null")
+    assert rows[1][3:] == ("blob", b'{"user":"ada"}', "blob", cause.bytes, "blob")
+    [first, second] = store.read_stream("account-1")
+    assert (first.metadata, first.causation_id, first.correlation_id) == ({}, None, None)
+    assert (second.metadata, second.causation_id) == ({"user": "ada"}, cause)
+
+
+def test_a_lone_append_waits_for_the_lock_then_writes(store: SQLiteEventStore) -> None:
+    """A lone append that finds the file locked by another connection waits its turn, then
+    its one statement goes through."""
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(store.append("account-1", new_events(1))))
+    thread.start()
+    time.sleep(0.2)
+    assert not done  # still waiting for the lock
+    blocker.execute("COMMIT")
+    blocker.close()
+    thread.join(timeout=30)
+    assert [r.version for r in done] == [1]  # type: ignore[attr-defined]
+
+
+def test_a_lone_append_gives_up_after_lock_timeout(tmp_path: Path) -> None:
+    """A lone append whose file stays locked fails with StoreUnavailableError, writing nothing."""
+    with SQLiteEventStore(tmp_path / "events.db", lock_timeout=0.2) as store:
+        blocker = sqlite3.connect(store.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreUnavailableError, match="lock_timeout"):
+                store.append("account-1", new_events(1), NO_STREAM)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert store.stream_version("account-1") == 0
