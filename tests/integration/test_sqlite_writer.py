@@ -121,3 +121,25 @@ def test_a_lone_append_gives_up_after_lock_timeout(tmp_path: Path) -> None:
             blocker.execute("ROLLBACK")
             blocker.close()
         assert store.stream_version("account-1") == 0
+
+
+def test_the_writer_skips_the_triggers_where_the_driver_can(store: SQLiteEventStore) -> None:
+    """On Python 3.12+ the writer's own connection runs without triggers (its plain INSERTs
+    abort on any conflict), while any other connection keeps them: a foreign INSERT OR
+    REPLACE over a stored event is refused either way."""
+    result = store.append("account-1", new_events(1))
+    getconfig = getattr(store._writer, "getconfig", None)
+    if getconfig is not None:
+        assert getconfig(sqlite3.SQLITE_DBCONFIG_ENABLE_TRIGGER) is False  # type: ignore[attr-defined]
+    foreign = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="immutable"):
+            foreign.execute(
+                "INSERT OR REPLACE INTO histoire_events (position, event_id, stream_id, category, "
+                "version, type, schema_version, data, metadata, recorded_at) "
+                "VALUES (?, ?, 'account-1', 'account', 1, 'forged', 1, X'7B7D', X'7B7D', 0)",
+                (result.first_position, uuid.uuid4().bytes),
+            )
+    finally:
+        foreign.close()
+    assert list(store.read_stream("account-1")) == list(result.events)

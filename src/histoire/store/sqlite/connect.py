@@ -128,6 +128,23 @@ def _connect(target: str | Path, doing: str, *pragmas: str) -> sqlite3.Connectio
     return conn
 
 
+def skip_triggers(conn: sqlite3.Connection) -> bool:
+    """Turn triggers off on `conn` alone, where the driver can (Python 3.12+); whether it did.
+
+    For the store's writer: it runs nothing but plain INSERTs of new rows,
+    which abort on any conflict, so the immutability triggers (they refuse
+    other connections' UPDATE, DELETE and INSERT OR REPLACE) cannot refuse
+    anything of it, yet a BEFORE INSERT trigger costs every row a sub-program
+    and its lookups, and a multi-row INSERT a temporary table.
+    """
+    setconfig = getattr(conn, "setconfig", None)
+    option = getattr(sqlite3, "SQLITE_DBCONFIG_ENABLE_TRIGGER", None)
+    if setconfig is None or option is None:
+        return False
+    setconfig(option, False)
+    return True
+
+
 class FileStamp(NamedTuple):
     """What an immutable connection assumed of the files: no `-wal`; this file, size, time."""
 

@@ -68,6 +68,7 @@ from histoire.store.sqlite.connect import (
     Connections,
     Durability,
     durability_from_url,
+    skip_triggers,
     sqlite_path_from_url,
 )
 from histoire.store.sqlite.errors import DRIVER_ERRORS, is_busy
@@ -158,6 +159,7 @@ class SQLiteEventStore:
                 # Appends wait for the lock in _begin, taking turns with other
                 # processes, not in SQLite's busy handler (see turns).
                 self._writer.execute("PRAGMA busy_timeout=0")
+                skip_triggers(self._writer)  # see there: other connections keep them
                 self._turns = WriterTurns(self.path)
         except BaseException:
             self.close()
