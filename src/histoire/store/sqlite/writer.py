@@ -55,7 +55,8 @@ _INSERT_HEAD = (
 # The driver binds ints and str as they are, but looks for an adapter for every
 # other value (bytes, None): about 0.5 us each. So an empty metadata and a
 # missing causation or correlation id go as 0, which SQL turns back into what
-# is stored ({} and NULL): a bulk append of events without them was 15% faster.
+# is stored ({} and NULL): 14% fewer instructions per event of a bulk append
+# without them (docs/benchmarks.md).
 _ROW = "(?,?,?,?,?,?,?,ifnull(nullif(?,0),X'7B7D'),nullif(?,0),nullif(?,0),?)"
 _WIDTH = 11  # values a row
 _ROWS_PER_INSERT = 500  # 11 parameters a row, well under SQLite's 32,766
