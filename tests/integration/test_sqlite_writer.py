@@ -143,3 +143,15 @@ def test_the_writer_skips_the_triggers_where_the_driver_can(store: SQLiteEventSt
     finally:
         foreign.close()
     assert list(store.read_stream("account-1")) == list(result.events)
+
+
+def test_a_lone_append_of_more_rows_than_one_insert_takes_is_whole(
+    store: SQLiteEventStore,
+) -> None:
+    """An append of more events than one INSERT holds goes in several INSERTs of one
+    transaction: every version and position, in order."""
+    store.append("account-0", new_events(2))
+    result = store.append("account-1", new_events(1_201), NO_STREAM)
+    assert (result.first_version, result.last_version) == (1, 1_201)
+    assert [e.position for e in result.events] == list(range(3, 1_204))
+    assert [e.version for e in store.read_stream("account-1")] == list(range(1, 1_202))

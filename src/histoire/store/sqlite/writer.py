@@ -64,8 +64,11 @@ _IF_AT_VERSION = "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = 
 _VERSION_ONE = "SELECT max(version) FROM histoire_events WHERE stream_id = ?"
 
 _metadata_encode = msgspec.json.Encoder().encode
-_inserts: dict[int, str] = {}  # the INSERT of n rows, built once: its text is the cache key
+# The INSERT of n rows, built once (its text is the driver's cache key), for
+# the first _TEXTS_KEPT row counts seen.
+_inserts: dict[int, str] = {}
 _guarded_inserts: dict[int, str] = {}
+_TEXTS_KEPT = 128
 
 Outcome = tuple[Request[AppendResult], AppendResult | Exception]
 Planned = tuple[Request[AppendResult], str, Sequence[NewEvent], int, list[bytes]]
@@ -85,6 +88,8 @@ def lone_statement(
     batch's path. The statement has done the append if it inserted rows.
     """
     stream_id, events, expected = request.args
+    if len(events) > _ROWS_PER_INSERT:
+        return None  # the batch's path splits it into several INSERTs
     if expected is NO_STREAM:
         actual = 0
     elif type(expected) is int:
@@ -293,14 +298,16 @@ def _plan(
 
 
 def _insert_sql(count: int) -> str:
-    sql = _inserts[count] = _INSERT_HEAD + "VALUES " + ",".join([_ROW] * count)
+    sql = _INSERT_HEAD + "VALUES " + ",".join([_ROW] * count)
+    if len(_inserts) < _TEXTS_KEPT:
+        _inserts[count] = sql
     return sql
 
 
 def _guarded_insert_sql(count: int) -> str:
-    sql = _guarded_inserts[count] = (
-        f"{_INSERT_HEAD}SELECT * FROM (VALUES {','.join([_ROW] * count)}) {_IF_AT_VERSION}"
-    )
+    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {','.join([_ROW] * count)}) {_IF_AT_VERSION}"
+    if len(_guarded_inserts) < _TEXTS_KEPT:
+        _guarded_inserts[count] = sql
     return sql
 
 
