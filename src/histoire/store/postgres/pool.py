@@ -67,17 +67,22 @@ class StorePool:
         """
         if self.closed:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        # getconn/putconn rather than the pool's connection() context: half the cost
+        # (no context manager, no commit of an autocommit connection), and putconn
+        # rolls back or discards a connection left in a transaction or broken.
         for attempt in (1, 2):
             try:
-                with self._pool.connection() as conn:
-                    return work(conn)
+                conn = self._pool.getconn()
             except psycopg_pool.PoolTimeout as exc:
                 raise self.convert(self._why_no_connection(exc), doing) from exc
+            try:
+                return work(conn)
             except psycopg.Error as exc:
-                if attempt == 1 and is_connection_lost(exc):
-                    self._pool.check()
-                    continue
-                raise self.convert(exc, doing) from exc
+                if attempt == 2 or not is_connection_lost(exc):
+                    raise self.convert(exc, doing) from exc
+            finally:
+                self._pool.putconn(conn)
+            self._pool.check()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _why_no_connection(self, timeout: psycopg_pool.PoolTimeout) -> psycopg.Error:
