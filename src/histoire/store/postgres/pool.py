@@ -75,6 +75,8 @@ class StorePool:
                 conn = self._pool.getconn()
             except psycopg_pool.PoolTimeout as exc:
                 raise self.convert(self._why_no_connection(exc), doing) from exc
+            except psycopg.Error as exc:  # the pool closed meanwhile
+                raise self.convert(exc, doing) from exc
             try:
                 return work(conn)
             except psycopg.Error as exc:
