@@ -22,6 +22,9 @@ from .._services import postgres_url_or_skip
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "postgres.md"
 SIGNATURE = "text, text, bigint, uuid[], text[], integer[], bytea[], jsonb[], uuid[], uuid[]"
+ONE_SIGNATURE = "text, text, bigint, uuid, text, integer, bytea, jsonb, uuid, uuid"
+"""append_event's (schema version 7): one event, one value per column."""
+SIGNATURES = {"append_events": SIGNATURE, "append_event": ONE_SIGNATURE}
 
 
 def docs_sql(marker: str) -> str:
@@ -93,6 +96,16 @@ class Roles:
             self._run(owner, grants)
         return role
 
+    def reader_role(self, schema: str | None = None) -> str:
+        """A new role that may read `schema` (the store's by default) and nothing more."""
+        role = f"h_read_{uuid.uuid4().hex[:10]}"
+        self.admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        self.created.append(role)
+        with self.owner_conn() as owner:
+            owner.execute(f"GRANT USAGE ON SCHEMA {schema or self.schema} TO {role}")
+            owner.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema or self.schema} TO {role}")
+        return role
+
     def app_conn(self, role: str) -> psycopg.Connection[Any]:
         """A raw connection as `role`."""
         return psycopg.connect(as_user(self.url, role), autocommit=True)
@@ -124,8 +137,14 @@ def made_roles() -> Iterator[Roles]:
             made.drop()
 
 
-def append_call(schema: str) -> str:
-    """The statement the store sends to append one event to `stream`."""
+def append_call(schema: str, function: str = "append_events") -> str:
+    """A statement the store sends to append one event, through `function`; it returns
+    (the version before, the new position(s))."""
+    if function == "append_event":
+        return (
+            f"SELECT o_actual, o_position FROM {schema}.append_event(%s, %s, -1, %s::uuid, "
+            "'shop.Sold', 1, '{}'::bytea, '{}'::jsonb, NULL, NULL)"
+        )
     return (
         f"SELECT o_actual, o_positions FROM {schema}.append_events(%s, %s, -1, "
         "ARRAY[%s]::uuid[], ARRAY['shop.Sold'], ARRAY[1], ARRAY['{}'::bytea], "

@@ -1,7 +1,7 @@
 """Security on PostgreSQL: the roles of docs/postgres.md, and what the application role cannot do.
 
 Each test makes its own owner role (which migrates the schema and owns
-append_events) and application roles, with the statements of the docs, and
+append_events and append_event) and application roles, with the statements of the docs, and
 drops them afterwards.
 """
 
@@ -20,11 +20,12 @@ import histoire
 from histoire import CommandHandler, NewEvent
 from histoire.app.projections import ProjectionRunner
 from histoire.examples import bank
-from histoire.store.postgres import PostgresEventStore
+from histoire.store.postgres import PostgresEventStore, migrate
+from histoire.store.postgres.schema import apply_migrations, latest_version, parse_url
 from histoire.store.protocol import Snapshot
 from histoire.testing._contract.support import settled_log
 
-from .roles import SIGNATURE, Roles, append_call, as_user, event, made_roles, owners
+from .roles import SIGNATURES, Roles, append_call, as_user, event, made_roles, owners
 
 pytestmark = [pytest.mark.guarantees, pytest.mark.postgres]
 
@@ -115,6 +116,12 @@ FORBIDDEN = {
         "bigint[], OUT o_xid bigint, OUT o_recorded_at timestamptz) LANGUAGE sql AS "
         "'SELECT 0::bigint, NULL::bigint[], 0::bigint, now()'"
     ),
+    "replace-append-event-function": (
+        "CREATE OR REPLACE FUNCTION {s}.append_event(text, text, bigint, uuid, text, integer, "
+        "bytea, jsonb, uuid, uuid, OUT o_actual bigint, OUT o_position bigint, OUT o_xid "
+        "bigint, OUT o_recorded_at timestamptz) LANGUAGE sql AS "
+        "'SELECT 0::bigint, NULL::bigint, 0::bigint, now()'"
+    ),
     "disable-trigger": "ALTER TABLE {s}.events DISABLE TRIGGER events_no_update",
 }
 
@@ -137,24 +144,28 @@ def test_the_application_role_cannot_write_events_but_through_append_events(
         assert store.integrity_problems() == []
 
 
-def test_a_role_without_execute_cannot_append(roles: Roles) -> None:
-    """append_events is not PUBLIC: a role given only USAGE and SELECT cannot call it."""
-    reader = f"h_read_{uuid.uuid4().hex[:10]}"
-    roles.admin.execute(f"CREATE ROLE {reader} LOGIN")
-    roles.created.append(reader)
-    with roles.owner_conn() as owner:
-        owner.execute(f"GRANT USAGE ON SCHEMA {roles.schema} TO {reader}")
-        owner.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {roles.schema} TO {reader}")
+FUNCTIONS = list(SIGNATURES)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_role_without_execute_cannot_append(roles: Roles, function: str) -> None:
+    """append_events and append_event are not PUBLIC: a role given only USAGE and SELECT
+    cannot call them."""
+    reader = roles.reader_role()
     with (
         roles.app_conn(reader) as conn,
-        pytest.raises(psycopg.errors.InsufficientPrivilege, match="append_events"),
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=function),
     ):
-        conn.execute(append_call(roles.schema), ("item-1", "item", uuid.uuid4()))
+        conn.execute(append_call(roles.schema, function), ("item-1", "item", uuid.uuid4()))
 
 
-def test_a_hostile_search_path_does_not_reach_into_append_events(roles: Roles) -> None:
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_hostile_search_path_does_not_reach_into_append_events(
+    roles: Roles, function: str
+) -> None:
     """The application role puts its own now() before pg_catalog in its search path and
-    calls append_events, which runs as the owner: the owner never runs the caller's code."""
+    calls append_events (or append_event), which runs as the owner: the owner never runs
+    the caller's code."""
     app = roles.app_role()
     trap = f"h_trap_{uuid.uuid4().hex[:10]}"
     with roles.app_conn(app) as conn:
@@ -167,8 +178,9 @@ def test_a_hostile_search_path_does_not_reach_into_append_events(roles: Roles) -
         conn.execute(f"SET search_path = {roles.schema}, pg_catalog")
         with pytest.raises(psycopg.errors.RaiseException, match=trap):
             conn.execute("SELECT now()")  # the trap works for plain queries of this session
-        row = conn.execute(append_call(roles.schema), ("item-1", "item", uuid.uuid4())).fetchone()
-        assert row is not None and row[0] == 0 and len(row[1]) == 1
+        call = append_call(roles.schema, function)
+        row = conn.execute(call, ("item-1", "item", uuid.uuid4())).fetchone()
+        assert row is not None and row[0] == 0 and row[1] is not None
 
 
 @pytest.mark.parametrize(
@@ -179,41 +191,64 @@ def test_a_hostile_search_path_does_not_reach_into_append_events(roles: Roles) -
         ("GRANT EXECUTE ON FUNCTION {f} TO PUBLIC", "may be called by PUBLIC"),
     ],
 )
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_verify_reports_an_append_function_that_lost_its_guard(
-    roles: Roles, breakage: str, says: str
+    roles: Roles, breakage: str, says: str, function: str
 ) -> None:
-    """An append_events without SECURITY DEFINER, its search path (a later migration's
-    CREATE OR REPLACE resets both) or open to PUBLIC: integrity_problems and verify say so."""
+    """An append_events (or append_event) without SECURITY DEFINER, its search path (a later
+    migration's CREATE OR REPLACE resets both) or open to PUBLIC: integrity_problems and
+    verify say so."""
     with roles.owner_conn() as owner:
-        owner.execute(breakage.format(f=f"{roles.schema}.append_events({SIGNATURE})").encode())
+        signature = SIGNATURES[function]
+        owner.execute(breakage.format(f=f"{roles.schema}.{function}({signature})").encode())
     with PostgresEventStore(as_user(roles.url, roles.owner), schema=roles.schema) as store:
-        assert any(says in p for p in store.integrity_problems()), store.integrity_problems()
+        problems = store.integrity_problems()
+        assert any(says in p and f"function {function} " in p for p in problems), problems
         report = histoire.verify(store)
         assert not report.ok
 
 
 def test_every_migration_leaves_append_events_guarded(roles: Roles) -> None:
-    """After the latest migration, append_events is SECURITY DEFINER, owned by the schema's
-    owner, with its own search path, and not callable by PUBLIC: a later migration that
-    replaces the function and forgets to say so again fails here."""
-    row = roles.admin.execute(
-        "SELECT p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner), "
+    """After the latest migration, append_events and append_event are SECURITY DEFINER,
+    owned by the schema's owner, with their own search path, and not callable by PUBLIC: a
+    later migration that replaces one and forgets to say so again fails here."""
+    rows = roles.admin.execute(
+        "SELECT p.proname, p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner), "
         "has_function_privilege('public', p.oid, 'EXECUTE') "
         "FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = %s AND p.proname = 'append_events'",
+        "WHERE n.nspname = %s AND p.proname LIKE 'append%%' ORDER BY p.proname",
         (roles.schema,),
     ).fetchall()
-    assert row == [(True, ["search_path=pg_catalog, pg_temp"], roles.owner, False)]
+    guarded = (True, ["search_path=pg_catalog, pg_temp"], roles.owner, False)
+    assert rows == [(name, *guarded) for name in sorted(FUNCTIONS)]
 
 
 def test_migrations_replacing_append_events_restate_its_guard() -> None:
-    """Each migration file after 0006 that (re)creates append_events also says SECURITY
-    DEFINER and SET search_path, or ALTERs them back after."""
+    """Each migration file after 0006 that (re)creates append_events or append_event also
+    says SECURITY DEFINER and SET search_path, or ALTERs them back after."""
     folder = Path(histoire.__file__).parent / "store" / "postgres" / "migrations"
     for path in sorted(folder.glob("*.sql")):
         if int(path.name[:4]) <= 6:
             continue
         text = path.read_text(encoding="utf-8")
-        if re.search(r"CREATE\s+(OR\s+REPLACE\s+)?FUNCTION\s+\{schema\}\.append_events", text):
+        if re.search(r"CREATE\s+(OR\s+REPLACE\s+)?FUNCTION\s+\{schema\}\.append_events?\b", text):
             assert "SECURITY DEFINER" in text, path.name
             assert "search_path = pg_catalog, pg_temp" in text, path.name
+
+
+def test_an_upgrade_lets_the_roles_that_append_use_append_event(roles: Roles) -> None:
+    """A store of schema version 6 whose application role may execute append_events only
+    (the grants of then): upgraded to version 7 by its owner, the role appends one event
+    (through append_event) and several (append_events), with no new GRANT."""
+    schema = f"{roles.schema}_v6"
+    owner_url = as_user(roles.url, roles.owner)
+    with roles.owner_conn() as owner:
+        assert apply_migrations(owner, parse_url(owner_url, schema), up_to=6) == 6
+    app = roles.reader_role(schema)
+    with roles.owner_conn() as owner:
+        owner.execute(f"GRANT EXECUTE ON FUNCTION {schema}.append_events TO {app}")
+    assert migrate(owner_url, schema=schema) == latest_version()
+    with PostgresEventStore(as_user(roles.url, app), schema=schema, create=False) as store:
+        assert store.append("item-1", [event()]).last_version == 1
+        assert store.append("item-1", [event(2), event(3)]).last_version == 3
+        assert store.integrity_problems() == []

@@ -1,10 +1,12 @@
-"""Typed arrays for append_events' parameters, sent in PostgreSQL's binary array format.
+"""Typed parameters of the appends, sent in PostgreSQL's binary format.
 
 psycopg adapts a plain list by inspecting its elements on every call, which
 cost more than the rest of an append's client-side work. These lists say
 their element type up front and encode themselves in one pass; the server
-receives them as ready-made uuid[], text[], integer[], bytea[] and jsonb[].
-Independent of the I/O style: register `ARRAY_DUMPERS` on any psycopg context.
+receives them as ready-made uuid[], text[], integer[], bytea[] and jsonb[]
+(append_events). `JsonbBytes` is one jsonb value already encoded as JSON
+(append_event's metadata). Independent of the I/O style: register `DUMPERS`
+on any psycopg context.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class JsonbArray(list[bytes]):
     """A jsonb[] parameter, each element JSON text already encoded as UTF-8 bytes."""
 
 
+class JsonbBytes(bytes):
+    """A jsonb parameter: JSON text already encoded as UTF-8 bytes."""
+
+
 class _ArrayDumper(Dumper):
     format = Format.BINARY
     element_oid: ClassVar[int]
@@ -103,11 +109,20 @@ class _JsonbArrayDumper(_ArrayDumper):
         return b"\x01" + item  # jsonb's binary format: a version byte, then the JSON text
 
 
-ARRAY_DUMPERS: tuple[tuple[type, type[Dumper]], ...] = (
+class _JsonbBytesDumper(Dumper):
+    format = Format.BINARY
+    oid = 3802
+
+    def dump(self, obj: bytes) -> bytes:
+        return b"\x01" + obj  # jsonb's binary format: a version byte, then the JSON text
+
+
+DUMPERS: tuple[tuple[type, type[Dumper]], ...] = (
     (UuidArray, _UuidArrayDumper),
     (TextArray, _TextArrayDumper),
     (IntArray, _IntArrayDumper),
     (ByteaArray, _ByteaArrayDumper),
     (JsonbArray, _JsonbArrayDumper),
+    (JsonbBytes, _JsonbBytesDumper),
 )
-"""(list class, its dumper) pairs to register on a psycopg adapters map."""
+"""(parameter class, its dumper) pairs to register on a psycopg adapters map."""

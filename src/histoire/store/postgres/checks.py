@@ -39,27 +39,35 @@ _NOT_INSTALLED = (
 SAFE_SEARCH_PATH = "search_path=pg_catalog, pg_temp"
 
 
-def append_function_problems(rows: list[tuple[Any, ...]]) -> list[str]:
-    """What is wrong with how `append_events` runs, from (name, prosecdef, proconfig,
-    public may execute) rows of pg_proc.
+APPEND_FUNCTIONS = ("append_events", "append_event")
+"""The functions the application role appends through (append_event since schema version 7)."""
 
-    The application role appends only through it (schema version 6): it must run
-    with its owner's rights, with its own search path, and not for PUBLIC.
+
+def append_function_problems(rows: list[tuple[Any, ...]]) -> list[str]:
+    """What is wrong with how the append functions run, from (name, prosecdef, proconfig,
+    public may execute) rows of pg_proc (every function of the schema).
+
+    The application role appends only through them (schema version 6): each must
+    exist, run with its owner's rights, with its own search path, and not for PUBLIC.
     """
     problems: list[str] = []
-    for _, definer, config, public in rows:
+    found = {row[0] for row in rows}
+    problems.extend(f"function {name} is missing" for name in APPEND_FUNCTIONS if name not in found)
+    for name, definer, config, public in rows:
+        if name not in APPEND_FUNCTIONS:
+            continue
         if not definer:
             problems.append(
-                "function append_events is not SECURITY DEFINER: an application role "
+                f"function {name} is not SECURITY DEFINER: an application role "
                 "would need INSERT on events to append (docs/postgres.md, Roles)"
             )
         if SAFE_SEARCH_PATH not in config:
             problems.append(
-                f"function append_events does not set {SAFE_SEARCH_PATH}: "
+                f"function {name} does not set {SAFE_SEARCH_PATH}: "
                 "it would resolve names through its caller's search path"
             )
         if public:
-            problems.append("function append_events may be called by PUBLIC (REVOKE it)")
+            problems.append(f"function {name} may be called by PUBLIC (REVOKE it)")
     return problems
 
 

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.adapt import AdaptersMap, Loader
 from psycopg.pq import Format
 
-from histoire.store.postgres.arrays import ARRAY_DUMPERS
+from histoire.store.postgres.arrays import DUMPERS
 from histoire.store.postgres.schema import PostgresLocation
 
 
@@ -61,13 +61,13 @@ class TimestamptzAsMicroseconds(Loader):
 
 
 def adapters() -> AdaptersMap:
-    """psycopg's adapters, with the raw loaders above and our typed array parameters."""
+    """psycopg's adapters, with the raw loaders above and our typed parameters."""
     adapted = AdaptersMap(psycopg.adapters)
     adapted.register_loader("jsonb", JsonbAsBytes)
     adapted.register_loader("jsonb", JsonbAsBytesBinary)
     adapted.register_loader("uuid", UuidAsBytes)
     adapted.register_loader("timestamptz", TimestamptzAsMicroseconds)
-    for cls, dumper in ARRAY_DUMPERS:
+    for cls, dumper in DUMPERS:
         adapted.register_dumper(cls, dumper)
     return adapted
 

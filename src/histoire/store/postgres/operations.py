@@ -28,8 +28,10 @@ from histoire.store.postgres.errors import EVENT_ID_CONSTRAINT, constraint_of
 from histoire.store.postgres.sql import (
     LAST_VERSION,
     Statements,
+    append_one_params,
     append_params,
     append_result,
+    category_range,
     to_datetime,
 )
 from histoire.store.protocol import Snapshot, StreamInfo
@@ -44,10 +46,14 @@ LIST_PAGE = 1000
 def append(
     sql: Statements, stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersion
 ) -> Steps[AppendResult]:
-    """One round trip to `append_events`; the first result again if these ids are stored."""
-    params = append_params(stream_id, events, expected)
+    """One round trip, to `append_event` for one event, else to `append_events`; the first
+    result again if these ids are stored."""
+    if len(events) == 1:
+        query, params = sql.append_one, append_one_params(stream_id, events[0], expected)
+    else:
+        query, params = sql.append, append_params(stream_id, events, expected)
     try:
-        row = yield ("row", sql.append, params)
+        row = yield ("row", query, params)
     except psycopg.errors.UniqueViolation as exc:
         if constraint_of(exc) != EVENT_ID_CONSTRAINT:
             raise
@@ -118,7 +124,8 @@ def streams(sql: Statements, category: str | None) -> Steps[None]:
         params: tuple[Any, ...] = (last, LIST_PAGE)
         query = sql.streams_page
         if category is not None:
-            query, params = sql.streams_page_of_category, (category, *params)
+            query = sql.streams_page_of_category
+            params = (*category_range(category), category, *params)
         rows = yield ("rows", query, params)
         yield (
             "emit",

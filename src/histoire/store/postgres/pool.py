@@ -67,17 +67,24 @@ class StorePool:
         """
         if self.closed:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        # getconn/putconn rather than the pool's connection() context: half the cost
+        # (no context manager, no commit of an autocommit connection), and putconn
+        # rolls back or discards a connection left in a transaction or broken.
         for attempt in (1, 2):
             try:
-                with self._pool.connection() as conn:
-                    return work(conn)
+                conn = self._pool.getconn()
             except psycopg_pool.PoolTimeout as exc:
                 raise self.convert(self._why_no_connection(exc), doing) from exc
-            except psycopg.Error as exc:
-                if attempt == 1 and is_connection_lost(exc):
-                    self._pool.check()
-                    continue
+            except psycopg.Error as exc:  # the pool closed meanwhile
                 raise self.convert(exc, doing) from exc
+            try:
+                return work(conn)
+            except psycopg.Error as exc:
+                if attempt == 2 or not is_connection_lost(exc):
+                    raise self.convert(exc, doing) from exc
+            finally:
+                self._pool.putconn(conn)
+            self._pool.check()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _why_no_connection(self, timeout: psycopg_pool.PoolTimeout) -> psycopg.Error:
@@ -124,7 +131,7 @@ class StorePool:
         """The rows of one query, in binary."""
 
         def work(conn: Conn) -> list[tuple[Any, ...]]:
-            return conn.execute(query, params, binary=True).fetchall()
+            return cursor_of(conn).execute(query, params).fetchall()
 
         return self.run(doing, work)
 
@@ -196,12 +203,32 @@ class StorePool:
         self._pool.close()
 
 
+_CURSOR = "_histoire_cursor"
+
+
+def cursor_of(conn: Conn) -> psycopg.Cursor[Any]:
+    """The binary cursor of a pooled connection, made on its first statement.
+
+    A cursor remembers the dumpers of its parameters' types and the loaders of
+    its columns; a new cursor per statement (`conn.execute`) looked them up
+    again each time: 32 instead of 20 us per statement. A pooled connection
+    serves one thread at a time, so its cursor does too. It keeps its last
+    result until its next statement (one batch at most), and goes with its
+    connection (an attribute of it: no registry outlives a connection).
+    """
+    cursor: psycopg.Cursor[Any] | None = getattr(conn, _CURSOR, None)
+    if cursor is None or cursor.closed:
+        cursor = conn.cursor(binary=True)
+        setattr(conn, _CURSOR, cursor)
+    return cursor
+
+
 def execute(conn: Conn, how: str, query: str, params: Sequence[Any]) -> Any:
     """One statement of an operation on `conn`: its row, rows, events, or nothing."""
     if how == "events":
-        with conn.cursor(binary=True, row_factory=event_rows) as cursor:
-            return cursor.execute(query, params).fetchall()
-    cursor = conn.execute(query, params, binary=True)
+        with conn.cursor(binary=True, row_factory=event_rows) as events:
+            return events.execute(query, params).fetchall()
+    cursor = cursor_of(conn).execute(query, params)
     if how == "row":
         return cursor.fetchone()
     return cursor.fetchall() if how == "rows" else None

@@ -24,7 +24,14 @@ from psycopg import sql
 from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
 from histoire.core.streams import category_of
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion
-from histoire.store.postgres.arrays import ByteaArray, IntArray, JsonbArray, TextArray, UuidArray
+from histoire.store.postgres.arrays import (
+    ByteaArray,
+    IntArray,
+    JsonbArray,
+    JsonbBytes,
+    TextArray,
+    UuidArray,
+)
 
 EVENT_COLUMNS = (
     "event_id, stream_id, version, position, recorded_at, type, schema_version, "
@@ -42,6 +49,7 @@ class Statements:
     """Every SQL statement of the store, for one schema."""
 
     append: str
+    append_one: str
     events_by_ids: str
     event_by_id: str
     stream_version: str
@@ -70,6 +78,10 @@ def statements(schema: str) -> Statements:
             "%s, %s, %s, %s::uuid[], %s::text[], %s::integer[], %s::bytea[], %s::jsonb[], "
             "%s::uuid[], %s::uuid[])"
         ),
+        append_one=(
+            f"SELECT o_actual, o_position, o_xid, o_recorded_at FROM {s}.append_event("
+            "%s, %s, %s, %s::uuid, %s::text, %s::integer, %s::bytea, %s::jsonb, %s::uuid, %s::uuid)"
+        ),
         events_by_ids=f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_id = ANY(%s::uuid[])",
         event_by_id=f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_id = %s::uuid",
         stream_version=f"SELECT version FROM {s}.streams WHERE stream_id = %s",
@@ -77,9 +89,11 @@ def statements(schema: str) -> Statements:
             f"SELECT stream_id, category, version, updated_at FROM {s}.streams "
             "WHERE stream_id > %s ORDER BY stream_id LIMIT %s"
         ),
+        # A category's streams are one range of the primary key: see category_range().
         streams_page_of_category=(
             f"SELECT stream_id, category, version, updated_at FROM {s}.streams "
-            "WHERE category = %s AND stream_id > %s ORDER BY category, stream_id LIMIT %s"
+            "WHERE stream_id >= %s AND stream_id < %s AND category = %s AND stream_id > %s "
+            "ORDER BY stream_id LIMIT %s"
         ),
         head=(
             f"SELECT e.xid, e.position, (SELECT max(xid) FROM {s}.events), h.horizon "
@@ -162,13 +176,45 @@ def append_params(
     )
 
 
+def append_one_params(
+    stream_id: str, event: NewEvent, expected: ExpectedVersion
+) -> tuple[Any, ...]:
+    """The parameters of `Statements.append_one`: one event, one value per column."""
+    return (
+        stream_id,
+        category_of(stream_id),
+        expected_code(expected),
+        event.event_id,
+        event.type,
+        event.schema_version,
+        event.data,
+        JsonbBytes(_metadata_encode(event.metadata) if event.metadata else b"{}"),
+        event.causation_id,
+        event.correlation_id,
+    )
+
+
+def category_range(category: str) -> tuple[str, str]:
+    """The bounds [low, high) of the stream ids of `category` (collation "C").
+
+    A stream's category is what comes before the first '-' of its id: its id is
+    the category itself or starts with category + '-', and '.' is the character
+    after '-'. Ids such as `account x-1` (category `account x`) also fall in the
+    range: the query filters on the category column too.
+    """
+    return category, category + "."
+
+
 def append_result(
     stream_id: str, events: Sequence[NewEvent], row: tuple[Any, ...]
 ) -> AppendResult | int:
-    """What an append_events row says: the AppendResult, or the actual version on a mismatch."""
+    """What an append_events (or append_event) row says: the AppendResult, or the actual
+    version on a mismatch."""
     actual, positions, xid, recorded_at = row
     if positions is None:
         return int(actual)
+    if isinstance(positions, int):  # append_event: one position
+        positions = (positions,)
     records = tuple(
         RecordedEvent(
             event_id=e.event_id,

@@ -408,10 +408,7 @@ class PostgresEventStore:
             if needed not in triggers:
                 problems.append(f"immutability trigger {needed} is missing or disabled")
         found = self._fetch(self._sql.functions, (self.schema,), "listing functions")
-        appends = [r for r in found if r[0] == "append_events"]
-        if not appends:
-            problems.append("function append_events is missing")
-        problems.extend(postgres_checks.append_function_problems(appends))
+        problems.extend(postgres_checks.append_function_problems(found))
         for stream_id, count, low, top in self._fetch(self._sql.holes, (), "checking versions"):
             problems.append(
                 f"stream {stream_id}: versions not contiguous from 1 "
