@@ -145,3 +145,21 @@ def test_the_sync_and_async_handlers_agree(async_store_opener: Opener, backend: 
         assert blocking.load("account-1") == await handler.load("account-1")
 
     run(async_store_opener, scenario)
+
+
+def test_every_async_store_reads_a_folds_page_in_one_await(async_store_opener: Opener) -> None:
+    """read_payloads_page gives read_payloads' rows: the handler folds them, no envelope read."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        for amount in (5, 7, 11):
+            await handler.handle("account-1", bank.Deposit(amount_cents=amount))
+        rows = [row async for row in store.read_payloads("account-1", from_version=2)]
+        page = await store.read_payloads_page(  # type: ignore[attr-defined]
+            "account-1", from_version=2, limit=2, batch_size=2
+        )
+        assert [tuple(row) for row in page] == [tuple(row) for row in rows[:2]]
+        assert [row[0] for row in page] == [2, 3]
+
+    run(async_store_opener, scenario)

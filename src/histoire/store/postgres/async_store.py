@@ -202,6 +202,15 @@ class AsyncPostgresEventStore:
             stream_id, await self._fetch(query, (stream_id, from_version, limit), doing)
         )
 
+    async def read_payloads_page(
+        self, stream_id: str, *, from_version: int, limit: int, batch_size: int
+    ) -> list[PayloadRow]:
+        """Up to `limit` payload rows of a stream from `from_version`, in one list (the
+        command handler's folds: no envelope columns, no RecordedEvent)."""
+        validate_stream_read(stream_id, from_version, limit, batch_size)
+        query, doing = self._reads.payloads, f"reading stream {stream_id}"
+        return await self._fetch(query, (stream_id, from_version, limit), doing)
+
     def read_payloads(
         self,
         stream_id: str,
