@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
@@ -163,3 +165,81 @@ def test_every_async_store_reads_a_folds_page_in_one_await(async_store_opener: O
         assert [row[0] for row in page] == [2, 3]
 
     run(async_store_opener, scenario)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the store that pins a pooled connection
+def test_a_command_borrows_one_pooled_connection_and_gives_it_back(
+    async_store_opener: Opener, backend: str
+) -> None:
+    """A command's read and append share one borrowed connection; cancelled and conflicting
+    commands give theirs back (the pool ends whole), and a retry's sleep holds none."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        pool = store._db.pool  # type: ignore[attr-defined]
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        before = pool.get_stats()["requests_num"]
+        result = await handler.handle("account-1", bank.Deposit(amount_cents=5))
+        assert result.version == 2
+        assert pool.get_stats()["requests_num"] - before == 1
+        for n in range(30):  # cancelled at many points, mid-statement included
+            task = asyncio.create_task(handler.handle("account-1", bank.Deposit(amount_cents=1)))
+            for _ in range(n % 6):
+                await asyncio.sleep(0)
+            if n % 3 == 0:
+                await asyncio.sleep(0.0005 * (n % 5))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # One connection, 12 commands at once on one stream: each waits its turn for it.
+        results = await asyncio.gather(
+            *(handler.handle("account-1", bank.Deposit(amount_cents=1)) for _ in range(12))
+        )
+        assert len({r.version for r in results}) == 12
+        await asyncio.sleep(0.05)
+        stats = pool.get_stats()
+        assert stats["pool_available"] == stats["pool_size"], stats
+        events = [e.version async for e in store.read_stream("account-1")]
+        assert events == list(range(1, len(events) + 1))
+
+    run(lambda **options: async_store_opener(pool_max=1, pool_timeout=5, **options), scenario)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the store that pins a pooled connection
+def test_a_retry_waits_without_holding_a_connection(
+    async_store_opener: Opener, backend: str
+) -> None:
+    """A command whose append conflicts gives its connection back before sleeping to retry."""
+    from histoire import open_store
+
+    async def scenario(store: AsyncEventStore) -> None:
+        pool = store._db.pool  # type: ignore[attr-defined]
+        location = store.location  # type: ignore[attr-defined]
+        blocking = open_store(store.url, schema=location.schema)
+        try:
+            other = CommandHandler(blocking, bank.make_decider())
+            other.handle("account-1", bank.OpenAccount(owner="ada"))
+            free_while_sleeping: list[int] = []
+            decided = 0
+
+            def decide(command: bank.BankCommand, state: bank.Account) -> list[bank.BankEvent]:
+                nonlocal decided
+                decided += 1
+                if decided == 1:  # another writer appends between this read and its append
+                    other.handle("account-1", bank.Deposit(amount_cents=1))
+                return list(bank.decide(command, state))
+
+            def sleep(seconds: float) -> None:
+                free_while_sleeping.append(pool.get_stats()["pool_available"])
+
+            handler = AsyncCommandHandler(
+                store,
+                dataclasses.replace(bank.make_decider(), decide=decide),
+                retry=RetryPolicy(sleep=sleep),
+            )
+            result = await handler.handle("account-1", bank.Deposit(amount_cents=5))
+        finally:
+            blocking.close()
+        assert (decided, result.version, free_while_sleeping) == (2, 3, [1])
+
+    run(lambda **options: async_store_opener(pool_max=1, **options), scenario)

@@ -41,7 +41,7 @@ from histoire.store.checks import (
 from histoire.store.paging import async_keyset_pages
 from histoire.store.postgres import operations
 from histoire.store.postgres.async_listen import AsyncAppendListener
-from histoire.store.postgres.async_pool import AsyncStorePool
+from histoire.store.postgres.async_pool import AsyncStorePool, Pinned
 from histoire.store.postgres.connect import connection_kwargs
 from histoire.store.postgres.errors import convert
 from histoire.store.postgres.reads import log_batch, read_statements, stream_batch
@@ -157,6 +157,12 @@ class AsyncPostgresEventStore:
             f"appending to {stream_id}",
             lambda: operations.append(sql, stream_id, events, expected_version),
         )
+
+    def pinned(self) -> Pinned:
+        """`async with store.pinned():` this task's calls in the block share one pooled
+        connection, borrowed at the first and given back at the end (or at
+        `release()`): the command handler's read and append borrow once."""
+        return self._db.pinned()
 
     # -- reading -------------------------------------------------------------------
 
