@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -149,6 +150,16 @@ def test_the_sync_and_async_handlers_agree(async_store_opener: Opener, backend: 
     run(async_store_opener, scenario)
 
 
+def pool_of(store: AsyncEventStore) -> Any:
+    """The psycopg pool of an async PostgreSQL store."""
+    return store._db.pool  # type: ignore[attr-defined]
+
+
+def assert_all_given_back(pool: Any) -> None:
+    stats = pool.get_stats()
+    assert stats["pool_available"] == stats["pool_size"], stats
+
+
 def test_every_async_store_reads_a_folds_page_in_one_await(async_store_opener: Opener) -> None:
     """read_payloads_page gives read_payloads' rows: the handler folds them, no envelope read."""
 
@@ -175,7 +186,7 @@ def test_a_command_borrows_one_pooled_connection_and_gives_it_back(
     commands give theirs back (the pool ends whole), and a retry's sleep holds none."""
 
     async def scenario(store: AsyncEventStore) -> None:
-        pool = store._db.pool  # type: ignore[attr-defined]
+        pool = pool_of(store)
         handler = handler_on(store)
         await handler.handle("account-1", bank.OpenAccount(owner="ada"))
         before = pool.get_stats()["requests_num"]
@@ -197,8 +208,7 @@ def test_a_command_borrows_one_pooled_connection_and_gives_it_back(
         )
         assert len({r.version for r in results}) == 12
         await asyncio.sleep(0.05)
-        stats = pool.get_stats()
-        assert stats["pool_available"] == stats["pool_size"], stats
+        assert_all_given_back(pool)
         events = [e.version async for e in store.read_stream("account-1")]
         assert events == list(range(1, len(events) + 1))
 
@@ -213,7 +223,7 @@ def test_a_retry_waits_without_holding_a_connection(
     from histoire import open_store
 
     async def scenario(store: AsyncEventStore) -> None:
-        pool = store._db.pool  # type: ignore[attr-defined]
+        pool = pool_of(store)
         location = store.location  # type: ignore[attr-defined]
         blocking = open_store(store.url, schema=location.schema)
         try:
@@ -243,3 +253,31 @@ def test_a_retry_waits_without_holding_a_connection(
         assert (decided, result.version, free_while_sleeping) == (2, 3, [1])
 
     run(lambda **options: async_store_opener(pool_max=1, **options), scenario)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the store that pins a pooled connection
+def test_pinned_blocks_nest_and_tasks_they_start_borrow_their_own(
+    async_store_opener: Opener, backend: str
+) -> None:
+    """A pinned block inside another shares its connection; tasks started inside use others."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        pool = pool_of(store)
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        before = pool.get_stats()["requests_num"]
+        async with store.pinned() as outer:  # type: ignore[attr-defined]
+            await handler.handle("account-1", bank.Deposit(amount_cents=5))
+            async with store.pinned() as inner:  # type: ignore[attr-defined]
+                assert inner is outer
+                await store.stream_version("account-1")
+            assert outer.conn is not None  # the inner block's end gave nothing back
+            results = await asyncio.gather(
+                *(handler.handle(f"account-{n}", bank.OpenAccount(owner="bob")) for n in (2, 3))
+            )
+            assert [r.version for r in results] == [1, 1]
+            assert await store.stream_version("account-1") == 2
+        assert pool.get_stats()["requests_num"] - before == 3  # the block's, and one per task
+        assert_all_given_back(pool)
+
+    run(async_store_opener, scenario)

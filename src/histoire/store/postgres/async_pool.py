@@ -29,25 +29,32 @@ AsyncConn = psycopg.AsyncConnection[Any]
 
 class Pinned:
     """One task's statements on one pooled connection: borrowed at the first, kept until
-    `release` (or the end of the `async with` block), so that a command's read and
-    append borrow once. A statement that fails with a psycopg error, or is cut short
-    (cancelled), gives the connection back to the pool, which checks it."""
+    `release` (or the end of the outermost `async with` block of that task), so that a
+    command's read and append borrow once. A statement that fails with a psycopg
+    error, or is cut short (cancelled), gives the connection back to the pool, which
+    checks it. Other tasks, those the block starts included, borrow their own."""
 
-    __slots__ = ("_db", "_token", "conn")
+    __slots__ = ("_db", "_depth", "_token", "conn", "task")
 
     def __init__(self, db: AsyncStorePool) -> None:
         self._db = db
+        self._depth = 0
         self.conn: AsyncConn | None = None
+        self.task = asyncio.current_task()
 
     async def __aenter__(self) -> Pinned:
-        self._token = self._db.pin.set(self)
+        if not self._depth:
+            self._token = self._db.pin.set(self)
+        self._depth += 1
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._db.pin.reset(self._token)
-        await self.release()
+        self._depth -= 1
+        if not self._depth:
+            self._db.pin.reset(self._token)
+            await self.release()
 
     async def release(self) -> None:
         """Give the connection back now (before a pause); the next statement borrows again."""
@@ -85,8 +92,14 @@ class AsyncStorePool:
 
     def pinned(self) -> Pinned:
         """`async with pool.pinned():` the statements of this task in the block share
-        one connection (see Pinned); inside another pinned block, that one's."""
-        return self.pin.get() or Pinned(self)
+        one connection (see Pinned); inside another pinned block of this task, that one's."""
+        return self._own_pin() or Pinned(self)
+
+    def _own_pin(self) -> Pinned | None:
+        """The calling task's pin, if it is inside a pinned block (a task started in
+        another task's block sees that pin in its context, but does not own it)."""
+        pin = self.pin.get()
+        return pin if pin is not None and pin.task is asyncio.current_task() else None
 
     async def open(self, doing: str) -> None:
         """Open the pool and wait for its first connections."""
@@ -115,7 +128,7 @@ class AsyncStorePool:
         """
         if self.closed:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
-        pin = self.pin.get()
+        pin = self._own_pin()
         for attempt in (1, 2):
             try:
                 if pin is None:
