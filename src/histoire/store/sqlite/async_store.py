@@ -41,7 +41,9 @@ class _WriterThread:
 
     A bare thread on a SimpleQueue, not an executor: an async append costs one
     hand-off to it and one back to the loop, and nothing else (no executor
-    future, work item or idle-thread accounting on either side).
+    future, work item or idle-thread accounting on either side). A daemon
+    thread: a store never closed does not keep the process alive (an append
+    cut short by the process's end is stored whole or not at all).
     """
 
     def __init__(self) -> None:
