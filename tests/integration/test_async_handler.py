@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -143,5 +146,138 @@ def test_the_sync_and_async_handlers_agree(async_store_opener: Opener, backend: 
         await handler.handle("account-1", bank.Deposit(amount_cents=70))
         blocking = CommandHandler(store.blocking, bank.make_decider())  # type: ignore[attr-defined]
         assert blocking.load("account-1") == await handler.load("account-1")
+
+    run(async_store_opener, scenario)
+
+
+def pool_of(store: AsyncEventStore) -> Any:
+    """The psycopg pool of an async PostgreSQL store."""
+    return store._db.pool  # type: ignore[attr-defined]
+
+
+def assert_all_given_back(pool: Any) -> None:
+    stats = pool.get_stats()
+    assert stats["pool_available"] == stats["pool_size"], stats
+
+
+def test_every_async_store_reads_a_folds_page_in_one_await(async_store_opener: Opener) -> None:
+    """read_payloads_page gives read_payloads' rows: the handler folds them, no envelope read."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        for amount in (5, 7, 11):
+            await handler.handle("account-1", bank.Deposit(amount_cents=amount))
+        rows = [row async for row in store.read_payloads("account-1", from_version=2)]
+        page = await store.read_payloads_page(  # type: ignore[attr-defined]
+            "account-1", from_version=2, limit=2, batch_size=2
+        )
+        assert [tuple(row) for row in page] == [tuple(row) for row in rows[:2]]
+        assert [row[0] for row in page] == [2, 3]
+
+    run(async_store_opener, scenario)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the store that pins a pooled connection
+def test_a_command_borrows_one_pooled_connection_and_gives_it_back(
+    async_store_opener: Opener, backend: str
+) -> None:
+    """A command's read and append share one borrowed connection; cancelled and conflicting
+    commands give theirs back (the pool ends whole), and a retry's sleep holds none."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        pool = pool_of(store)
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        before = pool.get_stats()["requests_num"]
+        result = await handler.handle("account-1", bank.Deposit(amount_cents=5))
+        assert result.version == 2
+        assert pool.get_stats()["requests_num"] - before == 1
+        for n in range(30):  # cancelled at many points, mid-statement included
+            task = asyncio.create_task(handler.handle("account-1", bank.Deposit(amount_cents=1)))
+            for _ in range(n % 6):
+                await asyncio.sleep(0)
+            if n % 3 == 0:
+                await asyncio.sleep(0.0005 * (n % 5))
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # One connection, 12 commands at once on one stream: each waits its turn for it.
+        results = await asyncio.gather(
+            *(handler.handle("account-1", bank.Deposit(amount_cents=1)) for _ in range(12))
+        )
+        assert len({r.version for r in results}) == 12
+        await asyncio.sleep(0.05)
+        assert_all_given_back(pool)
+        events = [e.version async for e in store.read_stream("account-1")]
+        assert events == list(range(1, len(events) + 1))
+
+    run(lambda **options: async_store_opener(pool_max=1, pool_timeout=5, **options), scenario)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the store that pins a pooled connection
+def test_a_retry_waits_without_holding_a_connection(
+    async_store_opener: Opener, backend: str
+) -> None:
+    """A command whose append conflicts gives its connection back before sleeping to retry."""
+    from histoire import open_store
+
+    async def scenario(store: AsyncEventStore) -> None:
+        pool = pool_of(store)
+        location = store.location  # type: ignore[attr-defined]
+        blocking = open_store(store.url, schema=location.schema)
+        try:
+            other = CommandHandler(blocking, bank.make_decider())
+            other.handle("account-1", bank.OpenAccount(owner="ada"))
+            free_while_sleeping: list[int] = []
+            decided = 0
+
+            def decide(command: bank.BankCommand, state: bank.Account) -> list[bank.BankEvent]:
+                nonlocal decided
+                decided += 1
+                if decided == 1:  # another writer appends between this read and its append
+                    other.handle("account-1", bank.Deposit(amount_cents=1))
+                return list(bank.decide(command, state))
+
+            def sleep(seconds: float) -> None:
+                free_while_sleeping.append(pool.get_stats()["pool_available"])
+
+            handler = AsyncCommandHandler(
+                store,
+                dataclasses.replace(bank.make_decider(), decide=decide),
+                retry=RetryPolicy(sleep=sleep),
+            )
+            result = await handler.handle("account-1", bank.Deposit(amount_cents=5))
+        finally:
+            blocking.close()
+        assert (decided, result.version, free_while_sleeping) == (2, 3, [1])
+
+    run(lambda **options: async_store_opener(pool_max=1, **options), scenario)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the store that pins a pooled connection
+def test_pinned_blocks_nest_and_tasks_they_start_borrow_their_own(
+    async_store_opener: Opener, backend: str
+) -> None:
+    """A pinned block inside another shares its connection; tasks started inside use others."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        pool = pool_of(store)
+        handler = handler_on(store)
+        await handler.handle("account-1", bank.OpenAccount(owner="ada"))
+        before = pool.get_stats()["requests_num"]
+        async with store.pinned() as outer:  # type: ignore[attr-defined]
+            await handler.handle("account-1", bank.Deposit(amount_cents=5))
+            async with store.pinned() as inner:  # type: ignore[attr-defined]
+                assert inner is outer
+                await store.stream_version("account-1")
+            assert outer.conn is not None  # the inner block's end gave nothing back
+            results = await asyncio.gather(
+                *(handler.handle(f"account-{n}", bank.OpenAccount(owner="bob")) for n in (2, 3))
+            )
+            assert [r.version for r in results] == [1, 1]
+            assert await store.stream_version("account-1") == 2
+        assert pool.get_stats()["requests_num"] - before == 3  # the block's, and one per task
+        assert_all_given_back(pool)
 
     run(async_store_opener, scenario)

@@ -241,3 +241,41 @@ def test_new_streams_appended_together_get_the_positions_they_report(
         )
         assert [e.version for e in result.events] == list(range(1, sizes[i] + 1))
     assert store.integrity_problems() == []
+
+
+def test_blocking_threads_and_async_tasks_share_the_group_commit(tmp_path: Path) -> None:
+    """Threads and asyncio tasks appending to one stream at once leave versions 1..N once each."""
+    import asyncio
+
+    from histoire.store.sqlite.async_store import AsyncSQLiteEventStore
+
+    threads, tasks, appends = 4, 8, 15
+    shared_commits: list[int] = []
+
+    def write_blocking() -> None:
+        for _ in range(appends):
+            store.append("account-1", new_events(1))
+
+    async def write_async(aio: AsyncSQLiteEventStore) -> None:
+        for _ in range(appends):
+            result = await aio.append("account-1", new_events(1))
+            shared_commits.append(result.events[0].recorded_at)
+
+    store = SQLiteEventStore(tmp_path / "events.db")
+    aio = AsyncSQLiteEventStore.wrapping(store)
+
+    async def main() -> None:
+        workers = [threading.Thread(target=write_blocking) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        try:
+            await asyncio.gather(*(write_async(aio) for _ in range(tasks)))
+        finally:
+            for worker in workers:
+                await asyncio.to_thread(worker.join, 60)
+            versions = [e.version async for e in aio.read_stream("account-1")]
+            await aio.aclose()
+        assert versions == list(range(1, (threads + tasks) * appends + 1))
+        assert len(set(shared_commits)) < tasks * appends  # async appends shared commits
+
+    asyncio.run(main())

@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic
 
 from histoire.app.handler_core import C, E, HandlerCore, Request, S, Steps, T
@@ -36,7 +36,24 @@ __all__ = ["AsyncCommandHandler"]
 
 
 async def _run(steps: Steps[T], store: AsyncEventStore, sleep: Callable[[float], None]) -> T:
-    """Drive `steps` to their result, awaiting each request as it comes."""
+    """Drive `steps` to their result, awaiting each request as it comes.
+
+    On a store that can pin a connection (`pinned`: PostgreSQL), the requests
+    of one call share one pooled connection, given back before a retry's sleep.
+    """
+    pinned = getattr(store, "pinned", None)
+    if pinned is None:
+        return await _drive(steps, store, sleep, None)
+    async with pinned() as pin:
+        return await _drive(steps, store, sleep, pin.release)
+
+
+async def _drive(
+    steps: Steps[T],
+    store: AsyncEventStore,
+    sleep: Callable[[float], None],
+    release: Callable[[], Awaitable[None]] | None,
+) -> T:
     reply: Any = None
     failure: Exception | None = None
     while True:
@@ -64,10 +81,13 @@ async def _run(steps: Steps[T], store: AsyncEventStore, sleep: Callable[[float],
                 )
             elif name != "sleep":
                 reply = await getattr(store, name)(*args)
-            elif sleep is time.sleep:  # the default policy: sleep without blocking the loop
-                await asyncio.sleep(*args)
             else:
-                sleep(*args)
+                if release is not None:
+                    await release()  # no connection held while waiting to retry
+                if sleep is time.sleep:  # the default policy: sleep without blocking the loop
+                    await asyncio.sleep(*args)
+                else:
+                    sleep(*args)
         except Exception as exc:
             failure = exc
 

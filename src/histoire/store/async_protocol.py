@@ -5,6 +5,12 @@ same arguments, checks and errors; reads are `async for` iterators. An async
 store is a second edge over the same SQL text, row decoding and checks as its
 blocking sibling, and passes the same contract suite (`histoire.testing`
 drives it through `BlockingFacade`).
+
+Optional methods a store may add for the command handler: `read_stream_page`
+and `read_payloads_page` (a page in one await, below), and `pinned()`, an
+async context manager in which the calling task's operations share one
+connection (with `release()` to give it back early): the PostgreSQL store's,
+so that a command's read and append borrow one pooled connection.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from types import TracebackType
 from typing import Any, TypeVar
 
 import psycopg
@@ -23,6 +25,42 @@ from histoire.store.postgres.sql import event_rows
 
 T = TypeVar("T")
 AsyncConn = psycopg.AsyncConnection[Any]
+
+
+class Pinned:
+    """One task's statements on one pooled connection: borrowed at the first, kept until
+    `release` (or the end of the outermost `async with` block of that task), so that a
+    command's read and append borrow once. A statement that fails with a psycopg
+    error, or is cut short (cancelled), gives the connection back to the pool, which
+    checks it. Other tasks, those the block starts included, borrow their own."""
+
+    __slots__ = ("_db", "_depth", "_token", "conn", "task")
+
+    def __init__(self, db: AsyncStorePool) -> None:
+        self._db = db
+        self._depth = 0
+        self.conn: AsyncConn | None = None
+        self.task = asyncio.current_task()
+
+    async def __aenter__(self) -> Pinned:
+        if not self._depth:
+            self._token = self._db.pin.set(self)
+        self._depth += 1
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._db.pin.reset(self._token)
+            await self.release()
+
+    async def release(self) -> None:
+        """Give the connection back now (before a pause); the next statement borrows again."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await self._db.pool.putconn(conn)
 
 
 class AsyncStorePool:
@@ -50,6 +88,18 @@ class AsyncStorePool:
             name=f"histoire-async-{location.schema}",
         )
         self.closed = False
+        self.pin: ContextVar[Pinned | None] = ContextVar("histoire_pinned", default=None)
+
+    def pinned(self) -> Pinned:
+        """`async with pool.pinned():` the statements of this task in the block share
+        one connection (see Pinned); inside another pinned block of this task, that one's."""
+        return self._own_pin() or Pinned(self)
+
+    def _own_pin(self) -> Pinned | None:
+        """The calling task's pin, if it is inside a pinned block (a task started in
+        another task's block sees that pin in its context, but does not own it)."""
+        pin = self.pin.get()
+        return pin if pin is not None and pin.task is asyncio.current_task() else None
 
     async def open(self, doing: str) -> None:
         """Open the pool and wait for its first connections."""
@@ -78,10 +128,13 @@ class AsyncStorePool:
         """
         if self.closed:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        pin = self._own_pin()
         for attempt in (1, 2):
             try:
-                async with self.pool.connection() as conn:
-                    return await work(conn)
+                if pin is None:
+                    async with self.pool.connection() as conn:
+                        return await work(conn)
+                return await self._run_pinned(pin, work)
             except psycopg_pool.PoolTimeout as exc:
                 raise self.convert(await self._why_no_connection(exc), doing) from exc
             except psycopg.Error as exc:
@@ -90,6 +143,20 @@ class AsyncStorePool:
                     continue
                 raise self.convert(exc, doing) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run_pinned(self, pin: Pinned, work: Callable[[AsyncConn], Awaitable[T]]) -> T:
+        conn = pin.conn
+        if conn is None:
+            conn = pin.conn = await self.pool.getconn()
+        try:
+            return await work(conn)
+        except psycopg.Error:
+            await pin.release()
+            raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled mid-statement: the pool checks it
+                await pin.release()
+            raise
 
     async def _why_no_connection(self, timeout: Exception) -> Exception:
         """The real reason the pool has no connection, if connecting now fails."""

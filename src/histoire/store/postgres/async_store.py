@@ -41,7 +41,7 @@ from histoire.store.checks import (
 from histoire.store.paging import async_keyset_pages
 from histoire.store.postgres import operations
 from histoire.store.postgres.async_listen import AsyncAppendListener
-from histoire.store.postgres.async_pool import AsyncStorePool
+from histoire.store.postgres.async_pool import AsyncStorePool, Pinned
 from histoire.store.postgres.connect import connection_kwargs
 from histoire.store.postgres.errors import convert
 from histoire.store.postgres.reads import log_batch, read_statements, stream_batch
@@ -158,6 +158,12 @@ class AsyncPostgresEventStore:
             lambda: operations.append(sql, stream_id, events, expected_version),
         )
 
+    def pinned(self) -> Pinned:
+        """`async with store.pinned():` this task's calls in the block share one pooled
+        connection, borrowed at the first and given back at the end (or at
+        `release()`): the command handler's read and append borrow once."""
+        return self._db.pinned()
+
     # -- reading -------------------------------------------------------------------
 
     def read_stream(
@@ -201,6 +207,15 @@ class AsyncPostgresEventStore:
         return stream_batch(
             stream_id, await self._fetch(query, (stream_id, from_version, limit), doing)
         )
+
+    async def read_payloads_page(
+        self, stream_id: str, *, from_version: int, limit: int, batch_size: int
+    ) -> list[PayloadRow]:
+        """Up to `limit` payload rows of a stream from `from_version`, in one list (the
+        command handler's folds: no envelope columns, no RecordedEvent)."""
+        validate_stream_read(stream_id, from_version, limit, batch_size)
+        query, doing = self._reads.payloads, f"reading stream {stream_id}"
+        return await self._fetch(query, (stream_id, from_version, limit), doing)
 
     def read_payloads(
         self,

@@ -16,15 +16,17 @@ thread whether or not its caller still waits: it is stored whole or not at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from histoire.core.errors import ReadOnlyStoreError, StoreError
 from histoire.core.recorded import AppendResult, Checkpoint, NewEvent
 from histoire.core.versions import ANY, ExpectedVersion
-from histoire.store.async_blocking import AsyncOverBlocking, from_any_thread
+from histoire.store.async_blocking import AsyncOverBlocking
 from histoire.store.checks import validate_append
 from histoire.store.protocol import Snapshot
 from histoire.store.read_checks import validate_checkpoint, wait_timeout
@@ -34,26 +36,58 @@ from histoire.store.sqlite.store import POLL_INTERVAL, SQLiteEventStore
 __all__ = ["AsyncSQLiteEventStore"]
 
 
+class _WriterThread:
+    """The store's writer thread: runs the batches that async appends lead, in turn.
+
+    A bare thread on a SimpleQueue, not an executor: an async append costs one
+    hand-off to it and one back to the loop, and nothing else (no executor
+    future, work item or idle-thread accounting on either side). A daemon
+    thread: a store never closed does not keep the process alive (an append
+    cut short by the process's end is stored whole or not at all).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, name="histoire-sqlite-writer", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        get = self._jobs.get
+        while (job := get()) is not None:
+            job()
+
+    def close(self) -> None:
+        """Run the jobs already submitted, then end the thread."""
+        self._jobs.put(None)
+        self._thread.join()
+
+
 class _Turn:
     """An async append's wake: set by a leader when its batch is done, or when it leads."""
 
-    __slots__ = ("_committer", "_done", "_request", "_writer")
+    __slots__ = ("_committer", "_done", "_loop", "_request", "_writer")
 
     def __init__(
         self,
         committer: GroupCommitter[AppendResult],
         request: Request[AppendResult],
         done: asyncio.Future[None],
-        writer: ThreadPoolExecutor,
+        writer: _WriterThread,
     ) -> None:
         self._committer = committer
         self._request = request
         self._writer = writer
-        self._done = from_any_thread(lambda: _settle(done))
+        self._done = done
+        self._loop = done.get_loop()
 
     def set(self) -> None:
         if self._request.finished:
-            self._done()
+            self._wake()
         else:  # its turn to lead: on the writer thread, never on the loop
             self._writer.submit(self.lead)
 
@@ -61,11 +95,16 @@ class _Turn:
         try:
             self._committer.lead(self._request)
         finally:
-            self._done()
+            self._wake()
+
+    def _wake(self) -> None:
+        """Complete the caller's future, on its loop: the one hand-off back."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(_settle, self._done)
 
 
 def _settle(done: asyncio.Future[None]) -> None:
-    if not done.done():
+    if not done.done():  # a cancelled caller's future is done already
         done.set_result(None)
 
 
@@ -87,7 +126,7 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
 
     def _init(self, blocking: SQLiteEventStore) -> None:
         super().__init__(blocking)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="histoire-sqlite-writer")
+        self._writer = _WriterThread()
 
     async def append(
         self,
@@ -107,9 +146,9 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
         turn = _Turn(committer, request, done, self._writer)
         if committer.enqueue(request, lambda: turn):
             self._writer.submit(turn.lead)
-        # Shielded: a cancelled caller leaves the batch to finish (whole), and a
-        # turn to lead is taken on the writer thread whether or not anyone waits.
-        await asyncio.shield(done)
+        # A cancelled caller cancels only `done`: the batch finishes (whole) on the
+        # writer thread, and a turn to lead is taken there whether or not anyone waits.
+        await done
         return request.outcome()
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
@@ -135,5 +174,5 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
                     return True
 
     async def aclose(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         self.blocking.close()
