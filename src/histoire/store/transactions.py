@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
+from functools import lru_cache
 from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
 
 from histoire.core.errors import HistoireError, InvalidInputError, SchemaError, StoreError
@@ -55,6 +56,20 @@ class Transaction(Protocol):
         they for it. Read-model readers share their projection's lock and a
         swap, which drops the old tables, holds it exclusively: a read that
         began before the swap reads the old tables to its end.
+        """
+        ...
+
+    def deferring(self) -> AbstractContextManager[bool]:
+        """A block whose writes may be sent ahead, without waiting for each reply.
+
+        Gives True where it does so (PostgreSQL: `execute` of an INSERT, UPDATE,
+        DELETE or MERGE without RETURNING returns [] at once, the statement
+        queued in the connection's pipeline; any other statement, and the end
+        of the block, wait for every reply). An error of a statement sent ahead
+        is then raised later than its `execute`, by a later statement or by
+        the end of the block: a caller that must know which statement failed
+        rolls back and does the work again outside such a block. Gives False
+        where statements cost no round trip anyway (SQLite): nothing changes.
         """
         ...
 
@@ -115,6 +130,10 @@ class SQLiteTransaction:
         # included, and writers (a swap among them) take turns at the one write lock.
         return None
 
+    @contextmanager
+    def deferring(self) -> Iterator[bool]:
+        yield False  # in-process: a statement costs no round trip
+
 
 class PostgresTransaction:
     """A Transaction on a psycopg connection already inside BEGIN."""
@@ -136,6 +155,8 @@ class PostgresTransaction:
         self._quoted_schema = quote_identifier(schema)
         self._convert = convert
         self._driver_error = driver_error  # psycopg.Error (psycopg is an optional dependency)
+        self._pipeline: Any = None  # inside `deferring`: the connection's pipeline ...
+        self._ahead: Any = None  # ... and the cursor that sends writes ahead
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
@@ -149,17 +170,48 @@ class PostgresTransaction:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            cursor = self._conn.execute(sql, params)
+            if self._ahead is not None:
+                if returns_no_rows(sql):
+                    self._ahead.execute(sql, params)
+                    return []
+                cursor = self._conn.execute(sql, params)
+                self._pipeline.sync()  # its reply, and those of the writes sent ahead
+            else:
+                cursor = self._conn.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
         except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
+            if self._ahead is not None:
+                self._ahead.executemany(sql, rows)  # pipelined by psycopg, replies later
+                return
             with self._conn.cursor() as cursor:
                 cursor.executemany(sql, rows)
         except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
+
+    @contextmanager
+    def deferring(self) -> Iterator[bool]:
+        if self._ahead is not None:
+            yield True  # already inside one
+            return
+        try:
+            with self._conn.pipeline() as pipeline, self._conn.cursor() as ahead:
+                self._pipeline, self._ahead = pipeline, ahead
+                try:
+                    yield True
+                except BaseException:
+                    # Collect the replies in flight here, so that leaving the pipeline
+                    # does not log their error: the block's own error is what goes out.
+                    with suppress(self._driver_error):
+                        pipeline.sync()
+                    raise
+                finally:
+                    self._pipeline = self._ahead = None
+        except self._driver_error as exc:
+            self._failed(exc, "the statements sent ahead")
 
     def _failed(self, error: Exception, sql: str) -> NoReturn:
         refused = getattr(error, "sqlstate", None) == "25006"  # read_only_sql_transaction
@@ -232,6 +284,20 @@ def _committed(conn: sqlite3.Connection, convert: Convert) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise convert(exc, "committing a read model") from exc
+
+
+@lru_cache(maxsize=256)
+def returns_no_rows(sql: str) -> bool:
+    """Whether `sql` is one INSERT, UPDATE, DELETE or MERGE without RETURNING.
+
+    Such a statement can be sent ahead of its reply (`Transaction.deferring`).
+    Conservative: text that merely might return rows (a WITH, a RETURNING in a
+    string, several statements) is said to, and waits for its reply.
+    """
+    words = sql.split(None, 1)
+    if not words or words[0].lower() not in ("insert", "update", "delete", "merge"):
+        return False
+    return ";" not in sql and "returning" not in sql.lower()
 
 
 def quote_identifier(name: str) -> str:
