@@ -272,7 +272,7 @@ class AsyncPostgresEventStore:
 
         def fetch(at: tuple[int, int], batch: int) -> Awaitable[list[Any]]:
             params = read_log_params(*at, cats, kinds, batch)
-            return self._fetch(query, params, "reading the log")
+            return self._db.fetch_ordered(query, params, "reading the log")
 
         async for rows in async_keyset_pages(
             fetch,

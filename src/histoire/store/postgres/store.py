@@ -66,6 +66,7 @@ from histoire.store.postgres.schema import (
     parse_url,
 )
 from histoire.store.postgres.sql import (
+    IN_INDEX_ORDER,
     LAST_VERSION,
     category_mode,
     read_log_params,
@@ -277,7 +278,7 @@ class PostgresEventStore:
             if first[0]:
                 first[0] = False
                 return self._settled_batch(query, params)
-            return self._fetch(query, params, "reading the log")
+            return self._db.fetch_ordered(query, params, "reading the log")
 
         xid, position = (0, 1) if payloads else (6, 2)
         yield from keyset_pages(
@@ -297,6 +298,7 @@ class PostgresEventStore:
 
         def work(conn: Conn) -> tuple[tuple[Any, ...], list[Any]]:
             with conn.pipeline():
+                conn.execute(IN_INDEX_ORDER)
                 head = conn.execute(self._sql.head, (), binary=True)
                 rows = conn.execute(query, params, binary=True)
             return head.fetchall()[0], rows.fetchall()  # the head query gives one row
@@ -305,7 +307,7 @@ class PostgresEventStore:
         if (newest or 0) < horizon or self.visibility_wait <= 0:
             return rows
         self._settled()  # include what committed before this call, if it shows soon
-        return self._fetch(query, params, "reading the log")
+        return self._db.fetch_ordered(query, params, "reading the log")
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
