@@ -58,7 +58,13 @@ from histoire.store.postgres.errors import (
 )
 from histoire.store.postgres.listen import AppendListener
 from histoire.store.postgres.pool import StorePool, connect
-from histoire.store.postgres.reads import log_batch, payload_pages, read_statements, stream_pages
+from histoire.store.postgres.reads import (
+    LOG_KEY,
+    log_batch,
+    payload_pages,
+    read_statements,
+    stream_pages,
+)
 from histoire.store.postgres.schema import (
     PostgresLocation,
     apply_migrations,
@@ -245,8 +251,9 @@ class PostgresEventStore:
         limit: int | None,
         size: int,
     ) -> Iterator[RecordedEvent]:
-        for rows in self._log_rows(after, cats, kinds, limit, size, payloads=False):
-            yield from log_batch(rows)
+        return chain.from_iterable(
+            map(log_batch, self._log_rows(after, cats, kinds, limit, size, payloads=False))
+        )
 
     def _log_payload_pages(
         self,
@@ -280,7 +287,7 @@ class PostgresEventStore:
                 return self._settled_batch(query, params)
             return self._db.fetch_ordered(query, params, "reading the log")
 
-        xid, position = (0, 1) if payloads else (6, 2)
+        xid, position = (0, 1) if payloads else LOG_KEY
         yield from keyset_pages(
             fetch,
             lambda last: (last[xid], last[position]),
