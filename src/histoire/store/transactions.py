@@ -155,8 +155,8 @@ class PostgresTransaction:
         self._quoted_schema = quote_identifier(schema)
         self._convert = convert
         self._driver_error = driver_error  # psycopg.Error (psycopg is an optional dependency)
-        self._pipeline: Any = None  # inside `deferring`: the connection's pipeline ...
-        self._ahead: Any = None  # ... and the cursor that sends writes ahead
+        self._ahead: Any = None  # inside `deferring`: the cursor that sends writes ahead ...
+        self._pipeline: Any = None  # ... and the pipeline they are in, until a read comes
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
@@ -169,26 +169,22 @@ class PostgresTransaction:
         return sorted(r[0] for r in self.execute(sql, (self._schema, len(prefix), prefix)))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._ahead is not None:
+            if returns_no_rows(sql):
+                return self._send_ahead(sql, params)
+            self._catch_up()  # the writes sent ahead, then this statement as usual
         try:
-            if self._ahead is not None:
-                if returns_no_rows(sql):
-                    self._ahead.execute(sql, params)
-                    return []
-                cursor = self._conn.execute(sql, params)
-                self._pipeline.sync()  # its reply, and those of the writes sent ahead
-            else:
-                cursor = self._conn.execute(sql, params)
+            cursor = self._conn.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
         except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        if self._ahead is not None:
+            self._catch_up()
         try:
-            if self._ahead is not None:
-                self._ahead.executemany(sql, rows)  # pipelined by psycopg, replies later
-                return
             with self._conn.cursor() as cursor:
-                cursor.executemany(sql, rows)
+                cursor.executemany(sql, rows)  # pipelined by psycopg already
         except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
@@ -197,21 +193,40 @@ class PostgresTransaction:
         if self._ahead is not None:
             yield True  # already inside one
             return
+        with self._conn.cursor() as ahead:
+            self._ahead = ahead
+            try:
+                yield True
+                self._catch_up()
+            finally:
+                self._ahead = None
+                self._abandon()  # after an error of the block: its error is what goes out
+
+    def _send_ahead(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
-            with self._conn.pipeline() as pipeline, self._conn.cursor() as ahead:
-                self._pipeline, self._ahead = pipeline, ahead
-                try:
-                    yield True
-                except BaseException:
-                    # Collect the replies in flight here, so that leaving the pipeline
-                    # does not log their error: the block's own error is what goes out.
-                    with suppress(self._driver_error):
-                        pipeline.sync()
-                    raise
-                finally:
-                    self._pipeline = self._ahead = None
-        except self._driver_error as exc:
-            self._failed(exc, "the statements sent ahead")
+            if self._pipeline is None:
+                self._pipeline = self._conn.pipeline()
+                self._pipeline.__enter__()
+            self._ahead.execute(sql, params)
+        except (self._driver_error, UnicodeEncodeError) as exc:
+            # The replies are read as they come: the error may be an earlier write's.
+            self._failed(exc, sql)
+        return []
+
+    def _catch_up(self) -> None:
+        """Wait for the replies of the writes sent ahead; leave pipeline mode."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            try:
+                pipeline.__exit__(None, None, None)
+            except self._driver_error as exc:
+                self._failed(exc, "the statements sent ahead")
+
+    def _abandon(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            with suppress(self._driver_error):
+                pipeline.__exit__(None, None, None)
 
     def _failed(self, error: Exception, sql: str) -> NoReturn:
         refused = getattr(error, "sqlstate", None) == "25006"  # read_only_sql_transaction
@@ -220,6 +235,8 @@ class PostgresTransaction:
     def hold(self, key: str, *, exclusive: bool) -> None:
         # An advisory lock per (schema, key), released at the end of the transaction;
         # allowed in read-only transactions too.
+        if self._ahead is not None:
+            self._catch_up()
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         self._conn.execute(
             f"SELECT {function}(hashtextextended(%s, 0))", (f"{self._schema}\x1f{key}",)
