@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
+from functools import lru_cache
 from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
 
 from histoire.core.errors import HistoireError, InvalidInputError, SchemaError, StoreError
@@ -55,6 +56,20 @@ class Transaction(Protocol):
         they for it. Read-model readers share their projection's lock and a
         swap, which drops the old tables, holds it exclusively: a read that
         began before the swap reads the old tables to its end.
+        """
+        ...
+
+    def deferring(self) -> AbstractContextManager[bool]:
+        """A block whose writes may be sent ahead, without waiting for each reply.
+
+        Gives True where it does so (PostgreSQL: `execute` of an INSERT, UPDATE,
+        DELETE or MERGE without RETURNING returns [] at once, the statement
+        queued in the connection's pipeline; any other statement, and the end
+        of the block, wait for every reply). An error of a statement sent ahead
+        is then raised later than its `execute`, by a later statement or by
+        the end of the block: a caller that must know which statement failed
+        rolls back and does the work again outside such a block. Gives False
+        where statements cost no round trip anyway (SQLite): nothing changes.
         """
         ...
 
@@ -115,6 +130,10 @@ class SQLiteTransaction:
         # included, and writers (a swap among them) take turns at the one write lock.
         return None
 
+    @contextmanager
+    def deferring(self) -> Iterator[bool]:
+        yield False  # in-process: a statement costs no round trip
+
 
 class PostgresTransaction:
     """A Transaction on a psycopg connection already inside BEGIN."""
@@ -136,6 +155,8 @@ class PostgresTransaction:
         self._quoted_schema = quote_identifier(schema)
         self._convert = convert
         self._driver_error = driver_error  # psycopg.Error (psycopg is an optional dependency)
+        self._ahead: Any = None  # inside `deferring`: the cursor that sends writes ahead ...
+        self._pipeline: Any = None  # ... and the pipeline they are in, until a read comes
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
@@ -148,6 +169,10 @@ class PostgresTransaction:
         return sorted(r[0] for r in self.execute(sql, (self._schema, len(prefix), prefix)))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._ahead is not None:
+            if returns_no_rows(sql):
+                return self._send_ahead(sql, params)
+            self._catch_up()  # the writes sent ahead, then this statement as usual
         try:
             cursor = self._conn.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
@@ -155,11 +180,53 @@ class PostgresTransaction:
             self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        if self._ahead is not None:
+            self._catch_up()
         try:
             with self._conn.cursor() as cursor:
-                cursor.executemany(sql, rows)
+                cursor.executemany(sql, rows)  # pipelined by psycopg already
         except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
+
+    @contextmanager
+    def deferring(self) -> Iterator[bool]:
+        if self._ahead is not None:
+            yield True  # already inside one
+            return
+        with self._conn.cursor() as ahead:
+            self._ahead = ahead
+            try:
+                yield True
+                self._catch_up()
+            finally:
+                self._ahead = None
+                self._abandon()  # after an error of the block: its error is what goes out
+
+    def _send_ahead(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            if self._pipeline is None:
+                self._pipeline = self._conn.pipeline()
+                self._pipeline.__enter__()
+            self._ahead.execute(sql, params)
+        except (self._driver_error, UnicodeEncodeError) as exc:
+            # The replies are read as they come: the error may be an earlier write's.
+            self._failed(exc, sql)
+        return []
+
+    def _catch_up(self) -> None:
+        """Wait for the replies of the writes sent ahead; leave pipeline mode."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            try:
+                pipeline.__exit__(None, None, None)
+            except self._driver_error as exc:
+                self._failed(exc, "the statements sent ahead")
+
+    def _abandon(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            with suppress(self._driver_error):
+                pipeline.__exit__(None, None, None)
 
     def _failed(self, error: Exception, sql: str) -> NoReturn:
         refused = getattr(error, "sqlstate", None) == "25006"  # read_only_sql_transaction
@@ -168,6 +235,8 @@ class PostgresTransaction:
     def hold(self, key: str, *, exclusive: bool) -> None:
         # An advisory lock per (schema, key), released at the end of the transaction;
         # allowed in read-only transactions too.
+        if self._ahead is not None:
+            self._catch_up()
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         self._conn.execute(
             f"SELECT {function}(hashtextextended(%s, 0))", (f"{self._schema}\x1f{key}",)
@@ -232,6 +301,20 @@ def _committed(conn: sqlite3.Connection, convert: Convert) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise convert(exc, "committing a read model") from exc
+
+
+@lru_cache(maxsize=256)
+def returns_no_rows(sql: str) -> bool:
+    """Whether `sql` is one INSERT, UPDATE, DELETE or MERGE without RETURNING.
+
+    Such a statement can be sent ahead of its reply (`Transaction.deferring`).
+    Conservative: text that merely might return rows (a WITH, a RETURNING in a
+    string, several statements) is said to, and waits for its reply.
+    """
+    words = sql.split(None, 1)
+    if not words or words[0].lower() not in ("insert", "update", "delete", "merge"):
+        return False
+    return ";" not in sql and "returning" not in sql.lower()
 
 
 def quote_identifier(name: str) -> str:

@@ -82,8 +82,10 @@ class ProjectionContext:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement in the batch's transaction; its rows."""
-        return self.tx.execute(sql, params)
+        tx = self._tx  # not the property: called once per event, it is a hot path
+        return (self.tx if tx is None else tx).execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement once per row of parameters."""
-        self.tx.executemany(sql, rows)
+        tx = self._tx
+        (self.tx if tx is None else tx).executemany(sql, rows)

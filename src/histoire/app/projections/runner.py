@@ -38,7 +38,7 @@ from histoire.core.recorded import START, Checkpoint, RecordedEvent
 from histoire.store import applied, progress
 from histoire.store.progress import FollowerKey
 from histoire.store.protocol import EventStore
-from histoire.store.transactions import TransactionalStore
+from histoire.store.transactions import Transaction, TransactionalStore
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +63,14 @@ class RunReport:
 
 
 class _Failed(Exception):
-    def __init__(self, index: int, error: BaseException) -> None:
+    def __init__(self, events: list[RecordedEvent], index: int, error: BaseException) -> None:
+        self.events = events
         self.index = index
         self.error = error
+
+
+class _SentAhead(Exception):
+    """A batch failed while writes were sent ahead: which event failed is not known."""
 
 
 class _Stale(Exception):
@@ -212,35 +217,70 @@ class ProjectionRunner:
         events = (
             [r for r in batch.events if str(r.event_id) not in skips] if skips else batch.events
         )
-        transactional = self.projection.transactional
-        redelivers = self.broker is not None
         try:
-            if not transactional:
-                if redelivers:
-                    with self.store.transaction(read_only=True) as tx:
-                        events = applied.unapplied(tx, key.name, events)
-                self._handle(events, ProjectionContext(None, self.projection.name, plan.generation))
-            # The rows and the checkpoint are derived from the log and commit together:
-            # a crash may lose the last batches whole, which are then simply redone.
-            with self.store.transaction(durable=not transactional) as tx:
-                if not generations.still_current(tx, self.projection.name, plan):
-                    raise _Stale
-                if transactional:
-                    if redelivers:
-                        events = applied.unapplied(tx, key.name, events)
-                    self._handle(
-                        events, ProjectionContext(tx, self.projection.name, plan.generation)
-                    )
-                if redelivers:
-                    applied.mark(tx, key.name, events)
-                if clear:
-                    progress.clear_failure(tx, key)
-                progress.save(tx, key, batch.checkpoint, len(events))
+            try:
+                events = self._commit(batch, events, key, plan, clear=clear, defer=True)
+            except _SentAhead:
+                # A write sent ahead failed, or a handler raised while writes were in
+                # flight: the batch was rolled back. Done again one statement at a
+                # time, it fails (if it still does) at the right event, with its error.
+                events = self._commit(batch, events, key, plan, clear=clear, defer=False)
         except _Failed as failed:
-            self._record_failure(events, failed, key, plan, report)
+            self._record_failure(failed.events, failed, key, plan, report)
             raise _StopRun from None
         report.handled += len(events)
         report.checkpoint = batch.checkpoint
+
+    def _commit(
+        self,
+        batch: Batch,
+        events: list[RecordedEvent],
+        key: FollowerKey,
+        plan: generations.Plan,
+        *,
+        clear: bool,
+        defer: bool,
+    ) -> list[RecordedEvent]:
+        """Handle `events` and record `batch`'s checkpoint; the events handled."""
+        transactional = self.projection.transactional
+        redelivers = self.broker is not None
+        if not transactional:
+            if redelivers:
+                with self.store.transaction(read_only=True) as tx:
+                    events = applied.unapplied(tx, key.name, events)
+            self._handle(events, ProjectionContext(None, self.projection.name, plan.generation))
+        # The rows and the checkpoint are derived from the log and commit together:
+        # a crash may lose the last batches whole, which are then simply redone.
+        with self.store.transaction(durable=not transactional) as tx:
+            if not generations.still_current(tx, self.projection.name, plan):
+                raise _Stale
+            if transactional:
+                if redelivers:
+                    events = applied.unapplied(tx, key.name, events)
+                context = ProjectionContext(tx, self.projection.name, plan.generation)
+                if defer:
+                    self._handle_sending_ahead(tx, events, context)
+                else:
+                    self._handle(events, context)
+            if redelivers:
+                applied.mark(tx, key.name, events)
+            if clear:
+                progress.clear_failure(tx, key)
+            progress.save(tx, key, batch.checkpoint, len(events))
+        return events
+
+    def _handle_sending_ahead(
+        self, tx: Transaction, events: list[RecordedEvent], context: ProjectionContext
+    ) -> None:
+        """`_handle`, the handlers' writes sent without waiting for each reply (PostgreSQL)."""
+        sent_ahead = False
+        try:
+            with tx.deferring() as sent_ahead:
+                self._handle(events, context)
+        except Exception as exc:
+            if sent_ahead:
+                raise _SentAhead from exc
+            raise
 
     def _handle(self, events: list[RecordedEvent], context: ProjectionContext) -> None:
         handlers = self._handlers
@@ -255,7 +295,7 @@ class ProjectionRunner:
                 try:
                     handler(decode(record), context)
                 except Exception as exc:
-                    raise _Failed(index, exc) from exc
+                    raise _Failed(events, index, exc) from exc
                 index += 1
                 continue
             # A run of consecutive events that one batch handler takes, in log order.
@@ -272,7 +312,7 @@ class ProjectionRunner:
                 context.record = events[start]
                 batch_handler(run, context)
             except Exception as exc:
-                raise _Failed(start, exc) from exc
+                raise _Failed(events, start, exc) from exc
 
     def _record_failure(
         self,

@@ -21,7 +21,7 @@ from histoire.core.errors import StoreError
 from histoire.store.postgres.errors import convert, is_connection_lost
 from histoire.store.postgres.operations import Steps
 from histoire.store.postgres.schema import PostgresLocation
-from histoire.store.postgres.sql import event_rows
+from histoire.store.postgres.sql import IN_INDEX_ORDER, event_rows
 
 T = TypeVar("T")
 AsyncConn = psycopg.AsyncConnection[Any]
@@ -172,6 +172,13 @@ class AsyncStorePool:
         rows: list[tuple[Any, ...]] = await self._request(doing, "rows", query, params)
         return rows
 
+    async def fetch_ordered(
+        self, query: str, params: Sequence[Any], doing: str
+    ) -> list[tuple[Any, ...]]:
+        """The rows of one keyset query of the log, read in index order, in binary."""
+        rows: list[tuple[Any, ...]] = await self._request(doing, "ordered", query, params)
+        return rows
+
     # -- operations (`operations`): the store's logic, awaited -------------------------
 
     async def perform(self, doing: str, steps: Steps[T]) -> T:
@@ -233,7 +240,13 @@ class AsyncStorePool:
 
 
 async def execute(conn: AsyncConn, how: str, query: str, params: Sequence[Any]) -> Any:
-    """One statement of an operation on `conn`: its row, rows, events, or nothing."""
+    """One statement of an operation on `conn`: its row, rows, events, or nothing;
+    "ordered": the rows of a keyset query, read in index order (`IN_INDEX_ORDER`)."""
+    if how == "ordered":
+        async with conn.pipeline():
+            await conn.execute(IN_INDEX_ORDER)
+            cursor = await conn.execute(query, params, binary=True)
+        return await cursor.fetchall()
     if how == "events":
         async with conn.cursor(binary=True, row_factory=event_rows) as cursor:
             await cursor.execute(query, params)

@@ -44,7 +44,7 @@ from histoire.store.postgres.async_listen import AsyncAppendListener
 from histoire.store.postgres.async_pool import AsyncStorePool, Pinned
 from histoire.store.postgres.connect import connection_kwargs
 from histoire.store.postgres.errors import convert
-from histoire.store.postgres.reads import log_batch, read_statements, stream_batch
+from histoire.store.postgres.reads import LOG_KEY, log_batch, read_statements, stream_batch
 from histoire.store.postgres.schema import PostgresLocation, check_schema, parse_url
 from histoire.store.postgres.sql import (
     LAST_VERSION,
@@ -283,11 +283,11 @@ class AsyncPostgresEventStore:
             return
         await self._settled()  # include what committed before this call, if it shows soon
         query = self._reads.log(category_mode(cats), kinds is not None, payloads=payloads)
-        xid, position = (0, 1) if payloads else (6, 2)
+        xid, position = (0, 1) if payloads else LOG_KEY
 
         def fetch(at: tuple[int, int], batch: int) -> Awaitable[list[Any]]:
             params = read_log_params(*at, cats, kinds, batch)
-            return self._fetch(query, params, "reading the log")
+            return self._db.fetch_ordered(query, params, "reading the log")
 
         async for rows in async_keyset_pages(
             fetch,

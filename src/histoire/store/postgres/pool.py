@@ -20,7 +20,7 @@ from histoire.core.recorded import RecordedEvent
 from histoire.store.postgres.errors import convert, is_connection_lost
 from histoire.store.postgres.operations import Steps
 from histoire.store.postgres.schema import PostgresLocation
-from histoire.store.postgres.sql import event_rows
+from histoire.store.postgres.sql import IN_INDEX_ORDER, event_rows
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
@@ -135,6 +135,10 @@ class StorePool:
 
         return self.run(doing, work)
 
+    def fetch_ordered(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
+        """The rows of one keyset query of the log, read in index order, in binary."""
+        return self.run(doing, lambda conn: execute(conn, "ordered", query, params))
+
     def fetch_events(self, query: str, params: Sequence[Any], doing: str) -> list[RecordedEvent]:
         """The rows of one query of `EVENT_COLUMNS`, as RecordedEvents."""
 
@@ -224,7 +228,13 @@ def cursor_of(conn: Conn) -> psycopg.Cursor[Any]:
 
 
 def execute(conn: Conn, how: str, query: str, params: Sequence[Any]) -> Any:
-    """One statement of an operation on `conn`: its row, rows, events, or nothing."""
+    """One statement of an operation on `conn`: its row, rows, events, or nothing;
+    "ordered": the rows of a keyset query, read in index order (`IN_INDEX_ORDER`)."""
+    if how == "ordered":
+        with conn.pipeline():
+            conn.execute(IN_INDEX_ORDER)
+            cursor = conn.execute(query, params, binary=True)
+        return cursor.fetchall()
     if how == "events":
         with conn.cursor(binary=True, row_factory=event_rows) as events:
             return events.execute(query, params).fetchall()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
+from itertools import chain, starmap
 from typing import Any
 
 from psycopg import sql
@@ -29,7 +29,12 @@ Fetch = Callable[[str, Sequence[Any], str], list[Any]]
 
 _ENVELOPE_COLUMNS = "event_id, recorded_at, metadata, causation_id, correlation_id"
 _STREAM_COLUMNS = f"version, position, type, schema_version, data, xid, {_ENVELOPE_COLUMNS}"
-_LOG_COLUMNS = f"stream_id, version, position, type, schema_version, data, xid, {_ENVELOPE_COLUMNS}"
+_LOG_COLUMNS = (
+    "event_id, stream_id, version, position, recorded_at, type, schema_version, data, "
+    "metadata, causation_id, correlation_id, xid"
+)  # RecordedEvent's arguments, in order: a batch becomes events without unpacking rows
+LOG_KEY = (11, 3)
+"""Where a `_LOG_COLUMNS` row holds its (xid, position)."""
 _LOG_PAYLOAD_COLUMNS = "xid, position, stream_id, version, type, schema_version, data"
 
 
@@ -153,13 +158,4 @@ def payload_pages(
 
 def log_batch(rows: list[Any]) -> list[RecordedEvent]:
     """The events of a batch of `ReadStatements.log` rows."""
-    return [
-        RecordedEvent(
-            event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
-            metadata, causation_id, correlation_id, xid,
-        )
-        for (
-            stream_id, version, position, kind, schema_version, data, xid,
-            event_id, recorded_at, metadata, causation_id, correlation_id,
-        ) in rows
-    ]  # fmt: skip
+    return list(starmap(RecordedEvent, rows))

@@ -40,6 +40,13 @@ EVENT_COLUMNS = (
 HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
 """Every transaction below this id has ended: rows below it are final."""
 
+IN_INDEX_ORDER = "SELECT set_config('enable_sort', 'off', true)"
+"""Sent before the log's keyset queries, in the same pipeline (one implicit transaction,
+one round trip): they then walk an index in (xid, position) order, a batch costing its
+own rows, whatever the table's statistics. Without statistics (a log just loaded, before
+autovacuum analyses it, or with autovacuum off) the planner expects a handful of matching
+rows and chose to sort every event after the checkpoint, for every batch."""
+
 _metadata_encode = msgspec.json.Encoder().encode
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

@@ -58,7 +58,13 @@ from histoire.store.postgres.errors import (
 )
 from histoire.store.postgres.listen import AppendListener
 from histoire.store.postgres.pool import StorePool, connect
-from histoire.store.postgres.reads import log_batch, payload_pages, read_statements, stream_pages
+from histoire.store.postgres.reads import (
+    LOG_KEY,
+    log_batch,
+    payload_pages,
+    read_statements,
+    stream_pages,
+)
 from histoire.store.postgres.schema import (
     PostgresLocation,
     apply_migrations,
@@ -66,6 +72,7 @@ from histoire.store.postgres.schema import (
     parse_url,
 )
 from histoire.store.postgres.sql import (
+    IN_INDEX_ORDER,
     LAST_VERSION,
     category_mode,
     read_log_params,
@@ -244,8 +251,9 @@ class PostgresEventStore:
         limit: int | None,
         size: int,
     ) -> Iterator[RecordedEvent]:
-        for rows in self._log_rows(after, cats, kinds, limit, size, payloads=False):
-            yield from log_batch(rows)
+        return chain.from_iterable(
+            map(log_batch, self._log_rows(after, cats, kinds, limit, size, payloads=False))
+        )
 
     def _log_payload_pages(
         self,
@@ -277,9 +285,9 @@ class PostgresEventStore:
             if first[0]:
                 first[0] = False
                 return self._settled_batch(query, params)
-            return self._fetch(query, params, "reading the log")
+            return self._db.fetch_ordered(query, params, "reading the log")
 
-        xid, position = (0, 1) if payloads else (6, 2)
+        xid, position = (0, 1) if payloads else LOG_KEY
         yield from keyset_pages(
             fetch,
             lambda last: (last[xid], last[position]),
@@ -297,6 +305,7 @@ class PostgresEventStore:
 
         def work(conn: Conn) -> tuple[tuple[Any, ...], list[Any]]:
             with conn.pipeline():
+                conn.execute(IN_INDEX_ORDER)
                 head = conn.execute(self._sql.head, (), binary=True)
                 rows = conn.execute(query, params, binary=True)
             return head.fetchall()[0], rows.fetchall()  # the head query gives one row
@@ -305,7 +314,7 @@ class PostgresEventStore:
         if (newest or 0) < horizon or self.visibility_wait <= 0:
             return rows
         self._settled()  # include what committed before this call, if it shows soon
-        return self._fetch(query, params, "reading the log")
+        return self._db.fetch_ordered(query, params, "reading the log")
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)

@@ -2,16 +2,17 @@
 
 A stream is read as (version, position, type, schema_version, data, then the
 envelope: event_id, recorded_at, metadata, causation_id, correlation_id); its
-id is known. The log is read the same way, with each row's stream id in
-front. The envelope is read with the rest, so that a RecordedEvent stands on
-its own (after the store is closed, inside a transaction); folds that need
-none of it read `read_payloads` / `read_log_payloads` rows instead.
+id is known. The log is read in the order of RecordedEvent's arguments, so
+that a batch of rows becomes events without unpacking them in Python. The
+envelope is read with the rest, so that a RecordedEvent stands on its own
+(after the store is closed, inside a transaction); folds that need none of it
+read `read_payloads` / `read_log_payloads` rows instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
-from itertools import chain
+from itertools import chain, starmap
 from typing import Any
 
 from histoire.core.recorded import LogPayloadRow, PayloadRow, RecordedEvent
@@ -23,7 +24,10 @@ Fetch = Callable[[str, Sequence[Any], str], list[Any]]
 
 _ENVELOPE_COLUMNS = "event_id, recorded_at, metadata, causation_id, correlation_id"
 _STREAM_COLUMNS = f"version, position, type, schema_version, data, {_ENVELOPE_COLUMNS}"
-_LOG_COLUMNS = f"stream_id, version, position, type, schema_version, data, {_ENVELOPE_COLUMNS}"
+_LOG_COLUMNS = (
+    "event_id, stream_id, version, position, recorded_at, type, schema_version, data, "
+    "metadata, causation_id, correlation_id"
+)  # RecordedEvent's arguments, in order
 _LOG_PAYLOAD_COLUMNS = "0, position, stream_id, version, type, schema_version, data"
 
 STREAM_FORWARD = (
@@ -75,20 +79,6 @@ def stream_batch(stream_id: str, rows: list[Any], backward: bool) -> list[Record
     ]  # fmt: skip
 
 
-def log_batch(rows: list[Any]) -> list[RecordedEvent]:
-    """The events of a batch of `log_query` rows."""
-    return [
-        RecordedEvent(
-            event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
-            metadata, causation_id, correlation_id,
-        )
-        for (
-            stream_id, version, position, kind, schema_version, data,
-            event_id, recorded_at, metadata, causation_id, correlation_id,
-        ) in rows
-    ]  # fmt: skip
-
-
 def stream_pages(
     fetch: Fetch,
     stream_id: str,
@@ -120,8 +110,8 @@ def log_pages(
     batch_size: int,
 ) -> Iterator[RecordedEvent]:
     """The events of the log after `position`, filtered, in batches."""
-    for rows in _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size):
-        yield from log_batch(rows)
+    pages = _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size)
+    return chain.from_iterable(starmap(RecordedEvent, rows) for rows in pages)
 
 
 def log_payload_pages(
