@@ -117,7 +117,12 @@ class SQLiteTransaction:
 
 
 class PostgresTransaction:
-    """A Transaction on a psycopg connection already inside BEGIN."""
+    """A Transaction on a psycopg connection, begun by its first statement.
+
+    `begin` (BEGIN and its settings) goes out with the first statement, in
+    one round trip (a pipeline): a projection's batch pays one round trip
+    less between an append and its view.
+    """
 
     dialect: Dialect = "postgresql"
 
@@ -129,6 +134,7 @@ class PostgresTransaction:
         driver_error: type[Exception],
         *,
         read_only: bool,
+        begin: Sequence[str] = (),
     ) -> None:
         self._read_only = read_only
         self._conn = conn
@@ -136,6 +142,7 @@ class PostgresTransaction:
         self._quoted_schema = quote_identifier(schema)
         self._convert = convert
         self._driver_error = driver_error  # psycopg.Error (psycopg is an optional dependency)
+        self._begin = tuple(begin)
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
@@ -149,13 +156,28 @@ class PostgresTransaction:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            cursor = self._conn.execute(sql, params)
+            cursor = self._first(sql, params) if self._begin else self._conn.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
         except (self._driver_error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
+    def _first(self, sql: str, params: Sequence[Any]) -> Any:
+        """The cursor of the first statement, sent after BEGIN in one round trip."""
+        begin, self._begin = self._begin, ()
+        with self._conn.pipeline():
+            for statement in begin:
+                self._conn.execute(statement)
+            return self._conn.execute(sql, params)
+
+    def _start(self) -> None:
+        """Send BEGIN now, if no statement has yet."""
+        if self._begin:
+            begin, self._begin = self._begin, ()
+            self._conn.execute("; ".join(begin))
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
+            self._start()
             with self._conn.cursor() as cursor:
                 cursor.executemany(sql, rows)
         except (self._driver_error, UnicodeEncodeError) as exc:
@@ -169,9 +191,7 @@ class PostgresTransaction:
         # An advisory lock per (schema, key), released at the end of the transaction;
         # allowed in read-only transactions too.
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        self._conn.execute(
-            f"SELECT {function}(hashtextextended(%s, 0))", (f"{self._schema}\x1f{key}",)
-        )
+        self.execute(f"SELECT {function}(hashtextextended(%s, 0))", (f"{self._schema}\x1f{key}",))
 
 
 def failed(error: Exception, sql: str, convert: Convert, *, write_refused: bool) -> NoReturn:
