@@ -15,7 +15,7 @@ database, so that they run in tests.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
 
@@ -116,12 +116,19 @@ class SQLiteTransaction:
         return None
 
 
+_INLINED = (str, int, type(None))
+"""Parameter types a client-side binding writes as PostgreSQL reads them server-side."""
+
+
 class PostgresTransaction:
     """A Transaction on a psycopg connection, begun by its first statement.
 
-    `begin` (BEGIN and its settings) goes out with the first statement, in
-    one round trip (a pipeline): a projection's batch pays one round trip
-    less between an append and its view.
+    `begin` (BEGIN and its settings) goes out with the first statement, in one
+    round trip: a projection's batch pays one round trip less between an
+    append and its view. They share one simple query, the statement's
+    parameters bound by the client (`client_cursor`), when these are text,
+    integers or NULL (the checkpoint and generation queries that open a
+    projection's batch); otherwise BEGIN goes first, on its own.
     """
 
     dialect: Dialect = "postgresql"
@@ -135,6 +142,7 @@ class PostgresTransaction:
         *,
         read_only: bool,
         begin: Sequence[str] = (),
+        client_cursor: Callable[[Any], Any] | None = None,
     ) -> None:
         self._read_only = read_only
         self._conn = conn
@@ -143,6 +151,7 @@ class PostgresTransaction:
         self._convert = convert
         self._driver_error = driver_error  # psycopg.Error (psycopg is an optional dependency)
         self._begin = tuple(begin)
+        self._client_cursor = client_cursor  # psycopg.ClientCursor
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
@@ -162,12 +171,17 @@ class PostgresTransaction:
             self._failed(exc, sql)
 
     def _first(self, sql: str, params: Sequence[Any]) -> Any:
-        """The cursor of the first statement, sent after BEGIN in one round trip."""
-        begin, self._begin = self._begin, ()
-        with self._conn.pipeline():
-            for statement in begin:
-                self._conn.execute(statement)
+        """The cursor of the first statement, sent after BEGIN in one round trip if it can."""
+        values = params.values() if isinstance(params, Mapping) else params
+        if self._client_cursor is None or any(type(p) not in _INLINED for p in values):
+            self._start()
             return self._conn.execute(sql, params)
+        begin, self._begin = self._begin, ()
+        cursor = self._client_cursor(self._conn)
+        cursor.execute("; ".join((*begin, sql)), params)
+        while cursor.nextset():  # the statement's result is the last one
+            pass
+        return cursor
 
     def _start(self) -> None:
         """Send BEGIN now, if no statement has yet."""

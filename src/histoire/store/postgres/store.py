@@ -358,6 +358,7 @@ class PostgresEventStore:
                 psycopg.Error,
                 read_only=read_only,
                 begin=begin,
+                client_cursor=psycopg.ClientCursor,
             )
 
     # -- following -----------------------------------------------------------------
