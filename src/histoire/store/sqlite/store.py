@@ -25,6 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ class SQLiteEventStore:
         self._appended = threading.Condition()
         self._waiting = 0  # callers of wait_for_events: an append notifies only if any
         self._watches = threading.local()  # each waiting thread's WalWatch
-        self._all_watches: list[WalWatch] = []
+        self._all_watches: weakref.WeakSet[WalWatch] = weakref.WeakSet()  # to close
         self._turns: WriterTurns | None = None
         self._connections = Connections(self.path, durability, lock_timeout, self.read_only)
         self._writer = self._connections.open()
@@ -426,7 +427,7 @@ class SQLiteEventStore:
             watch = self._watches.watch = WalWatch.open(self.path)
             if watch is not None:
                 with self._appended:
-                    self._all_watches.append(watch)
+                    self._all_watches.add(watch)
         return watch
 
     # -- snapshots ---------------------------------------------------------
@@ -545,7 +546,8 @@ class SQLiteEventStore:
             self._turns.close()
         self._connections.close()
         with self._appended:
-            watches, self._all_watches = self._all_watches, []
+            watches = list(self._all_watches)
+            self._all_watches.clear()
         for watch in watches:
             watch.close()
 

@@ -21,6 +21,7 @@ import select
 import struct
 import sys
 import time
+import weakref
 from pathlib import Path
 
 SETTLE_START = 0.0001
@@ -70,6 +71,8 @@ class WalWatch:
         self._wal_name = wal_name
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
+        # Closed by close(), or when the thread that kept it ends (it is forgotten then).
+        self._closer = weakref.finalize(self, _close, fd)
 
     @classmethod
     def open(cls, database: Path) -> WalWatch | None:
@@ -113,8 +116,12 @@ class WalWatch:
 
     def close(self) -> None:
         """Close the descriptor (slow: the kernel waits for a grace period, ~10 ms)."""
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        self._closer()
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 class WalLooks:
