@@ -101,6 +101,32 @@ class LiveSide(Protocol):
     def stop(self) -> None: ...
 
 
+class FollowThread:
+    """A LiveSide's follower thread: `follow(stop)` runs until `stop` is set; its error is kept."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[BaseException] = []
+
+    def _start_thread(self, name: str, follow: Callable[[threading.Event], None]) -> None:
+        def run() -> None:
+            try:
+                follow(self._stop)
+            except BaseException as exc:
+                self.errors.append(exc)
+
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.errors:
+            raise self.errors[0]
+
+
 @dataclass
 class LiveResult:
     paced: Latencies

@@ -31,7 +31,7 @@ from benchmarks.catchup import (
     upsert_balance,
 )
 from benchmarks.common import AMOUNT_CENTS, CURRENCY, OWNER
-from benchmarks.live import Appender, Collector
+from benchmarks.live import Appender, Collector, FollowThread
 from benchmarks.probes import Probe
 from histoire import (
     NO_STREAM,
@@ -187,14 +187,12 @@ def _new_account() -> str:
 # -- W11: the live side and its appender ---------------------------------------------------
 
 
-class HistoireLive:
+class HistoireLive(FollowThread):
     def __init__(self, url: str, schema: str | None, codec: Codec) -> None:
+        super().__init__()
         self.store = open_store(url, schema=schema) if schema else open_store(url)
         self.codec = codec
         self.appender = (histoire_appender, (url, schema))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors: list[BaseException] = []
 
     def start(self, collector: Collector) -> None:
         def applied(_report: RunReport, batch: Batch) -> None:
@@ -210,23 +208,12 @@ class HistoireLive:
             on_batch=applied,
         )
 
-        def follow() -> None:
-            try:
-                report = runner.run(live=True, stop=self._stop)
-                if report.failure is not None:
-                    raise report.failure
-            except BaseException as exc:
-                self.errors.append(exc)
+        def follow(stop: threading.Event) -> None:
+            report = runner.run(live=True, stop=stop)
+            if report.failure is not None:
+                raise report.failure
 
-        self._thread = threading.Thread(target=follow, name="bench-projection", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        if self.errors:
-            raise self.errors[0]
+        self._start_thread("bench-projection", follow)
 
     def close(self) -> None:
         self.store.close()

@@ -393,7 +393,7 @@ class Runner:
             self.run_follow_latency(peers)
             projections = ProjectionWorkloads(self)
             projections.catch_up(systems, "postgres")
-            projections.live(peers, "postgres")
+            projections.live(systems, "postgres")
         finally:
             for system in systems:
                 system.close()

@@ -14,7 +14,9 @@ Rounds are interleaved as elsewhere: per round, each system in turn.
   tracemalloc: the peak of what Python allocated (flat if it does not grow
   with the log; compare W10 and W10L).
 - W11: per round, histoire then eventsourcing (PostgreSQL only: it cannot
-  follow SQLite); the idle CPU is measured in the first round only.
+  follow SQLite), then on PostgreSQL the raw floor (live_raw.py: LISTEN +
+  SELECT + one transaction by hand); the idle CPU is measured in the first
+  round only.
 - W12: histoire only, SQLite: per round a fresh store, W1 to open the
   accounts (not reported), then W2 in segments alternately with the
   projection process paused and running live (see beside.py).
@@ -191,8 +193,8 @@ class ProjectionWorkloads:
             return
         for round_no in range(1, self.runner.rounds + 1):
             for system in systems:
-                if system.name == "raw":
-                    continue
+                if type(system).w11_side is System.w11_side:
+                    continue  # no live side (raw on SQLite: its floor would be a busy loop)
                 try:
                     self._one_live(prefix, system, round_no)
                 finally:

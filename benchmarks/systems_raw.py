@@ -46,6 +46,7 @@ from benchmarks.common import (
     sqlite_pragmas,
     threaded,
 )
+from benchmarks.live_raw import RawPostgresLive
 from benchmarks.projections_raw import RawPostgresCatchUp, RawSQLiteCatchUp
 from benchmarks.view import SQLiteBalanceView
 
@@ -468,6 +469,11 @@ class RawPostgres(RawPostgresCatchUp, _LogCatchUp, System):
         with pg_connect(self.pg_url, autocommit=True) as conn:
             sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
         return {"driver": "psycopg", "synchronous_commit": sync}
+
+    def w11_side(self) -> RawPostgresLive:
+        """W11's floor: histoire's appender, followed by hand (see live_raw.py)."""
+        assert self.pg_url is not None
+        return RawPostgresLive(self.pg_url, self.new_pg_schema("live"))
 
     _INSERT_HEAD = (
         "INSERT INTO events (event_id, stream_id, category, version, type, schema_version, "

@@ -4,13 +4,15 @@ A task of the store reads the notifications of its one LISTEN connection and
 wakes every waiting task; a wait holds no connection of its own, so that a
 cancelled wait has nothing to give back (it only stops waiting). As in the
 blocking `listen`, a notified event may still be hidden behind an older
-running transaction: the waiter then looks again with the same backoff.
+running transaction: the waiter then looks again with the same backoff; the
+logic of a wait is the blocking listener's (`listen.waiting`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +21,7 @@ from psycopg import sql
 
 from histoire.core.errors import StoreError
 from histoire.core.recorded import Checkpoint
-from histoire.store.postgres.listen import POLL_MAX, POLL_START
+from histoire.store.postgres.listen import waiting
 
 AsyncConn = psycopg.AsyncConnection[Any]
 AsyncHead = Callable[[], Awaitable[tuple[Checkpoint, bool]]]
@@ -47,24 +49,24 @@ class AsyncAppendListener:
 
     async def wait(self, after: Checkpoint, timeout: float, head: AsyncHead) -> bool:
         """Wait until `head()` passes `after` or `timeout` seconds pass; whether it did."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout  # math.inf: no limit
-        mark = tuple(after)
+        steps = waiting(tuple(after), time.monotonic() + timeout)  # math.inf: no limit
         await self._listening()  # before reading the head: no notification is lost
-        pause = POLL_START
+        notified = self._notified
+        reply: Any = None
         while True:
-            notified = self._notified
-            last, hidden = await head()
-            if last > mark:
-                return True
-            left = deadline - loop.time()
-            if left <= 0:
-                return False
+            try:
+                look, seconds = steps.send(reply)
+            except StopIteration as done:
+                return bool(done.value)
+            if look == "head":
+                notified = self._notified  # what comes from now on wakes this wait
+                reply = await head()
+                continue
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(left, pause) if hidden else left):
+                async with asyncio.timeout(seconds):
                     await notified.wait()
+            reply = notified.is_set()
             self._check()
-            pause = min(pause * 2, POLL_MAX) if hidden else POLL_START
 
     def _check(self) -> None:
         if self._closed:

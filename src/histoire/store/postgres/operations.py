@@ -107,10 +107,10 @@ def settled(sql: Statements, visibility_wait: float) -> Steps[Checkpoint]:
     if newest < horizon or visibility_wait <= 0:
         return checkpoint
     deadline = time.monotonic() + visibility_wait
-    pause = 0.001
+    pause = 0.0002  # usually a fraction of a millisecond: look soon, then less often
     while time.monotonic() < deadline:
         yield ("sleep", "", (pause,))
-        pause = min(pause * 2, 0.02)
+        pause = min(pause * 1.5, 0.02)
         checkpoint, _, horizon = yield from head_row(sql)
         if horizon > newest:
             break

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg.pq import TransactionStatus
 
 from histoire.core.errors import StoreError
 from histoire.core.recorded import RecordedEvent
@@ -24,6 +25,7 @@ from histoire.store.postgres.sql import IN_INDEX_ORDER, event_rows
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
+IDLE = TransactionStatus.IDLE
 
 
 class StorePool:
@@ -99,27 +101,32 @@ class StorePool:
     @contextmanager
     def transaction(
         self, doing: str, *, read_only: bool = False, durable: bool = True
-    ) -> Iterator[Conn]:
-        """A pooled connection inside BEGIN, committed on a clean exit.
+    ) -> Iterator[tuple[Conn, tuple[str, ...]]]:
+        """A pooled connection for one transaction, and the statements that begin it.
 
-        Errors of the body go out as they are (a read-model handler's own error);
-        errors of BEGIN, COMMIT or the pool come out as histoire's.
+        The caller sends the BEGIN statements with its first statement, in one
+        round trip (`PostgresTransaction`); the transaction is committed on a
+        clean exit, if it began. Errors of the body go out as they are (a
+        read-model handler's own error); errors of COMMIT or the pool come out
+        as histoire's.
         """
         if self.closed:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
+        if read_only:
+            begin: tuple[str, ...] = ("BEGIN READ ONLY",)
+        elif durable:
+            begin = ("BEGIN",)
+        else:
+            begin = ("BEGIN", "SET LOCAL synchronous_commit = off")
         try:
             with self._pool.connection() as conn:
-                if read_only:
-                    conn.execute("BEGIN READ ONLY")
-                elif durable:
-                    conn.execute("BEGIN")
-                else:  # one round trip for both
-                    conn.execute("BEGIN; SET LOCAL synchronous_commit = off")
                 try:
-                    yield conn
+                    yield conn, begin
                 except BaseException:
                     conn.rollback()
                     raise
+                if conn.info.transaction_status == IDLE:
+                    return  # nothing ran: nothing began
                 try:
                     conn.execute("COMMIT")
                 except psycopg.Error as exc:

@@ -356,15 +356,18 @@ class PostgresEventStore:
 
         Tables named through `tx.table(name)` live in the store's schema.
         """
-        with self._db.transaction(
-            "using a read model", read_only=read_only, durable=durable
-        ) as conn:
+        with self._db.transaction("using a read model", read_only=read_only, durable=durable) as (
+            conn,
+            begin,
+        ):
             yield PostgresTransaction(
                 conn,
                 self.schema,
                 lambda exc, doing: convert(exc, doing, self.location),
                 psycopg.Error,
                 read_only=read_only,
+                begin=begin,
+                client_cursor=psycopg.ClientCursor,
             )
 
     # -- following -----------------------------------------------------------------

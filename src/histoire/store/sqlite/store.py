@@ -25,6 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ from histoire.store.sqlite.reads import (
 )
 from histoire.store.sqlite.schema import ensure_schema
 from histoire.store.sqlite.turns import WriterTurns
+from histoire.store.sqlite.wal_watch import WalLooks, WalWatch
 from histoire.store.sqlite.writer import COLUMNS as _COLUMNS
 from histoire.store.sqlite.writer import (
     Outcome,
@@ -96,7 +98,8 @@ from histoire.store.transactions import Transaction, committing
 __all__ = ["SQLiteEventStore", "durability_from_url", "sqlite_path_from_url"]
 
 POLL_INTERVAL = 0.002
-"""How often a waiting follower looks for other processes' commits, in seconds."""
+"""How often a waiting follower looks for other processes' commits, in seconds, without
+inotify (with it: see `wal_watch.WalLooks`)."""
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
@@ -148,6 +151,10 @@ class SQLiteEventStore:
                 raise StoreNotFoundError(self.url)
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
+        self._appended = threading.Condition()
+        self._waiting = 0  # callers of wait_for_events: an append notifies only if any
+        self._watches = threading.local()  # each waiting thread's WalWatch
+        self._all_watches: weakref.WeakSet[WalWatch] = weakref.WeakSet()  # to close
         self._turns: WriterTurns | None = None
         self._connections = Connections(self.path, durability, lock_timeout, self.read_only)
         self._writer = self._connections.open()
@@ -164,8 +171,6 @@ class SQLiteEventStore:
         except BaseException:
             self.close()
             raise
-        self._appended = threading.Condition()
-        self._waiting = 0  # callers of wait_for_events: an append notifies only if any
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
 
     def _reader(self) -> sqlite3.Connection:
@@ -430,17 +435,21 @@ class SQLiteEventStore:
         return Checkpoint(0, int(rows[0][0]))
 
     def wait_for_events(self, after: Checkpoint, timeout: float | None) -> bool:
-        """Wake on appends of this process at once, on other processes' within ~2 ms.
+        """Wake on appends of this process and of others within a fraction of a millisecond.
 
         Other processes' commits are seen through `PRAGMA data_version`, which
         changes when another connection commits: a cheap look at the WAL index
-        in shared memory, no query of the table, every `POLL_INTERVAL` seconds.
+        in shared memory, no query of the table. On Linux the waiter sleeps on
+        inotify until the WAL is written (`wal_watch`), then looks until the
+        commit shows; elsewhere it looks every `POLL_INTERVAL` seconds.
         """
         position = validate_checkpoint(after).position
         deadline = time.monotonic() + wait_timeout(timeout)
         conn = self._reader()
-        # Counted before the head is read: an append that commits after this
-        # read sees the count and notifies.
+        watch = self._wal_watch()
+        looks = None if watch is None else WalLooks(watch)
+        # Counted (and watching) before the head is read: an append that commits
+        # after this read sees the count and notifies, or writes the WAL.
         with self._appended:
             self._waiting += 1
         try:
@@ -451,9 +460,12 @@ class SQLiteEventStore:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                with self._appended:
-                    if self._appended.wait(min(left, POLL_INTERVAL)):
-                        return True
+                if looks is None:
+                    with self._appended:
+                        if self._appended.wait(min(left, POLL_INTERVAL)):
+                            return True
+                else:
+                    looks.wait(left)
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
                 if version != seen:
                     seen = version
@@ -462,6 +474,17 @@ class SQLiteEventStore:
         finally:
             with self._appended:
                 self._waiting -= 1
+
+    def _wal_watch(self) -> WalWatch | None:
+        """This thread's watch on the WAL (None: not available, poll)."""
+        try:
+            watch: WalWatch | None = self._watches.watch
+        except AttributeError:
+            watch = self._watches.watch = WalWatch.open(self.path)
+            if watch is not None:
+                with self._appended:
+                    self._all_watches.add(watch)
+        return watch
 
     # -- snapshots ---------------------------------------------------------
 
@@ -578,6 +601,11 @@ class SQLiteEventStore:
         if self._turns is not None:
             self._turns.close()
         self._connections.close()
+        with self._appended:
+            watches = list(self._all_watches)
+            self._all_watches.clear()
+        for watch in watches:
+            watch.close()
 
     def __enter__(self) -> SQLiteEventStore:
         return self
