@@ -281,12 +281,15 @@ class AsyncPostgresEventStore:
         store's statements: whole rows, or a fold's with `payloads`)."""
         if cats == [] or kinds == []:
             return
-        await self._settled()  # include what committed before this call, if it shows soon
         query = self._reads.log(category_mode(cats), kinds is not None, payloads=payloads)
         xid, position = (0, 1) if payloads else (6, 2)
+        first = [True]
 
         def fetch(at: tuple[int, int], batch: int) -> Awaitable[list[Any]]:
             params = read_log_params(*at, cats, kinds, batch)
+            if first[0]:
+                first[0] = False
+                return self._settled_batch(query, params)
             return self._fetch(query, params, "reading the log")
 
         async for rows in async_keyset_pages(
@@ -297,6 +300,22 @@ class AsyncPostgresEventStore:
             size,
         ):
             yield rows
+
+    async def _settled_batch(self, query: str, params: Sequence[Any]) -> list[Any]:
+        """The first batch of a log read, once what committed before the call shows:
+        the head and the batch in one round trip (a pipeline), as the blocking store."""
+
+        async def work(conn: Any) -> tuple[tuple[Any, ...], list[Any]]:
+            async with conn.pipeline():
+                head = await conn.execute(self._sql.head, (), binary=True)
+                rows = await conn.execute(query, params, binary=True)
+            return (await head.fetchall())[0], await rows.fetchall()
+
+        head, rows = await self._db.run("reading the log", work)
+        if operations.first_batch_is_final(head, self.visibility_wait):
+            return rows
+        await self._settled()  # include what committed before this call, if it shows soon
+        return await self._fetch(query, params, "reading the log")
 
     async def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
