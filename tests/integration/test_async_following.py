@@ -240,7 +240,7 @@ def test_the_loop_is_not_blocked_by_handles_and_waits(async_store_opener: Opener
                 late.append(loop.time() - planned)
 
         async def client(n: int) -> None:
-            await handler.handle(f"account-{n}", bank.OpenAccount(owner="ada"))
+            await handler.handle(f"account-new{n}", bank.OpenAccount(owner="ada"))
             for amount in range(1, 21):
                 await handler.handle(f"account-{n % 4}", bank.Deposit(amount_cents=amount))
 
@@ -250,7 +250,8 @@ def test_the_loop_is_not_blocked_by_handles_and_waits(async_store_opener: Opener
                 await store.wait_for_events(head, 0.05)
                 head = await store.head()
 
-        await handler.handle("account-0", bank.OpenAccount(owner="warm-up"))
+        for n in range(4):  # the accounts the clients deposit on, open before any deposit
+            await handler.handle(f"account-{n}", bank.OpenAccount(owner="warm-up"))
         with steps_blocked() as blocked:
             tick = asyncio.create_task(ticker())
             waits = [asyncio.create_task(waiter()) for _ in range(4)]

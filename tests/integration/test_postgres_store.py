@@ -629,3 +629,40 @@ def test_a_log_batch_walks_an_index_in_log_order_whatever_the_statistics(
     with psycopg.connect(url, autocommit=True) as conn:
         plan = "\n".join(row[0] for row in execute(conn, "ordered", "EXPLAIN " + query, params))
     assert "Index Scan" in plan and "Sort" not in plan, plan
+
+
+def test_an_async_log_read_waits_for_an_older_transaction_that_ends_soon(
+    private_url: str,
+) -> None:
+    """The async store's log read (head and first batch in one round trip) still gives an
+    event committed before the call but hidden by an older transaction that ends within
+    visibility_wait; with visibility_wait=0 it gives what shows at once."""
+    import asyncio
+
+    from histoire.store.postgres.async_store import AsyncPostgresEventStore
+
+    url, schema = private_url, fresh_postgres_schema(private_url)
+
+    async def scenario() -> None:
+        store = await AsyncPostgresEventStore.open(url, schema=schema, visibility_wait=2.0)
+        eager = await AsyncPostgresEventStore.open(url, schema=schema, visibility_wait=0)
+        try:
+            await store.append("warm-1", new_events(1))
+            mark = await store.head()
+            blocker = await psycopg.AsyncConnection.connect(url)
+            try:
+                await blocker.execute("SELECT pg_current_xact_id()")  # holds the horizon back
+                await store.append("account-1", new_events(1))
+                assert [e async for e in eager.read_log(mark)] == []
+                asyncio.get_running_loop().call_later(0.3, asyncio.ensure_future, blocker.commit())
+                started = time.monotonic()
+                read = [e.stream_id async for e in store.read_log(mark)]
+                assert read == ["account-1"] and time.monotonic() - started >= 0.2
+            finally:
+                await asyncio.sleep(0.35)
+                await blocker.close()
+        finally:
+            await store.aclose()
+            await eager.aclose()
+
+    asyncio.run(scenario())

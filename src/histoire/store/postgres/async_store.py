@@ -47,6 +47,7 @@ from histoire.store.postgres.errors import convert
 from histoire.store.postgres.reads import LOG_KEY, log_batch, read_statements, stream_batch
 from histoire.store.postgres.schema import PostgresLocation, check_schema, parse_url
 from histoire.store.postgres.sql import (
+    IN_INDEX_ORDER,
     LAST_VERSION,
     category_mode,
     read_log_params,
@@ -281,12 +282,15 @@ class AsyncPostgresEventStore:
         store's statements: whole rows, or a fold's with `payloads`)."""
         if cats == [] or kinds == []:
             return
-        await self._settled()  # include what committed before this call, if it shows soon
         query = self._reads.log(category_mode(cats), kinds is not None, payloads=payloads)
         xid, position = (0, 1) if payloads else LOG_KEY
+        first = [True]
 
         def fetch(at: tuple[int, int], batch: int) -> Awaitable[list[Any]]:
             params = read_log_params(*at, cats, kinds, batch)
+            if first[0]:
+                first[0] = False
+                return self._settled_batch(query, params)
             return self._db.fetch_ordered(query, params, "reading the log")
 
         async for rows in async_keyset_pages(
@@ -297,6 +301,23 @@ class AsyncPostgresEventStore:
             size,
         ):
             yield rows
+
+    async def _settled_batch(self, query: str, params: Sequence[Any]) -> list[Any]:
+        """The first batch of a log read, once what committed before the call shows:
+        the head and the batch in one round trip (a pipeline), as the blocking store."""
+
+        async def work(conn: Any) -> tuple[tuple[Any, ...], list[Any]]:
+            async with conn.pipeline():
+                await conn.execute(IN_INDEX_ORDER)
+                head = await conn.execute(self._sql.head, (), binary=True)
+                rows = await conn.execute(query, params, binary=True)
+            return (await head.fetchall())[0], await rows.fetchall()
+
+        head, rows = await self._db.run("reading the log", work)
+        if operations.first_batch_is_final(head, self.visibility_wait):
+            return rows
+        await self._settled()  # include what committed before this call, if it shows soon
+        return await self._db.fetch_ordered(query, params, "reading the log")
 
     async def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)

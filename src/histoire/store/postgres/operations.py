@@ -90,6 +90,15 @@ def head_row(sql: Statements) -> Steps[tuple[Checkpoint, int, int]]:
     return START if xid is None else Checkpoint(xid, position), newest or 0, horizon
 
 
+def first_batch_is_final(head: Sequence[Any], visibility_wait: float) -> bool:
+    """Whether a log read's first batch, read with the head row (`sql.head`) in one
+    round trip, is the one to give: no event committed before the read is still
+    hidden behind an older open transaction (or the store does not wait for those).
+    Otherwise the read waits as `settled` does, then reads the batch again."""
+    _, _, newest, horizon = head
+    return bool((newest or 0) < horizon or visibility_wait <= 0)
+
+
 def head(sql: Statements) -> Steps[tuple[Checkpoint, bool]]:
     """The last visible event's checkpoint, and whether committed events are still hidden.
 

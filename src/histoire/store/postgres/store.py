@@ -310,8 +310,8 @@ class PostgresEventStore:
                 rows = conn.execute(query, params, binary=True)
             return head.fetchall()[0], rows.fetchall()  # the head query gives one row
 
-        (_, _, newest, horizon), rows = self._db.run("reading the log", work)
-        if (newest or 0) < horizon or self.visibility_wait <= 0:
+        head, rows = self._db.run("reading the log", work)
+        if operations.first_batch_is_final(head, self.visibility_wait):
             return rows
         self._settled()  # include what committed before this call, if it shows soon
         return self._db.fetch_ordered(query, params, "reading the log")

@@ -59,7 +59,12 @@ class _WriterThread:
     def _run(self) -> None:
         get = self._jobs.get
         while (job := get()) is not None:
-            job()
+            # A job records its outcome in its requests and wakes their callers
+            # itself; an error past that must not stop the jobs queued behind it
+            # (the executor this thread replaces kept such errors in a future
+            # nobody read).
+            with contextlib.suppress(Exception):
+                job()
 
     def close(self) -> None:
         """Run the jobs already submitted, then end the thread."""
