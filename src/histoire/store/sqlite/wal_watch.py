@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import os
 import select
 import struct
@@ -44,19 +44,18 @@ IN_CLOEXEC = 0o2000000
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """libc's inotify functions, loaded on first use (None where there are none)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: libc's
         libc.inotify_init1.argtypes = [ctypes.c_int]
         libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
     except (OSError, AttributeError):
         return None
     return libc
-
-
-_LIBC = _libc()
 
 
 class WalWatch:
@@ -77,14 +76,15 @@ class WalWatch:
     @classmethod
     def open(cls, database: Path) -> WalWatch | None:
         """A watch on `database`'s WAL, or None where inotify is not available."""
-        if _LIBC is None:
+        libc = _libc()
+        if libc is None:
             return None
-        fd = _LIBC.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
             return None  # EMFILE: the user's inotify instances are all taken
         folder = os.fsencode(database.parent if str(database.parent) else Path("."))
         mask = IN_MODIFY | IN_CREATE | IN_MOVED_TO
-        if _LIBC.inotify_add_watch(fd, folder, mask) < 0:
+        if libc.inotify_add_watch(fd, folder, mask) < 0:
             os.close(fd)
             return None
         return cls(fd, os.fsencode(database.name) + b"-wal")
