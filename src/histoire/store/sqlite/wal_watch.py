@@ -14,15 +14,14 @@ seen. Where inotify is missing (not Linux) or refused (too many instances),
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
-import os
-import select
-import struct
-import sys
 import time
 import weakref
 from pathlib import Path
+
+try:  # Linux only (see pyproject)
+    from inotify_simple import INotify, flags
+except ImportError:  # pragma: no cover - not Linux
+    INotify = None
 
 SETTLE_START = 0.0001
 SETTLE_MAX = 0.001
@@ -35,28 +34,6 @@ SAFETY = 0.1
 """The longest sleep on the watch: a look at data_version now and then, in case a report is
 missed (a WAL replaced by a file moved in from elsewhere)."""
 
-IN_MODIFY = 0x00000002
-IN_MOVED_TO = 0x00000080
-IN_CREATE = 0x00000100
-IN_Q_OVERFLOW = 0x00004000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = 0o2000000
-_EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    """libc's inotify functions, loaded on first use (None where there are none)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: libc's
-        libc.inotify_init1.argtypes = [ctypes.c_int]
-        libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-    except (OSError, AttributeError):
-        return None
-    return libc
-
 
 class WalWatch:
     """A thread's inotify descriptor on the folder of a SQLite file, for its WAL.
@@ -65,63 +42,55 @@ class WalWatch:
     takes milliseconds, which a follower would pay between a wake and its read.
     """
 
-    def __init__(self, fd: int, wal_name: bytes) -> None:
-        self._fd = fd
+    def __init__(self, inotify: INotify, wal_name: str) -> None:
+        self._inotify = inotify
         self._wal_name = wal_name
-        self._poll = select.poll()
-        self._poll.register(fd, select.POLLIN)
         # Closed by close(), or when the thread that kept it ends (it is forgotten then).
-        self._closer = weakref.finalize(self, _close, fd)
+        self._closer = weakref.finalize(self, _close, inotify)
 
     @classmethod
     def open(cls, database: Path) -> WalWatch | None:
         """A watch on `database`'s WAL, or None where inotify is not available."""
-        libc = _libc()
-        if libc is None:
+        if INotify is None:
             return None
-        fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if fd < 0:
-            return None  # EMFILE: the user's inotify instances are all taken
-        folder = os.fsencode(database.parent if str(database.parent) else Path("."))
-        mask = IN_MODIFY | IN_CREATE | IN_MOVED_TO
-        if libc.inotify_add_watch(fd, folder, mask) < 0:
-            os.close(fd)
+        try:
+            inotify = INotify(nonblocking=True)
+        except (OSError, AttributeError):
+            return None  # EMFILE: the user's inotify instances are all taken; or no inotify
+        folder = database.parent if str(database.parent) else Path(".")
+        try:
+            inotify.add_watch(folder, flags.MODIFY | flags.CREATE | flags.MOVED_TO)
+        except OSError:
+            _close(inotify)
             return None
-        return cls(fd, os.fsencode(database.name) + b"-wal")
+        return cls(inotify, database.name + "-wal")
 
     def wait(self, seconds: float) -> bool:
         """Whether the WAL was written, before or within `seconds` (every report consumed)."""
-        written = self._drain()
+        written = self._drain(0)
         if written or seconds <= 0:
             return written
-        if not self._poll.poll(max(1, round(seconds * 1000))):
-            return False
-        return self._drain()
+        return self._drain(max(1, round(seconds * 1000)))
 
-    def _drain(self) -> bool:
+    def _drain(self, timeout_ms: int) -> bool:
+        """Whether a report of the WAL came (waiting up to `timeout_ms` for the first)."""
         written = False
-        while True:
-            try:
-                data = os.read(self._fd, 4096)
-            except BlockingIOError:
-                return written
-            offset = 0
-            while offset < len(data):
-                _, mask, _, length = _EVENT.unpack_from(data, offset)
-                start = offset + _EVENT.size
-                name = data[start : start + length].rstrip(b"\0")
-                offset = start + length
-                if mask & IN_Q_OVERFLOW or name == self._wal_name:
+        events = self._inotify.read(timeout=timeout_ms)
+        while events:
+            for event in events:
+                if event.mask & flags.Q_OVERFLOW or event.name == self._wal_name:
                     written = True
+            events = self._inotify.read(timeout=0)
+        return written
 
     def close(self) -> None:
         """Close the descriptor (slow: the kernel waits for a grace period, ~10 ms)."""
         self._closer()
 
 
-def _close(fd: int) -> None:
+def _close(inotify: INotify) -> None:
     with contextlib.suppress(OSError):
-        os.close(fd)
+        inotify.close()
 
 
 class WalLooks:
