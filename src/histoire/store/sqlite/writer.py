@@ -298,14 +298,16 @@ def _plan(
 
 
 def _insert_sql(count: int) -> str:
-    sql = _INSERT_HEAD + "VALUES " + ",".join([_ROW] * count)
+    row_placeholders = ",".join([_ROW] * count)
+    sql = f"{_INSERT_HEAD}VALUES {row_placeholders}"
     if len(_inserts) < _TEXTS_KEPT:
         _inserts[count] = sql
     return sql
 
 
 def _guarded_insert_sql(count: int) -> str:
-    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {','.join([_ROW] * count)}) {_IF_AT_VERSION}"
+    row_placeholders = ",".join([_ROW] * count)
+    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {row_placeholders}) {_IF_AT_VERSION}"
     if len(_guarded_inserts) < _TEXTS_KEPT:
         _guarded_inserts[count] = sql
     return sql
