@@ -183,3 +183,28 @@ def test_writes_are_sent_ahead_on_postgresql_only(store: EventStore, backend: st
 def test_only_writes_returning_no_rows_are_sent_ahead(sql: str, expected: bool) -> None:
     """A statement that might return rows waits for its reply."""
     assert returns_no_rows(sql) is expected
+
+
+def test_a_write_keeps_the_values_it_was_given(store: EventStore) -> None:
+    """A handler may change its parameter list after the call (writes sent ahead are held
+    with a copy of it), and writes of two texts keep their order."""
+    projection = Projection("kept")
+    params: list[Any] = ["", 0]
+
+    @projection.setup
+    def create(ctx: ProjectionContext) -> None:
+        ctx.execute(f"CREATE TABLE {ctx.table('kept')} (id TEXT PRIMARY KEY, n BIGINT)")
+
+    @projection.on(bank.AccountOpened, bank.Deposited)
+    def kept(event: Any, ctx: ProjectionContext) -> None:
+        m = mark(ctx)
+        params[0], params[1] = f"{ctx.record.stream_id}@{ctx.record.version}", 1
+        ctx.execute(f"INSERT INTO {ctx.table('kept')} (id, n) VALUES ({m}, {m})", params)
+        params[0], params[1] = "changed", -1
+        ctx.execute(f"UPDATE {ctx.table('kept')} SET n = n * 10 WHERE n > 0")
+
+    fill(store, {"account-0": [1, 2]})
+    assert runner(store, projection).run().failure is None
+    with read_model(store, "kept") as view:
+        rows = dict(view.execute(f"SELECT id, n FROM {view.table('kept')}"))
+    assert rows == {"account-0@1": 1000, "account-0@2": 100, "account-0@3": 10}

@@ -173,6 +173,8 @@ class PostgresTransaction:
         self._client_cursor = client_cursor  # psycopg.ClientCursor
         self._ahead: Any = None  # inside `deferring`: the cursor that sends writes ahead ...
         self._pipeline: Any = None  # ... and the pipeline they are in, until a read comes
+        self._held_sql = ""  # consecutive writes of one text, sent as one executemany
+        self._held: list[tuple[Any, ...]] = []
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
@@ -235,23 +237,43 @@ class PostgresTransaction:
                 yield True
                 self._catch_up()
             finally:
-                self._ahead = None
                 self._abandon()  # after an error of the block: its error is what goes out
+                self._ahead = None
 
     def _send_ahead(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if type(params) in (tuple, list) and _PLAIN.issuperset(map(type, params)):
+            # Values the caller cannot change any more: held, and sent with the next
+            # writes of the same text as one executemany (cheaper per row than execute).
+            if sql != self._held_sql:
+                self._release()
+                self._held_sql = sql
+            self._held.append(tuple(params))
+            return []
+        self._release()
+        self._send(lambda: self._ahead.execute(sql, params), sql)
+        return []
+
+    def _release(self) -> None:
+        """Send the writes held (into the pipeline, without waiting)."""
+        rows = self._held
+        if rows:
+            sql, self._held = self._held_sql, []
+            self._send(lambda: self._ahead.executemany(sql, rows), sql)
+
+    def _send(self, send: Callable[[], None], sql: str) -> None:
         try:
             self._start()  # BEGIN first, if no statement has gone yet
             if self._pipeline is None:
                 self._pipeline = self._conn.pipeline()
                 self._pipeline.__enter__()
-            self._ahead.execute(sql, params)
+            send()
         except (self._driver_error, UnicodeEncodeError) as exc:
             # The replies are read as they come: the error may be an earlier write's.
             self._failed(exc, sql)
-        return []
 
     def _catch_up(self) -> None:
-        """Wait for the replies of the writes sent ahead; leave pipeline mode."""
+        """Send the writes held, wait for the replies of those sent ahead; leave pipeline mode."""
+        self._release()
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             try:
@@ -260,6 +282,10 @@ class PostgresTransaction:
                 self._failed(exc, "the statements sent ahead")
 
     def _abandon(self) -> None:
+        # After an error of the block: what it wrote before goes out as it would have.
+        with suppress(self._driver_error, HistoireError):
+            self._release()
+        self._held = []
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             with suppress(self._driver_error):
@@ -334,6 +360,10 @@ def _committed(conn: sqlite3.Connection, convert: Convert) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise convert(exc, "committing a read model") from exc
+
+
+_PLAIN = frozenset({str, int, float, bool, bytes, type(None)})
+"""Parameter types whose values cannot change after the call (a write may be held)."""
 
 
 @lru_cache(maxsize=256)
