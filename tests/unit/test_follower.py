@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
+
+import pytest
 
 from histoire import START, NewEvent, open_store
+from histoire.app import follower as follower_module
 from histoire.app.follower import ConsumerGroup, Follower
 from histoire.codec.ids import new_event_id
 
@@ -60,3 +64,25 @@ def test_a_live_filtered_follower_jumps_over_events_it_does_not_take_and_then_wa
     assert reads == [], "an idle follower must wait, not read the log again"
     stop.set()
     waiting.join(2)
+
+
+def test_a_flood_of_appends_reaches_a_live_follower_in_few_batches_none_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Live, the next read after a batch with events waits LIVE_PACE: the appends of a
+    flood arrive together, in order, as one batch (one read-model transaction), not one
+    batch each. (The pace is made long here so that the flood surely fits in it.)"""
+    monkeypatch.setattr(follower_module, "LIVE_PACE", 0.5)
+    store = open_store("memory://")
+    stop = threading.Event()
+    batches = Follower(store).batches(START, live=True, stop=stop, idle_wait=0.05)
+    store.append("thing-0", [event()])
+    assert [r.stream_id for r in next(batches).events] == ["thing-0"]
+    started = time.monotonic()
+    for n in range(1, 51):
+        store.append(f"thing-{n}", [event()])
+    assert time.monotonic() - started < 0.5, "the flood took longer than the pace"
+    flood = next(batches)
+    assert [r.stream_id for r in flood.events] == [f"thing-{n}" for n in range(1, 51)]
+    stop.set()
+    assert list(batches) == []

@@ -63,6 +63,8 @@ class AsyncFollower:
                 yield args[0]
             elif name == "read_log":
                 reply = [record async for record in store.read_log(*args, **kwargs)]
+            elif name == "pause":
+                await asyncio.sleep(args[0])
             else:
                 reply = await getattr(store, name)(*args, **kwargs)
 
