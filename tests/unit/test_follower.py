@@ -8,7 +8,6 @@ import time
 import pytest
 
 from histoire import START, NewEvent, open_store
-from histoire.app import follower as follower_module
 from histoire.app.follower import ConsumerGroup, Follower
 from histoire.codec.ids import new_event_id
 
@@ -69,11 +68,12 @@ def test_a_live_filtered_follower_jumps_over_events_it_does_not_take_and_then_wa
 def test_a_flood_of_appends_reaches_a_live_follower_in_few_batches_none_lost(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Live, the next read after a batch with events waits LIVE_PACE: the appends of a
-    flood arrive together, in order, as one batch (one read-model transaction), not one
-    batch each. (The pace is made long here so that the flood surely fits in it.)"""
-    monkeypatch.setattr(follower_module, "LIVE_PACE", 0.5)
+    """Live, on a store with a `live_pace` (SQLite's), the next read after a batch with
+    events waits that long: the appends of a flood arrive together, in order, as one
+    batch (one read-model transaction), not one batch each. (The pace is made long here
+    so that the flood surely fits in it.)"""
     store = open_store("memory://")
+    monkeypatch.setattr(type(store), "live_pace", 0.5, raising=False)
     stop = threading.Event()
     batches = Follower(store).batches(START, live=True, stop=stop, idle_wait=0.05)
     store.append("thing-0", [event()])

@@ -37,6 +37,7 @@ class AsyncFollower:
         self._logic = Follower(
             cast(Any, None), categories=categories, types=types, group=group, batch_size=batch_size
         )
+        self._logic.pace = float(getattr(store, "live_pace", 0.0))
 
     async def batches(
         self,

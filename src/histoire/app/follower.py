@@ -36,13 +36,6 @@ Request = tuple[str, tuple[Any, ...], dict[str, Any]]
 IDLE_WAIT = 1.0
 """Longest sleep between two looks at an idle log, in seconds (a stop is seen sooner)."""
 
-LIVE_PACE = 0.002
-"""Shortest time from a live batch with events to the next read, in seconds. Under a flood of
-appends each read then takes what came meanwhile, as one batch (one read-model
-transaction), instead of one batch per append: on SQLite a projection's transactions take
-the file's one write lock, which the appends need too. At 100 appends a second (10 ms
-apart) it never delays anything."""
-
 
 def stream_hash(stream_id: str) -> int:
     """The stable hash consumer groups split streams by: CRC-32 of the UTF-8 stream id."""
@@ -103,6 +96,9 @@ class Follower:
         self.types = None if types is None else sorted(set(types))
         self.group = group or ConsumerGroup()
         self.batch_size = batch_size
+        # Live, the shortest time from a batch with events to the next read: the store's
+        # `live_pace` if it has one (SQLite: see there), else none.
+        self.pace = float(getattr(store, "live_pace", 0.0))
 
     def batches(
         self,
@@ -158,6 +154,7 @@ class Follower:
         owns, whole = self.group.owns, self.group.members == 1
         skip_head = False
         found_at = 0.0  # when the last batch with events was done (live)
+        pace = self.pace
         while not stopped():
             # The head is read before the log: every event it covers that the
             # filters let through is in the read that follows, so that when the
@@ -197,9 +194,9 @@ class Follower:
             while not stopped():
                 woken = yield ("wait_for_events", (checkpoint, min(idle_wait, 0.25)), {})
                 if woken:
-                    early = LIVE_PACE - (time.monotonic() - found_at)
+                    early = pace - (time.monotonic() - found_at)
                     if early > 0:
-                        yield ("pause", (early,), {})  # a flood: let it gather (LIVE_PACE)
+                        yield ("pause", (early,), {})  # a flood: let it gather (live_pace)
                     break
                 if heartbeat is not None and time.monotonic() - idle_since >= heartbeat:
                     yield ("batch", (Batch([], checkpoint),), {})

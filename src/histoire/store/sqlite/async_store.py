@@ -119,6 +119,8 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
     Opening reads the file's schema on the calling thread (a few milliseconds).
     """
 
+    live_pace = SQLiteEventStore.live_pace
+
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
         self._init(SQLiteEventStore(path, **options))
 

@@ -126,6 +126,13 @@ class SQLiteEventStore:
     data plus metadata, in bytes (1 MiB by default).
     """
 
+    live_pace = 0.002
+    """Live followers (`histoire.app.follower`) read again at the earliest 2 ms after a
+    batch with events: under a flood of appends each read takes what came meanwhile, as
+    one batch (one read-model transaction), instead of one per append, since a
+    projection's transactions take the file's one write lock, which appends need too.
+    At 100 appends a second (10 ms apart) nothing waits."""
+
     def __init__(
         self,
         path: str | os.PathLike[str],
