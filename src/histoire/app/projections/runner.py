@@ -254,29 +254,34 @@ class ProjectionRunner:
         with self.store.transaction(durable=not transactional) as tx:
             if not generations.still_current(tx, self.projection.name, plan):
                 raise _Stale
-            if transactional:
+            if transactional and redelivers:
+                events = applied.unapplied(tx, key.name, events)
+            handled = events
+
+            def write() -> None:
+                if transactional:
+                    self._handle(
+                        handled, ProjectionContext(tx, self.projection.name, plan.generation)
+                    )
                 if redelivers:
-                    events = applied.unapplied(tx, key.name, events)
-                context = ProjectionContext(tx, self.projection.name, plan.generation)
-                if defer:
-                    self._handle_sending_ahead(tx, events, context)
-                else:
-                    self._handle(events, context)
-            if redelivers:
-                applied.mark(tx, key.name, events)
-            if clear:
-                progress.clear_failure(tx, key)
-            progress.save(tx, key, batch.checkpoint, len(events))
+                    applied.mark(tx, key.name, handled)
+                if clear:
+                    progress.clear_failure(tx, key)
+                progress.save(tx, key, batch.checkpoint, len(handled))
+
+            if transactional and defer:
+                self._sending_ahead(tx, write)
+            else:
+                write()
         return events
 
-    def _handle_sending_ahead(
-        self, tx: Transaction, events: list[RecordedEvent], context: ProjectionContext
-    ) -> None:
-        """`_handle`, the handlers' writes sent without waiting for each reply (PostgreSQL)."""
+    def _sending_ahead(self, tx: Transaction, write: Callable[[], None]) -> None:
+        """`write` (the handlers, then the checkpoint), its statements sent without waiting
+        for each reply (PostgreSQL): the batch's writes and its checkpoint in one round trip."""
         sent_ahead = False
         try:
             with tx.deferring() as sent_ahead:
-                self._handle(events, context)
+                write()
         except Exception as exc:
             if sent_ahead:
                 raise _SentAhead from exc
