@@ -115,6 +115,35 @@ def test_live_follow_applies_new_events_and_stops_when_told(store: EventStore) -
     assert reports[0].failure is None
 
 
+def test_two_runners_of_one_member_never_apply_an_event_twice(store: EventStore) -> None:
+    """Two live workers of one projection at once (a deployment's overlap, or a mistake):
+    a batch commits only from the checkpoint it started at, so each deposit counts once."""
+    expected = fill(store, accounts=4, deposits=5)
+    projection = balances_projection()
+    stop = threading.Event()
+    reports: list[Any] = []
+
+    def work() -> None:
+        reports.append(runner(store, projection, batch_size=2).run(live=True, stop=stop))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        handler = accounts_handler(store)
+        for n in range(40):
+            stream = f"account-{n % 4}"
+            handler.handle(stream, bank.Deposit(amount_cents=n + 1))
+            expected[stream] += n + 1
+        assert wait_for_projection(store, "balances", store.head(), timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert [r.failure for r in reports] == [None, None]
+    assert balances(store) == expected
+
+
 def test_a_failing_handler_stops_the_projection_with_the_error_visible(
     store: EventStore,
 ) -> None:

@@ -133,6 +133,53 @@ def save(tx: Transaction, key: FollowerKey, checkpoint: Checkpoint, handled: int
     )
 
 
+def advance(
+    tx: Transaction,
+    key: FollowerKey,
+    start: Checkpoint,
+    checkpoint: Checkpoint,
+    handled: int,
+    *,
+    generation: tuple[str, int, bool] | None = None,
+) -> bool:
+    """Record that `key` went from `start` to `checkpoint`, if nobody else moved it meanwhile.
+
+    False, writing nothing, when `key`'s recorded checkpoint is no longer
+    `start`: another runner of the same member got there first (two workers
+    started by mistake, or a restart overlapping the old process), or, given
+    `generation` (read model, generation, whether it is being built), when that
+    generation is no longer the one to write (swapped, or a build started over).
+    The caller then rolls back its batch and goes back to what is recorded: no
+    event is applied twice. Sent first in a batch's transaction, it also takes
+    the row's lock, so that a second runner of the member waits here, not after
+    its writes. In a deferring block on PostgreSQL it goes ahead like a write
+    and gives True: a refusal then fails the block (`Transaction.require_change`).
+    """
+    condition = _CURRENT if generation is not None else "1 = 1"
+    sql = _sql(
+        tx,
+        "INSERT INTO {followers} (name, member, members, commit_id, position, handled,"
+        f" updated_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE {condition}"
+        " ON CONFLICT (name, member, members) DO UPDATE SET"
+        " commit_id = excluded.commit_id, position = excluded.position,"
+        " handled = {followers}.handled + excluded.handled,"
+        " updated_at = excluded.updated_at"
+        " WHERE {followers}.commit_id = ? AND {followers}.position = ?",
+    )
+    params: tuple[Any, ...] = (*key, checkpoint[0], checkpoint[1], handled, _now_us())
+    if generation is not None:
+        name, number, building = generation
+        params += (name, building, number)
+    return tx.require_change(sql, (*params, start[0], start[1]))
+
+
+_CURRENT = (
+    "EXISTS (SELECT 1 FROM {read_models} WHERE name = ?"
+    " AND CASE WHEN ? THEN building_generation ELSE generation END = ?)"
+)
+"""The read model's generation a runner writes is still the one to write."""
+
+
 def record_failure(
     tx: Transaction, key: FollowerKey, event_id: str, error: str, traceback: str
 ) -> None:

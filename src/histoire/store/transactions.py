@@ -59,7 +59,16 @@ class Transaction(Protocol):
         """
         ...
 
-    def deferring(self) -> AbstractContextManager[bool]:
+    def require_change(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        """Run one INSERT or UPDATE (without RETURNING) that must change a row: whether it did.
+
+        In a deferring block on PostgreSQL it is sent ahead like a write and
+        gives True at once; if it changes no row, the transaction fails there
+        (an error raised later, as for any write sent ahead) and cannot commit.
+        """
+        ...
+
+    def deferring(self, *, commit: bool = False) -> AbstractContextManager[bool]:
         """A block whose writes may be sent ahead, without waiting for each reply.
 
         Gives True where it does so (PostgreSQL: `execute` of an INSERT, UPDATE,
@@ -70,6 +79,10 @@ class Transaction(Protocol):
         the end of the block: a caller that must know which statement failed
         rolls back and does the work again outside such a block. Gives False
         where statements cost no round trip anyway (SQLite): nothing changes.
+
+        With `commit`, the block's clean end also commits the transaction (on
+        PostgreSQL, COMMIT goes out with the writes sent ahead, in the same
+        round trip): nothing may run in the transaction after the block.
         """
         ...
 
@@ -121,6 +134,12 @@ class SQLiteTransaction:
         except (sqlite3.Error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
+    def require_change(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        try:
+            return bool(self._conn.execute(sql, params).rowcount > 0)
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
+            self._failed(exc, sql)
+
     def _failed(self, error: Exception, sql: str) -> NoReturn:
         refused = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_READONLY
         failed(error, sql, self._convert, write_refused=self._read_only and refused)
@@ -131,8 +150,8 @@ class SQLiteTransaction:
         return None
 
     @contextmanager
-    def deferring(self) -> Iterator[bool]:
-        yield False  # in-process: a statement costs no round trip
+    def deferring(self, *, commit: bool = False) -> Iterator[bool]:
+        yield False  # in-process: a statement costs no round trip; COMMIT comes at the end
 
 
 _INLINED = (str, int, type(None))
@@ -211,10 +230,24 @@ class PostgresTransaction:
         return cursor
 
     def _start(self) -> None:
-        """Send BEGIN now, if no statement has yet."""
+        """Send BEGIN now (queue it, in a pipeline), if no statement has yet."""
         if self._begin:
             begin, self._begin = self._begin, ()
-            self._conn.execute("; ".join(begin))
+            if self._pipeline is None:
+                self._conn.execute("; ".join(begin))
+            else:
+                for statement in begin:  # one statement per query in a pipeline
+                    self._conn.execute(statement)
+
+    def require_change(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        if self._ahead is None:
+            return bool(self.execute(f"{sql} RETURNING 1", params))
+        # Sent ahead: no row changed fails the statement (a division by zero), and
+        # with it the transaction, which then cannot commit.
+        self._release()
+        checked = f"WITH changed AS ({sql} RETURNING 1) SELECT 1 / count(*) FROM changed"
+        self._send(lambda: self._ahead.execute(checked, params), sql)
+        return True
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self._ahead is not None:
@@ -227,7 +260,7 @@ class PostgresTransaction:
             self._failed(exc, sql)
 
     @contextmanager
-    def deferring(self) -> Iterator[bool]:
+    def deferring(self, *, commit: bool = False) -> Iterator[bool]:
         if self._ahead is not None:
             yield True  # already inside one
             return
@@ -235,7 +268,7 @@ class PostgresTransaction:
             self._ahead = ahead
             try:
                 yield True
-                self._catch_up()
+                self._catch_up(commit=commit)
             finally:
                 self._abandon()  # after an error of the block: its error is what goes out
                 self._ahead = None
@@ -262,24 +295,38 @@ class PostgresTransaction:
 
     def _send(self, send: Callable[[], None], sql: str) -> None:
         try:
-            self._start()  # BEGIN first, if no statement has gone yet
             if self._pipeline is None:
                 self._pipeline = self._conn.pipeline()
                 self._pipeline.__enter__()
+            self._start()  # BEGIN first, if no statement has gone yet
             send()
         except (self._driver_error, UnicodeEncodeError) as exc:
             # The replies are read as they come: the error may be an earlier write's.
             self._failed(exc, sql)
 
-    def _catch_up(self) -> None:
-        """Send the writes held, wait for the replies of those sent ahead; leave pipeline mode."""
+    def _catch_up(self, *, commit: bool = False) -> None:
+        """Send the writes held, wait for the replies of those sent ahead; leave pipeline mode.
+
+        With `commit`, COMMIT goes with them when some were sent (in the same round trip).
+        """
         self._release()
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             try:
+                if commit:
+                    self._queue_commit(pipeline)
                 pipeline.__exit__(None, None, None)
             except self._driver_error as exc:
                 self._failed(exc, "the statements sent ahead")
+
+    def _queue_commit(self, pipeline: Any) -> None:
+        """Queue COMMIT (the caller's commit then finds none left to do)."""
+        try:
+            self._conn.execute("COMMIT")  # may read replies already in: an earlier error
+        except BaseException:
+            with suppress(self._driver_error):
+                pipeline.__exit__(None, None, None)  # out of pipeline mode, quietly
+            raise
 
     def _abandon(self) -> None:
         # After an error of the block: what it wrote before goes out as it would have.

@@ -74,7 +74,8 @@ class _SentAhead(Exception):
 
 
 class _Stale(Exception):
-    """Another process swapped generations or restarted the build: plan again."""
+    """Another process swapped generations, restarted the build, or moved this member's
+    checkpoint (a second runner of it): plan again from what is recorded."""
 
 
 class ProjectionRunner:
@@ -217,14 +218,15 @@ class ProjectionRunner:
         events = (
             [r for r in batch.events if str(r.event_id) not in skips] if skips else batch.events
         )
+        start = report.checkpoint
         try:
             try:
-                events = self._commit(batch, events, key, plan, clear=clear, defer=True)
+                events = self._commit(batch, start, events, key, plan, clear=clear, defer=True)
             except _SentAhead:
                 # A write sent ahead failed, or a handler raised while writes were in
                 # flight: the batch was rolled back. Done again one statement at a
                 # time, it fails (if it still does) at the right event, with its error.
-                events = self._commit(batch, events, key, plan, clear=clear, defer=False)
+                events = self._commit(batch, start, events, key, plan, clear=clear, defer=False)
         except _Failed as failed:
             self._record_failure(failed.events, failed, key, plan, report)
             raise _StopRun from None
@@ -234,6 +236,7 @@ class ProjectionRunner:
     def _commit(
         self,
         batch: Batch,
+        start: Checkpoint,
         events: list[RecordedEvent],
         key: FollowerKey,
         plan: generations.Plan,
@@ -241,7 +244,7 @@ class ProjectionRunner:
         clear: bool,
         defer: bool,
     ) -> list[RecordedEvent]:
-        """Handle `events` and record `batch`'s checkpoint; the events handled."""
+        """Handle `events` and move the checkpoint from `start` to `batch`'s; the events handled."""
         transactional = self.projection.transactional
         redelivers = self.broker is not None
         if not transactional:
@@ -252,13 +255,18 @@ class ProjectionRunner:
         # The rows and the checkpoint are derived from the log and commit together:
         # a crash may lose the last batches whole, which are then simply redone.
         with self.store.transaction(durable=not transactional) as tx:
-            if not generations.still_current(tx, self.projection.name, plan):
-                raise _Stale
             if transactional and redelivers:
                 events = applied.unapplied(tx, key.name, events)
             handled = events
+            current = (self.projection.name, plan.generation, plan.building)
 
             def write() -> None:
+                # The checkpoint first: it refuses a batch that another runner of this
+                # member did already, or a generation no longer to be written.
+                if not progress.advance(
+                    tx, key, start, batch.checkpoint, len(handled), generation=current
+                ):
+                    raise _Stale
                 if transactional:
                     self._handle(
                         handled, ProjectionContext(tx, self.projection.name, plan.generation)
@@ -267,7 +275,6 @@ class ProjectionRunner:
                     applied.mark(tx, key.name, handled)
                 if clear:
                     progress.clear_failure(tx, key)
-                progress.save(tx, key, batch.checkpoint, len(handled))
 
             if transactional and defer:
                 self._sending_ahead(tx, write)
@@ -276,11 +283,12 @@ class ProjectionRunner:
         return events
 
     def _sending_ahead(self, tx: Transaction, write: Callable[[], None]) -> None:
-        """`write` (the handlers, then the checkpoint), its statements sent without waiting
-        for each reply (PostgreSQL): the batch's writes and its checkpoint in one round trip."""
+        """`write` (the checkpoint, then the handlers), its statements sent without waiting
+        for each reply (PostgreSQL): BEGIN, the batch's writes, its checkpoint and COMMIT
+        in one round trip."""
         sent_ahead = False
         try:
-            with tx.deferring() as sent_ahead:
+            with tx.deferring(commit=True) as sent_ahead:
                 write()
         except Exception as exc:
             if sent_ahead:
