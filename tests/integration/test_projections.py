@@ -272,6 +272,51 @@ def test_a_non_transactional_projection_records_its_checkpoint_after_its_handler
     ]
 
 
+def test_status_says_running_only_while_a_runner_runs(store: EventStore) -> None:
+    """A live runner is `running`; once it is told to stop, or a catch-up run ends, it is not."""
+    fill(store, accounts=1, deposits=1)
+    projection = balances_projection()
+    runner(store, projection).run()
+    assert [s.state for s in projection_status(store, "balances")] == ["caught up"]
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: runner(store, projection).run(live=True, stop=stop))
+    thread.start()
+    try:
+        result = accounts_handler(store).handle("account-0", bank.Deposit(amount_cents=7))
+        assert wait_for_projection(store, "balances", result.events[-1].checkpoint, timeout=10)
+        assert [s.state for s in projection_status(store, "balances")] == ["running"]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    accounts_handler(store).handle("account-0", bank.Deposit(amount_cents=8))
+    assert [s.state for s in projection_status(store, "balances")] == ["stopped"]
+
+
+def test_a_sqlite_file_from_before_stops_were_recorded_still_runs(tmp_path: Any) -> None:
+    """Progress tables made by an earlier histoire (no stopped_at) are read, then upgraded."""
+    from histoire import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/old.db")
+    with store.transaction() as tx:  # the followers table as histoire made it before
+        tx.execute(
+            "CREATE TABLE histoire_followers (name TEXT NOT NULL, member INTEGER NOT NULL,"
+            " members INTEGER NOT NULL, commit_id BIGINT NOT NULL, position BIGINT NOT NULL,"
+            " handled BIGINT NOT NULL, updated_at BIGINT NOT NULL, failed_event_id TEXT,"
+            " error TEXT, traceback TEXT, PRIMARY KEY (name, member, members))"
+        )
+        tx.execute(
+            "CREATE TABLE histoire_read_models (name TEXT PRIMARY KEY, generation INTEGER"
+            " NOT NULL, version INTEGER NOT NULL, building_generation INTEGER,"
+            " building_version INTEGER)"
+        )
+    assert projection_status(store) == []
+    expected = fill(store, accounts=2, deposits=1)
+    assert runner(store, balances_projection()).run().failure is None
+    assert balances(store) == expected
+    assert [s.state for s in projection_status(store, "balances")] == ["caught up"]
+    store.close()
+
+
 def test_wait_for_projection_times_out_when_nothing_runs(store: EventStore) -> None:
     """Waiting for a checkpoint no run reaches gives False after the timeout."""
     fill(store, accounts=1, deposits=1)

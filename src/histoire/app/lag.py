@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import NamedTuple
 
+from histoire.core.errors import HistoireError
 from histoire.core.recorded import Checkpoint
-from histoire.store.progress import Progress
+from histoire.store import progress
+from histoire.store.progress import FollowerKey, Progress
 from histoire.store.protocol import EventStore
+from histoire.store.transactions import TransactionalStore
+
+logger = logging.getLogger(__name__)
 
 STALE_AFTER = dt.timedelta(seconds=10)
 """A follower whose progress is older than this and not at the head is `stopped`."""
@@ -32,13 +38,28 @@ def lag(store: EventStore, checkpoint: Checkpoint, head: Checkpoint, now: dt.dat
     return Lag(max(head.position - checkpoint.position, 0), seconds)
 
 
+def record_stopped(store: TransactionalStore, key: FollowerKey | None) -> None:
+    """Record that `key`'s runner ended cleanly, so that status stops saying it runs.
+
+    Best effort: if it cannot be written (the database unavailable), status
+    says so once the last progress is old (`STALE_AFTER`), as after a kill.
+    """
+    if key is None:
+        return
+    try:
+        with store.transaction() as tx:
+            progress.stopped(tx, key)
+    except HistoireError as exc:  # also on the way out of a failed run: never hide its error
+        logger.warning("%s: could not record the stop: %s", key.name, exc)
+
+
 def follower_state(
     record: Progress | None, checkpoint: Checkpoint, head: Checkpoint, now: dt.datetime
 ) -> str:
-    """`failing`, `running` (recent progress), `caught up` or `stopped`."""
+    """`failing`, `running` (recent progress, not ended since), `caught up` or `stopped`."""
     if record is not None and record.failed_event_id is not None:
         return "failing"
-    if record is not None and now - record.updated_at < STALE_AFTER:
+    if record is not None and record.stopped_at is None and now - record.updated_at < STALE_AFTER:
         return "running"
     if checkpoint >= head:
         return "caught up"

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from histoire.app.follower import ConsumerGroup, Follower
-from histoire.app.lag import follower_state, lag
+from histoire.app.lag import follower_state, lag, record_stopped
 from histoire.brokers.protocol import Broker
 from histoire.brokers.urls import without_secrets
 from histoire.core.errors import BrokerUnavailableError, InvalidInputError, StoreUnavailableError
@@ -92,6 +92,7 @@ class Relay:
         while not stop.is_set():
             try:
                 self._follow(report, live=live, stop=stop)
+                record_stopped(self.store, self.key)
                 return report
             except StoreUnavailableError as exc:
                 if not live:

@@ -42,6 +42,8 @@ class Progress(NamedTuple):
     failed_event_id: str | None
     error: str | None
     traceback: str | None
+    stopped_at: dt.datetime | None = None
+    """When its runner last ended cleanly; None while one runs (or after one was killed)."""
 
 
 def _sql(tx: Transaction, text: str) -> str:
@@ -62,7 +64,7 @@ def ensure_tables(tx: Transaction) -> None:
         " name TEXT NOT NULL, member INTEGER NOT NULL, members INTEGER NOT NULL,"
         " commit_id BIGINT NOT NULL, position BIGINT NOT NULL, handled BIGINT NOT NULL,"
         " updated_at BIGINT NOT NULL, failed_event_id TEXT, error TEXT, traceback TEXT,"
-        " PRIMARY KEY (name, member, members))",
+        " stopped_at BIGINT, PRIMARY KEY (name, member, members))",
         "CREATE TABLE IF NOT EXISTS {skips} ("
         " name TEXT NOT NULL, event_id TEXT NOT NULL, skipped_by TEXT NOT NULL,"
         " reason TEXT NOT NULL, skipped_at BIGINT NOT NULL, PRIMARY KEY (name, event_id))",
@@ -71,6 +73,14 @@ def ensure_tables(tx: Transaction) -> None:
         " building_generation INTEGER, building_version INTEGER)",
     ):
         tx.execute(_sql(tx, statement))
+    if tx.dialect == "sqlite" and not _has_stopped_at(tx):
+        # Made before histoire recorded stops (PostgreSQL: migration 8 adds it).
+        tx.execute(_sql(tx, "ALTER TABLE {followers} ADD COLUMN stopped_at BIGINT"))
+
+
+def _has_stopped_at(tx: Transaction) -> bool:
+    rows = tx.execute(f"SELECT name FROM pragma_table_info('{FOLLOWERS}')")
+    return any(row[0] == "stopped_at" for row in rows)
 
 
 def tables_exist(tx: Transaction) -> bool:
@@ -79,22 +89,34 @@ def tables_exist(tx: Transaction) -> bool:
 
 
 def _progress(row: tuple[Any, ...]) -> Progress:
-    name, member, members, commit, position, handled, updated, failed, error, trace = row
+    name, member, members, commit, position, handled, updated, failed, error, trace, stop = row
     return Progress(
         FollowerKey(name, member, members),
         Checkpoint(commit, position),
         handled,
-        _EPOCH + dt.timedelta(microseconds=updated),
+        _time(updated),
         failed,
         error,
         trace,
+        None if stop is None else _time(stop),
     )
+
+
+def _time(microseconds: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=microseconds)
 
 
 _COLUMNS = (
     "name, member, members, commit_id, position, handled, updated_at, "
-    "failed_event_id, error, traceback"
+    "failed_event_id, error, traceback, stopped_at"
 )
+
+
+def _columns(tx: Transaction) -> str:
+    """`_COLUMNS`, or NULL for stopped_at in a SQLite file whose table predates it."""
+    if tx.dialect == "sqlite" and not _has_stopped_at(tx):
+        return _COLUMNS.replace("stopped_at", "NULL")
+    return _COLUMNS
 
 
 def load(tx: Transaction, key: FollowerKey) -> Progress | None:
@@ -102,7 +124,8 @@ def load(tx: Transaction, key: FollowerKey) -> Progress | None:
     rows = tx.execute(
         _sql(
             tx,
-            f"SELECT {_COLUMNS} FROM {{followers}} WHERE name = ? AND member = ? AND members = ?",
+            f"SELECT {_columns(tx)} FROM {{followers}}"
+            " WHERE name = ? AND member = ? AND members = ?",
         ),
         key,
     )
@@ -112,7 +135,7 @@ def load(tx: Transaction, key: FollowerKey) -> Progress | None:
 def load_all(tx: Transaction, prefix: str = "") -> list[Progress]:
     """Every follower member's progress whose name starts with `prefix`, by name."""
     rows = tx.execute(
-        _sql(tx, f"SELECT {_COLUMNS} FROM {{followers}} ORDER BY name, members, member"),
+        _sql(tx, f"SELECT {_columns(tx)} FROM {{followers}} ORDER BY name, members, member"),
     )
     return [_progress(r) for r in rows if r[0].startswith(prefix)]
 
@@ -127,9 +150,20 @@ def save(tx: Transaction, key: FollowerKey, checkpoint: Checkpoint, handled: int
             " ON CONFLICT (name, member, members) DO UPDATE SET"
             " commit_id = excluded.commit_id, position = excluded.position,"
             " handled = {followers}.handled + excluded.handled,"
-            " updated_at = excluded.updated_at",
+            " updated_at = excluded.updated_at, stopped_at = NULL",
         ),
         (*key, checkpoint[0], checkpoint[1], handled, _now_us()),
+    )
+
+
+def stopped(tx: Transaction, key: FollowerKey) -> None:
+    """Record that `key`'s runner ended cleanly (status: no longer running)."""
+    tx.execute(
+        _sql(
+            tx,
+            "UPDATE {followers} SET stopped_at = ? WHERE name = ? AND member = ? AND members = ?",
+        ),
+        (_now_us(), *key),
     )
 
 
@@ -163,7 +197,7 @@ def advance(
         " ON CONFLICT (name, member, members) DO UPDATE SET"
         " commit_id = excluded.commit_id, position = excluded.position,"
         " handled = {followers}.handled + excluded.handled,"
-        " updated_at = excluded.updated_at"
+        " updated_at = excluded.updated_at, stopped_at = NULL"
         " WHERE {followers}.commit_id = ? AND {followers}.position = ?",
     )
     params: tuple[Any, ...] = (*key, checkpoint[0], checkpoint[1], handled, _now_us())

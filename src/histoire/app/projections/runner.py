@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import Batch, ConsumerGroup, Follower
+from histoire.app.lag import record_stopped
 from histoire.app.projections import generations
 from histoire.app.projections.context import ProjectionContext
 from histoire.app.projections.definition import Projection
@@ -114,6 +115,7 @@ class ProjectionRunner:
         self._handlers = projection.handlers
         self._batch_handlers = projection.batch_handlers
         self._types = [t.type_name for t in projection.event_types]
+        self._key: FollowerKey | None = None  # the member's progress being written
 
     def run(
         self,
@@ -126,6 +128,13 @@ class ProjectionRunner:
         generation first when the version changed or `rebuild` is asked."""
         stop = stop or threading.Event()
         report = RunReport(self.projection.name)
+        try:
+            self._run(report, live=live, stop=stop, rebuild=rebuild)
+        finally:
+            record_stopped(self.store, self._key)
+        return report
+
+    def _run(self, report: RunReport, *, live: bool, stop: threading.Event, rebuild: bool) -> None:
         pause = 0.1
         while not stop.is_set():
             try:
@@ -144,15 +153,14 @@ class ProjectionRunner:
             if report.swapped:
                 rebuild = False  # a rebuild asked for is over once swapped in
             if done:
-                return report
-        return report
+                return
 
     def _pass(self, report: RunReport, *, live: bool, stop: threading.Event, rebuild: bool) -> bool:
         """Plan a generation and follow it; True when the run is over."""
         with self.store.transaction() as tx:
             plan = generations.plan(tx, self.projection, rebuild=rebuild)
             name = generations.follower_name(self.projection.name, plan.generation)
-            key = FollowerKey(name, self.group.member, self.group.members)
+            key = self._key = FollowerKey(name, self.group.member, self.group.members)
             recorded = progress.load(tx, key)
             skips = progress.skipped(tx, name)
             if self.broker is not None:
