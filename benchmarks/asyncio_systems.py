@@ -69,7 +69,9 @@ class Where:
         assert self.postgres_url is not None
         schema = f"bench_aio_{uuid.uuid4().hex[:12]}"
         self.schemas.append(schema)
-        return self.postgres_url, {"schema": schema}
+        # As many connections as eventsource-py's engine is given (pool_size=20), for
+        # both edges: with histoire's default of 10, 6 of W3's 16 writers wait for one.
+        return self.postgres_url, {"schema": schema, "pool_max": 20}
 
 
 class BlockingEdge:
