@@ -71,6 +71,11 @@ REVIEWED = {
     "tx.table(FOLLOWERS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(SKIPS) (.format)": "Transaction.table() of a constant table name",
     "tx.table(READ_MODELS) (.format)": "Transaction.table() of a constant table name",
+    "FOLLOWERS": "a constant table name",
+    "condition": "progress._CURRENT (constants and placeholders) or '1 = 1'",
+    "_columns(tx)": "progress._COLUMNS, whole or with NULL in place of one column",
+    "sql": "Transaction.require_change: its caller's whole statement (histoire's checkpoint"
+    " write), wrapped to return or count its rows",
 }
 
 

@@ -34,7 +34,12 @@ from histoire.app.projections.context import ProjectionContext
 from histoire.app.projections.definition import Projection
 from histoire.brokers.protocol import Broker
 from histoire.codec.codec import Codec
-from histoire.core.errors import HandlerError, InvalidInputError, StoreUnavailableError
+from histoire.core.errors import (
+    HandlerError,
+    HistoireError,
+    InvalidInputError,
+    StoreUnavailableError,
+)
 from histoire.core.recorded import START, Checkpoint, RecordedEvent
 from histoire.store import applied, progress
 from histoire.store.progress import FollowerKey
@@ -271,9 +276,17 @@ class ProjectionRunner:
             def write() -> None:
                 # The checkpoint first: it refuses a batch that another runner of this
                 # member did already, or a generation no longer to be written.
-                if not progress.advance(
-                    tx, key, start, batch.checkpoint, len(handled), generation=current
-                ):
+                try:
+                    moved = progress.advance(
+                        tx, key, start, batch.checkpoint, len(handled), generation=current
+                    )
+                except StoreUnavailableError:
+                    raise
+                except HistoireError as exc:  # refused (a role's rights): stop, and say so
+                    if not handled:
+                        raise
+                    raise _Failed(handled, 0, exc) from exc
+                if not moved:
                     raise _Stale
                 if transactional:
                     self._handle(
