@@ -88,3 +88,53 @@ def test_a_store_keeps_one_watch_per_waiting_thread_and_closes_them(tmp_path: Pa
     assert len(store._all_watches) == 1  # the other thread's ended with it
     store.close()
     assert len(store._all_watches) == 0
+
+
+@linux_only
+def test_an_async_wait_sleeps_on_the_watch_and_wakes_on_another_process_commit(
+    tmp_path: Path,
+) -> None:
+    """The asyncio store's idle wait looks at data_version a few times a second, not every
+    2 ms, and still wakes at once on another connection's commit; two waiters at once each
+    get theirs."""
+    import asyncio
+
+    from histoire.store.sqlite.async_store import AsyncSQLiteEventStore
+
+    async def scenario() -> tuple[int, list[bool], float]:
+        store = AsyncSQLiteEventStore(tmp_path / "events.db")
+        looks = 0
+        data_version = store.blocking.data_version
+
+        def counted() -> int:
+            nonlocal looks
+            looks += 1
+            return data_version()
+
+        store.blocking.data_version = counted  # type: ignore[method-assign]
+        head = await store.head()
+        try:
+            assert await store.wait_for_events(head, 1.0) is False
+            idle_looks = looks
+            writer = SQLiteEventStore(tmp_path / "events.db")
+            loop = asyncio.get_running_loop()
+            appended: list[float] = []
+
+            def append() -> None:
+                writer.append("account-1", new_events(1))
+                appended.append(time.monotonic())
+
+            loop.call_later(0.2, lambda: threading.Thread(target=append).start())
+            woke = await asyncio.gather(
+                store.wait_for_events(head, 10), store.wait_for_events(head, 10)
+            )
+            late = time.monotonic() - appended[0]
+            writer.close()
+            return idle_looks, woke, late
+        finally:
+            await store.aclose()
+
+    idle_looks, woke, late = asyncio.run(scenario())
+    assert idle_looks < 50, f"{idle_looks} looks at data_version in an idle second"
+    assert woke == [True, True]
+    assert late < 0.5

@@ -6,8 +6,10 @@ of this store, and the awaiting task is woken through the loop
 (`call_soon_threadsafe`). Blocking and async appends to one store share
 batches. Reads are local lookups and run on the loop, a batch at a time
 (`async_blocking`); snapshot writes wait for the disk, so they go to a thread.
-A wait for events polls `PRAGMA data_version` (a look at shared memory) every
-`POLL_INTERVAL` seconds with `asyncio.sleep`.
+A wait for events sleeps as the blocking store's does (`wal_watch`): on
+Linux until inotify reports the WAL written, the descriptor watched by the
+loop, then it looks at `PRAGMA data_version` (a look at shared memory) until
+the commit shows; elsewhere it looks every `POLL_INTERVAL` seconds.
 
 Cancellation: an append is one SQLite transaction, committed by the writer
 thread whether or not its caller still waits: it is stored whole or not at all.
@@ -32,6 +34,7 @@ from histoire.store.protocol import Snapshot
 from histoire.store.read_checks import validate_checkpoint, wait_timeout
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
 from histoire.store.sqlite.store import POLL_INTERVAL, SQLiteEventStore
+from histoire.store.sqlite.wal_watch import WalLooks, WalWatch
 
 __all__ = ["AsyncSQLiteEventStore"]
 
@@ -134,6 +137,7 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
     def _init(self, blocking: SQLiteEventStore) -> None:
         super().__init__(blocking)
         self._writer = _WriterThread()
+        self._watches: list[WalWatch] = []  # idle ones: each waiter on the loop takes its own
 
     async def append(
         self,
@@ -166,20 +170,33 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_timeout(timeout)
         store = self.blocking
-        seen = store.data_version()
-        if store.head().position > position:
-            return True
-        while True:
-            left = deadline - loop.time()
-            if left <= 0:
-                return False
-            await asyncio.sleep(min(left, POLL_INTERVAL))
-            version = store.data_version()
-            if version != seen:
-                seen = version
-                if store.head().position > position:
-                    return True
+        watch = self._watches.pop() if self._watches else WalWatch.open(store.path)
+        try:
+            # Watching before the head is read: a commit after the read writes the WAL.
+            looks = None if watch is None else WalLooks(watch)
+            seen = store.data_version()
+            if store.head().position > position:
+                return True
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                if looks is None:
+                    await asyncio.sleep(min(left, POLL_INTERVAL))
+                else:
+                    await looks.wait_async(left)
+                version = store.data_version()
+                if version != seen:
+                    seen = version
+                    if store.head().position > position:
+                        return True
+        finally:
+            if watch is not None:
+                self._watches.append(watch)
 
     async def aclose(self) -> None:
+        watches, self._watches = self._watches, []
+        for watch in watches:
+            watch.close()
         self._writer.close()
         self.blocking.close()

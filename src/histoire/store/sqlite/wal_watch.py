@@ -9,10 +9,14 @@ writer's fsync). The folder is watched rather than the file, so that a WAL
 deleted and created again (the last connection closed meanwhile) is still
 seen. Where inotify is missing (not Linux) or refused (too many instances),
 `WalWatch.open` returns None and the store polls instead.
+
+The asyncio store waits the same way, its descriptor registered with the
+event loop (`wait_async`) instead of a blocking read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import weakref
@@ -72,6 +76,26 @@ class WalWatch:
             return written
         return self._drain(max(1, round(seconds * 1000)))
 
+    async def wait_async(self, seconds: float) -> bool:
+        """`wait`, awaited: the descriptor watched by the running event loop."""
+        written = self._drain(0)
+        if written or seconds <= 0:
+            return written
+        loop = asyncio.get_running_loop()
+        readable = loop.create_future()
+        fd = self._inotify.fileno()
+        try:
+            loop.add_reader(fd, _resolve, readable)
+        except NotImplementedError:  # a loop without add_reader: sleep a little instead
+            await asyncio.sleep(min(seconds, SETTLE_MAX))
+            return self._drain(0)
+        try:
+            await asyncio.wait((readable,), timeout=seconds)
+        finally:
+            loop.remove_reader(fd)
+            readable.cancel()
+        return self._drain(0)
+
     def _drain(self, timeout_ms: int) -> bool:
         """Whether a report of the WAL came (waiting up to `timeout_ms` for the first)."""
         written = False
@@ -86,6 +110,11 @@ class WalWatch:
     def close(self) -> None:
         """Close the descriptor (slow: the kernel waits for a grace period, ~10 ms)."""
         self._closer()
+
+
+def _resolve(readable: asyncio.Future[None]) -> None:
+    if not readable.done():
+        readable.set_result(None)
 
 
 def _close(inotify: INotify) -> None:
@@ -110,13 +139,31 @@ class WalLooks:
 
     def wait(self, left: float) -> None:
         """Sleep until the next look (at most `left` seconds)."""
-        now = time.monotonic()
-        if now < self._settling_until:  # written, not shown yet: look again soon
-            time.sleep(min(left, self._pause))
-            self._pause = min(self._pause * 2, SETTLE_MAX)
-            if self._watch.wait(0):
-                self._written(time.monotonic())
+        pause = self._settling(left)
+        if pause is not None:
+            time.sleep(pause)
+            self._settled()
         elif self._watch.wait(min(left, SAFETY)):
+            self._written(time.monotonic())
+
+    async def wait_async(self, left: float) -> None:
+        """`wait`, awaited."""
+        pause = self._settling(left)
+        if pause is not None:
+            await asyncio.sleep(pause)
+            self._settled()
+        elif await self._watch.wait_async(min(left, SAFETY)):
+            self._written(time.monotonic())
+
+    def _settling(self, left: float) -> float | None:
+        """Written, not shown yet: the pause before the next look (None: watch instead)."""
+        if time.monotonic() < self._settling_until:
+            return min(left, self._pause)
+        return None
+
+    def _settled(self) -> None:
+        self._pause = min(self._pause * 2, SETTLE_MAX)
+        if self._watch.wait(0):
             self._written(time.monotonic())
 
     def _written(self, now: float) -> None:
