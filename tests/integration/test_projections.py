@@ -289,7 +289,9 @@ def test_status_says_running_only_while_a_runner_runs(store: EventStore) -> None
         stop.set()
         thread.join(timeout=10)
     accounts_handler(store).handle("account-0", bank.Deposit(amount_cents=8))
-    assert [s.state for s in projection_status(store, "balances")] == ["stopped"]
+    # Not running any more (stopped: an event is left; on a PostgreSQL server shared with
+    # busy transactions the head may not show it yet: caught up).
+    assert [s.state for s in projection_status(store, "balances")] in (["stopped"], ["caught up"])
 
 
 def test_a_sqlite_file_from_before_stops_were_recorded_still_runs(tmp_path: Any) -> None:

@@ -142,3 +142,51 @@ def test_a_skipped_event_is_never_delivered_and_its_stream_goes_on(store: EventS
     failing.clear()
     runner(store, reaction).run()
     assert calls == [("account-0", 2)]
+
+
+def test_a_second_live_runner_of_a_member_stands_by_then_takes_over(store: EventStore) -> None:
+    """Two live workers of one reaction (a deployment's overlap, or a mistake): the second
+    stands by after its first race instead of delivering every event a second time, and
+    takes over once the first stops."""
+    import threading
+
+    calls: list[tuple[str, int]] = []
+    reaction = flaky(calls, failing=set())
+    handler = bank_handler(store)
+
+    def delivered(count: int) -> None:
+        deadline = time.monotonic() + 20
+        while len(set(calls)) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(set(calls)) == count
+
+    first_stop, second_stop = threading.Event(), threading.Event()
+    first = threading.Thread(
+        target=runner(store, reaction).run, kwargs={"live": True, "stop": first_stop}
+    )
+    second = threading.Thread(
+        target=runner(store, reaction).run, kwargs={"live": True, "stop": second_stop}
+    )
+    first.start()
+    try:
+        handler.handle("account-0", bank.OpenAccount(owner="o0"))
+        delivered(1)
+        second.start()
+        for n in range(1, 21):
+            handler.handle("account-0", bank.Deposit(amount_cents=n))
+            time.sleep(0.02)
+        delivered(21)
+        doubles = len(calls) - len(set(calls))
+        # Every one of the 20 without standing by; the first race may hold a few.
+        assert doubles < 10, f"{doubles} of 20 events delivered twice"
+        first_stop.set()
+        first.join(timeout=10)
+        for n in range(21, 26):
+            handler.handle("account-0", bank.Deposit(amount_cents=n))
+        delivered(26)
+    finally:
+        first_stop.set()
+        second_stop.set()
+        first.join(timeout=10)
+        second.join(timeout=10)
+    assert sorted(set(calls)) == [("account-0", v) for v in range(1, 27)]

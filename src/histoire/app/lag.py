@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import NamedTuple
 
 from histoire.core.errors import HistoireError
@@ -51,6 +52,41 @@ def record_stopped(store: TransactionalStore, key: FollowerKey | None) -> None:
             progress.stopped(tx, key)
     except HistoireError as exc:  # also on the way out of a failed run: never hide its error
         logger.warning("%s: could not record the stop: %s", key.name, exc)
+
+
+STANDBY_LOOK = 1.0
+"""Seconds between two looks of a standing-by runner at the active one's progress."""
+
+
+def stand_by(store: TransactionalStore, key: FollowerKey, stop: threading.Event) -> None:
+    """Wait while another runner of `key` runs (until its progress is old, or it ended).
+
+    Called by a live runner whose checkpoint write was refused because another
+    runner of the same member moved the checkpoint: rather than race it for
+    every batch (a reaction's side effects done twice), it stands by, and
+    takes over once the other stops making progress (`STALE_AFTER`; an idle
+    live runner records its heartbeat every few seconds) or ends.
+    """
+    said = False
+    while not stop.is_set():
+        with store.transaction(read_only=True) as tx:
+            record = progress.load(tx, key)
+        now = dt.datetime.now(dt.UTC)
+        if (
+            record is None
+            or follower_state(record, record.checkpoint, record.checkpoint, now) != "running"
+        ):
+            if said:
+                logger.warning("%s: the other runner stopped; taking over", _member(key))
+            return
+        if not said:
+            logger.warning("%s: another runner is active; standing by", _member(key))
+            said = True
+        stop.wait(STANDBY_LOOK)
+
+
+def _member(key: FollowerKey) -> str:
+    return key.name if key.members == 1 else f"{key.name} (member {key.member} of {key.members})"
 
 
 def follower_state(

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import Batch, ConsumerGroup, Follower
-from histoire.app.lag import record_stopped
+from histoire.app.lag import record_stopped, stand_by
 from histoire.app.projections import generations
 from histoire.app.projections.context import ProjectionContext
 from histoire.app.projections.definition import Projection
@@ -205,6 +205,8 @@ class ProjectionRunner:
                 if self.on_batch is not None:
                     self.on_batch(report, batch)
         except _Stale:
+            if live and self._moved_by_another(key, report.checkpoint):
+                stand_by(self.store, key, stop)  # rather than race it for every batch
             return False
         except _StopRun:
             return True
@@ -215,6 +217,12 @@ class ProjectionRunner:
             return not live
         time.sleep(0.2)  # other members of the group are still building
         return False
+
+    def _moved_by_another(self, key: FollowerKey, ours: Checkpoint) -> bool:
+        """Whether another runner of this member moved its checkpoint past `ours`."""
+        with self.store.transaction(read_only=True) as tx:
+            recorded = progress.load(tx, key)
+        return recorded is not None and recorded.checkpoint != ours
 
     # -- one batch -------------------------------------------------------------
 

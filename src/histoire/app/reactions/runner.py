@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from histoire.app.broker_feed import BrokerFeed
-from histoire.app.follower import ConsumerGroup, Follower
+from histoire.app.follower import Batch, ConsumerGroup, Follower
 from histoire.app.handler import CommandHandler
+from histoire.app.lag import stand_by
 from histoire.app.reactions.context import DEADLINES, ReactionContext
 from histoire.app.reactions.deadlines import make_deadlines
 from histoire.app.reactions.definition import Reaction
@@ -46,12 +47,17 @@ from histoire.store import applied, parking, progress
 from histoire.store.parking import Entry
 from histoire.store.progress import FollowerKey
 from histoire.store.protocol import EventStore
-from histoire.store.transactions import TransactionalStore
+from histoire.store.transactions import Transaction, TransactionalStore
 
 if TYPE_CHECKING:  # the application module imports the reactions' definitions
     from histoire.app.application import Application
 
 logger = logging.getLogger(__name__)
+
+
+class _Moved(Exception):
+    """Another runner of the member moved the checkpoint: the batch is not recorded."""
+
 
 RETRY_TICK = 0.5
 """Seconds between two looks at due retries while the log is idle."""
@@ -129,6 +135,17 @@ class ReactionRunner:
         stop = stop or threading.Event()
         report = ReactionReport(self.reaction.name)
         key = FollowerKey(self.name, self.group.member, self.group.members)
+        while not self._follow(report, key, live=live, stop=stop):
+            # Another runner of this member moved the checkpoint: the batch was delivered
+            # twice. Live, stand by while it runs, rather than deliver every batch twice.
+            if live:
+                stand_by(self.store, key, stop)
+        return report
+
+    def _follow(
+        self, report: ReactionReport, key: FollowerKey, *, live: bool, stop: threading.Event
+    ) -> bool:
+        """Follow from the recorded checkpoint; False if another runner of the member moved it."""
         with self.store.transaction() as tx:
             progress.ensure_tables(tx)
             parking.ensure_table(tx)
@@ -176,24 +193,35 @@ class ReactionRunner:
                     continue
                 behind.append((record, self._after_failure(0, failed)))
                 blocked.add(record.stream_id)
-            with self.store.transaction() as tx:
-                for record, fields in behind:
-                    parking.add(
-                        tx,
-                        self.name,
-                        record.stream_id,
-                        str(record.event_id),
-                        record.checkpoint,
-                        **fields,
-                    )
-                if broker_fed:
-                    applied.mark(tx, self.name, events)
-                progress.save(tx, key, batch.checkpoint, len(events))
+            try:
+                with self.store.transaction() as tx:
+                    self._record(tx, key, batch, report.checkpoint, events, behind)
+            except _Moved:
+                return False
             if isinstance(follower, BrokerFeed):
                 follower.settle(batch)
             report.parked += sum(1 for _, f in behind if f["state"] == "parked")
             report.checkpoint = batch.checkpoint
-        return report
+        return True
+
+    def _record(
+        self,
+        tx: Transaction,
+        key: FollowerKey,
+        batch: Batch,
+        start: Checkpoint,
+        events: list[RecordedEvent],
+        behind: list[tuple[RecordedEvent, dict[str, Any]]],
+    ) -> None:
+        """Record a delivered batch: what waits or is parked, and the checkpoint, from `start`."""
+        if not progress.advance(tx, key, start, batch.checkpoint, len(events)):
+            raise _Moved
+        for record, fields in behind:
+            parking.add(
+                tx, self.name, record.stream_id, str(record.event_id), record.checkpoint, **fields
+            )
+        if self.broker is not None:
+            applied.mark(tx, self.name, events)
 
     # -- delivering ---------------------------------------------------------------
 
