@@ -74,7 +74,7 @@ def ensure_tables(tx: Transaction) -> None:
     ):
         tx.execute(_sql(tx, statement))
     if tx.dialect == "sqlite" and not _has_stopped_at(tx):
-        # Made before histoire recorded stops (PostgreSQL: migration 8 adds it).
+        # Made before histoire recorded stops (PostgreSQL: migration 9 adds it).
         tx.execute(_sql(tx, "ALTER TABLE {followers} ADD COLUMN stopped_at BIGINT"))
 
 

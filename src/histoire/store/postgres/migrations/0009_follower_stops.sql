@@ -1,4 +1,4 @@
--- histoire PostgreSQL schema, version 8: when a follower's runner stopped.
+-- histoire PostgreSQL schema, version 9: when a follower's runner stopped.
 --
 -- A runner that ends cleanly (caught up with --once, or told to stop) records
 -- when, so that status says it stopped at once instead of "running" until its
