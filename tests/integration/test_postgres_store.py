@@ -704,3 +704,23 @@ def test_an_async_log_read_waits_for_an_older_transaction_that_ends_soon(
             await eager.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_command_waiting_for_the_only_connection_gets_it_when_the_holder_ends(
+    open_pg: Opener,
+) -> None:
+    """With one pooled connection, a command that waits for it while a read-model
+    transaction holds it gets it when the transaction ends (the store keeps an idle
+    connection for its next command only while no one waits for the pool's)."""
+    store = open_pg(pool_max=1, pool_timeout=5)
+    store.append("account-1", new_events(1))  # the connection is now kept idle
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with store.transaction() as tx:
+            tx.execute("SELECT 1")
+            waiting = pool.submit(store.append, "account-2", new_events(1))
+            time.sleep(0.3)
+            assert not waiting.done()
+            ended = time.monotonic()
+        assert waiting.result(timeout=5).last_version == 1
+        assert time.monotonic() - ended < 2
+    assert store.append("account-1", new_events(1)).last_version == 2
