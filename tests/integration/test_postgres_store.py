@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from histoire import (
+    ANY,
     START,
     InvalidInputError,
     InvalidStoreURLError,
@@ -29,9 +30,10 @@ from histoire import (
     open_store,
 )
 from histoire.store.postgres import PostgresEventStore, migrate
+from histoire.store.postgres.connect import adapters
 from histoire.store.postgres.pool import execute
-from histoire.store.postgres.schema import latest_version, migrations, parse_url
-from histoire.store.postgres.sql import category_mode, read_log_params
+from histoire.store.postgres.schema import apply_migrations, latest_version, migrations, parse_url
+from histoire.store.postgres.sql import append_params, category_mode, read_log_params, statements
 
 from .._services import _free_port, fresh_postgres_schema, postgres_url_or_skip, settled_head
 
@@ -195,6 +197,42 @@ def test_the_database_refuses_to_change_stored_events(
     with pytest.raises(psycopg.errors.RestrictViolation, match="immutable"):
         raw.execute(statement.format(s=f'"{schema}"'))
     assert list(store.read_log()) == before
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO {s}.events (event_id, stream_id, category, version, type, schema_version, "
+        "data, metadata, recorded_at) VALUES (gen_random_uuid(), 'x-1', 'x', 0, 't', 1, '', "
+        "'{{}}', now())",
+        "INSERT INTO {s}.events (event_id, stream_id, category, version, type, schema_version, "
+        "data, metadata, recorded_at) VALUES (gen_random_uuid(), 'x-1', 'x', 1, 't', 0, '', "
+        "'{{}}', now())",
+        "UPDATE {s}.streams SET version = 0",
+    ],
+)
+def test_the_database_refuses_versions_below_1_on_a_store_upgraded_in_place(
+    url: str, schema: str, raw: psycopg.Connection[Any], statement: str
+) -> None:
+    """A store upgraded from schema version 7 keeps its table files (no rewrite) and its
+    events, and the database itself refuses a version or schema version below 1."""
+    location = parse_url(url, schema)
+    files = (
+        "SELECT relname, relfilenode FROM pg_class "
+        "WHERE relnamespace = %s::regnamespace AND relkind IN ('r', 'i') ORDER BY relname"
+    )
+    assert apply_migrations(raw, location, up_to=7) == 7
+    with psycopg.connect(url, autocommit=True, context=adapters()) as conn:
+        conn.execute(statements(schema).append, append_params("account-1", new_events(2), ANY))
+    before = raw.execute(files, (schema,)).fetchall()
+    assert apply_migrations(raw, location) == latest_version()
+    assert raw.execute(files, (schema,)).fetchall() == before
+    with pytest.raises(psycopg.errors.CheckViolation):
+        raw.execute(statement.format(s=f'"{schema}"'))
+    with PostgresEventStore(url, schema=schema, create=False) as store:
+        assert [e.version for e in store.read_stream("account-1")] == [1, 2]
+        assert store.append("account-1", new_events(1), 2).last_version == 3
+        assert store.integrity_problems() == []
 
 
 def test_integrity_problems_reports_a_disabled_trigger_and_a_hole(
@@ -666,3 +704,23 @@ def test_an_async_log_read_waits_for_an_older_transaction_that_ends_soon(
             await eager.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_command_waiting_for_the_only_connection_gets_it_when_the_holder_ends(
+    open_pg: Opener,
+) -> None:
+    """With one pooled connection, a command that waits for it while a read-model
+    transaction holds it gets it when the transaction ends (the store keeps an idle
+    connection for its next command only while no one waits for the pool's)."""
+    store = open_pg(pool_max=1, pool_timeout=5)
+    store.append("account-1", new_events(1))  # the connection is now kept idle
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with store.transaction() as tx:
+            tx.execute("SELECT 1")
+            waiting = pool.submit(store.append, "account-2", new_events(1))
+            time.sleep(0.3)
+            assert not waiting.done()
+            ended = time.monotonic()
+        assert waiting.result(timeout=5).last_version == 1
+        assert time.monotonic() - ended < 2
+    assert store.append("account-1", new_events(1)).last_version == 2

@@ -7,6 +7,7 @@ dead (the server restarted since it was pooled) before trying once more.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,16 @@ class StorePool:
             name=f"histoire-{location.schema}",
         )
         self.closed = False
+        # Connections borrowed from the pool and kept, idle, for the next command:
+        # psycopg_pool's getconn + putconn cost 5 us of Python per command, a list's
+        # pop + append under a lock 0.3. Kept only while no thread waits in the
+        # pool's getconn (so no one waits for a connection that sits here), and
+        # every `_THROUGH_POOL`-th return goes back to the pool (its upkeep:
+        # max_lifetime, replacing broken connections) all the same.
+        self._idle: list[Conn] = []
+        self._idle_lock = threading.Lock()
+        self._waiting = 0
+        self._returns = 0
 
     def convert(self, exc: BaseException, doing: str) -> Exception:
         """The histoire error for a psycopg error met while `doing` something."""
@@ -69,12 +80,13 @@ class StorePool:
         """
         if self.closed:
             raise StoreError(f"{doing}: the store of {self.location.display} is closed")
-        # getconn/putconn rather than the pool's connection() context: half the cost
-        # (no context manager, no commit of an autocommit connection), and putconn
-        # rolls back or discards a connection left in a transaction or broken.
+        # _borrow/_give_back rather than the pool's connection() context: no context
+        # manager, no commit of an autocommit connection, usually not even the pool's
+        # getconn/putconn; a connection left in a transaction or broken goes back to
+        # the pool, which rolls it back or replaces it.
         for attempt in (1, 2):
             try:
-                conn = self._pool.getconn()
+                conn = self._borrow()
             except psycopg_pool.PoolTimeout as exc:
                 raise self.convert(self._why_no_connection(exc), doing) from exc
             except psycopg.Error as exc:  # the pool closed meanwhile
@@ -85,9 +97,40 @@ class StorePool:
                 if attempt == 2 or not is_connection_lost(exc):
                     raise self.convert(exc, doing) from exc
             finally:
-                self._pool.putconn(conn)
+                self._give_back(conn)
+            self._return_idle()  # they may be lost too: the pool checks them
             self._pool.check()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _borrow(self) -> Conn:
+        """A connection: a kept idle one, else one of the pool's (waiting up to its timeout)."""
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+            self._waiting += 1
+        try:
+            return self._pool.getconn()
+        finally:
+            with self._idle_lock:
+                self._waiting -= 1
+
+    def _give_back(self, conn: Conn) -> None:
+        """Keep `conn` for the next command if it is idle and no one waits for the pool's;
+        else return it to the pool (which rolls back or replaces a connection that is not)."""
+        if conn.pgconn.transaction_status == IDLE:
+            with self._idle_lock:
+                self._returns += 1
+                if not (self._waiting or self.closed or self._returns % _THROUGH_POOL == 0):
+                    self._idle.append(conn)
+                    return
+        self._pool.putconn(conn)
+
+    def _return_idle(self) -> None:
+        """Return the kept connections to the pool."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self._pool.putconn(conn)
 
     def _why_no_connection(self, timeout: psycopg_pool.PoolTimeout) -> psycopg.Error:
         """The real reason the pool has no connection, if connecting now fails."""
@@ -119,20 +162,23 @@ class StorePool:
         else:
             begin = ("BEGIN", "SET LOCAL synchronous_commit = off")
         try:
-            with self._pool.connection() as conn:
-                try:
-                    yield conn, begin
-                except BaseException:
-                    conn.rollback()
-                    raise
-                if conn.info.transaction_status == IDLE:
-                    return  # nothing ran: nothing began
-                try:
-                    conn.execute("COMMIT")
-                except psycopg.Error as exc:
-                    raise self.convert(exc, doing) from exc
+            conn = self._borrow()
         except psycopg_pool.PoolTimeout as exc:
             raise self.convert(self._why_no_connection(exc), doing) from exc
+        try:
+            try:
+                yield conn, begin
+            except BaseException:
+                conn.rollback()
+                raise
+            if conn.info.transaction_status == IDLE:
+                return  # nothing ran: nothing began
+            try:
+                conn.execute("COMMIT")
+            except psycopg.Error as exc:
+                raise self.convert(exc, doing) from exc
+        finally:
+            self._give_back(conn)
 
     def fetch(self, query: str, params: Sequence[Any], doing: str) -> list[tuple[Any, ...]]:
         """The rows of one query, in binary."""
@@ -211,8 +257,12 @@ class StorePool:
     def close(self) -> None:
         """Close every pooled connection; later commands raise StoreError."""
         self.closed = True
+        self._return_idle()
         self._pool.close()
 
+
+_THROUGH_POOL = 100
+"""Every this many returns of a connection, it goes back to the pool, for the pool's upkeep."""
 
 _CURSOR = "_histoire_cursor"
 

@@ -220,25 +220,13 @@ def append_result(
     actual, positions, xid, recorded_at = row
     if positions is None:
         return int(actual)
-    if isinstance(positions, int):  # append_event: one position
-        positions = (positions,)
+    if isinstance(positions, int):  # append_event: one event, one position
+        version = actual + 1
+        record = _recorded(stream_id, events[0], version, positions, recorded_at, xid)
+        return AppendResult(stream_id, version, version, positions, positions, (record,))
     records = tuple(
-        RecordedEvent(
-            event_id=e.event_id,
-            stream_id=stream_id,
-            version=actual + i + 1,
-            position=positions[i],
-            recorded_at=recorded_at,
-            type=e.type,
-            schema_version=e.schema_version,
-            data=bytes(e.data),
-            # as JSON: what reads give back (decoded when first used)
-            metadata=_metadata_encode(e.metadata) if e.metadata else b"{}",
-            causation_id=e.causation_id,
-            correlation_id=e.correlation_id,
-            commit=xid,
-        )
-        for i, e in enumerate(events)
+        _recorded(stream_id, e, actual + i, position, recorded_at, xid)
+        for i, (e, position) in enumerate(zip(events, positions, strict=True), 1)
     )
     return AppendResult(
         stream_id=stream_id,
@@ -247,6 +235,27 @@ def append_result(
         first_position=positions[0],
         last_position=positions[-1],
         events=records,
+    )
+
+
+def _recorded(
+    stream_id: str, e: NewEvent, version: int, position: int, recorded_at: Any, xid: int
+) -> RecordedEvent:
+    """An appended event as recorded; its metadata as JSON, what reads give back (decoded
+    when first used). Positional arguments: 2.4 instead of 4.2 us per one-event append."""
+    return RecordedEvent(
+        e.event_id,
+        stream_id,
+        version,
+        position,
+        recorded_at,
+        e.type,
+        e.schema_version,
+        bytes(e.data),
+        _metadata_encode(e.metadata) if e.metadata else b"{}",
+        e.causation_id,
+        e.correlation_id,
+        xid,
     )
 
 
