@@ -68,6 +68,61 @@ def test_a_lone_append_at_a_wrong_version_writes_nothing_and_says_why(
     assert len(list(store.read_log())) == 2
 
 
+@pytest.mark.parametrize("expected", [0, 1, 3, 5])
+def test_a_version_read_leaves_out_the_guard_and_still_refuses_wrong_versions(
+    store: SQLiteEventStore, expected: int
+) -> None:
+    """Once a read has seen the stream at version 2, an append at version 2 is a plain INSERT
+    (no WHERE EXISTS); at any other version it still writes nothing and reports the conflict."""
+    store.append("account-1", new_events(2))
+    assert [row[0] for row in store.read_payloads("account-1")] == [1, 2]
+    seen = statements(store)
+    if expected == 2:
+        store.append("account-1", new_events(1), 2)
+        assert "WHERE EXISTS" not in seen[0]
+    with pytest.raises(ConcurrencyError) as raised:
+        store.append("account-1", new_events(2), expected)
+    actual = 3 if expected == 2 else 2
+    assert (raised.value.expected, raised.value.actual) == (expected, actual)
+    assert store.stream_version("account-1") == actual
+    assert [e.version for e in store.read_stream("account-1")] == list(range(1, actual + 1))
+
+
+def test_an_append_at_a_version_read_gets_the_plain_insert(store: SQLiteEventStore) -> None:
+    """A command's load reads its stream, then appends at the version read: without the
+    guard of a version it has just seen, and at the right place."""
+    store.append("account-1", new_events(2))
+    list(store.read_payloads("account-1"))
+    seen = statements(store)
+    result = store.append("account-1", new_events(2), 2)
+    assert len(set(seen)) == 1 and "WHERE EXISTS" not in seen[0], seen
+    assert (result.first_version, result.last_version) == (3, 4)
+    assert [e.version for e in store.read_stream("account-1")] == [1, 2, 3, 4]
+
+
+def test_a_version_read_inside_a_transaction_is_not_taken_for_committed(
+    store: SQLiteEventStore,
+) -> None:
+    """A read inside `transaction()` sees the transaction's own rows, which a rollback takes
+    back: an append at such a version still checks that the stream has it, and leaves no
+    hole in the stream's versions."""
+    store.append("account-1", new_events(1))
+    columns = (
+        "event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at"
+    )
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.execute(
+            f"INSERT INTO histoire_events ({columns}) "
+            "VALUES (randomblob(16), 'account-1', 'account', 2, 't', 1, X'7B7D', X'7B7D', 0)"
+        )
+        assert [row[0] for row in store.read_payloads("account-1")] == [1, 2]
+        raise RuntimeError("roll back")
+    with pytest.raises(ConcurrencyError) as raised:
+        store.append("account-1", new_events(1), 2)
+    assert raised.value.actual == 1
+    assert [e.version for e in store.read_stream("account-1")] == [1]
+
+
 def test_rows_store_empty_metadata_and_missing_ids_as_histoire_always_did(
     store: SQLiteEventStore,
 ) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import pytest
 
 from histoire import (
@@ -140,3 +141,38 @@ def test_plain_commands_are_not_checked() -> None:
     handler, spy = spied()
     handler.handle("book-1", {"member": 42})
     assert spy.commands == [{"member": 42}]
+
+
+class Count(Command):
+    label: str
+    copies: int
+    signed: bool = False
+    minimum: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+@pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        (Count(label="a", copies=True), "copies"),  # type: ignore[arg-type]
+        (Count(label="a", copies=1, signed=1), "signed"),  # type: ignore[arg-type]
+        (Count(label=b"a", copies=1), "label"),  # type: ignore[arg-type]
+        (Count(label="a", copies=1, minimum=0), "minimum"),
+    ],
+    ids=["bool-for-int", "int-for-bool", "bytes-for-str", "constraint"],
+)
+def test_plain_fields_are_still_checked_by_their_exact_type(command: Count, field: str) -> None:
+    """A command whose fields are str, int and bool is taken as it is only when each holds
+    exactly its type; a bool for an int, an int for a bool, or a constrained field out of
+    range is refused as ever."""
+    handler, spy = spied()
+    with pytest.raises(MalformedCommandError) as raised:
+        handler.handle("book-1", command)
+    assert raised.value.path == field
+    assert spy.commands == []
+
+
+def test_a_command_of_plain_fields_reaches_decide_equal() -> None:
+    """A command of plain str, int and bool fields, each of its exact type, reaches decide."""
+    handler, spy = spied()
+    handler.handle("book-1", Count(label="a", copies=2, signed=True, minimum=3))
+    assert spy.commands == [Count(label="a", copies=2, signed=True, minimum=3)]

@@ -117,7 +117,17 @@ class HandlerCore(FoldSteps[C, S, E], Generic[C, S, E]):
         return self._load(stream_id, at_version)
 
     def _load(self, stream_id: str, at_version: int | None = None) -> Steps[LoadedState[S]]:
-        # The write path calls this with a stream id it has already validated.
+        # Callers have validated the stream id.
+        state, version, snapshot_version = yield from self._fold_stream(stream_id, at_version)
+        past_end = at_version is not None and version < at_version
+        return LoadedState(stream_id, state, version, snapshot_version, past_end)
+
+    def _fold_stream(self, stream_id: str, at_version: int | None) -> Steps[tuple[S, int, int]]:
+        """The state of `stream_id` (at `at_version`), its version and the snapshot's.
+
+        A plain tuple: the write path needs no LoadedState (a frozen dataclass
+        costs a command 8,000 instructions to build).
+        """
         decider = self.decider
         state: S | None = None
         version = 0
@@ -148,8 +158,7 @@ class HandlerCore(FoldSteps[C, S, E], Generic[C, S, E]):
             count, state, version = yield from self._fold_page(stream_id, state, version, limit)
             if count < limit:
                 break
-        past_end = at_version is not None and version < at_version
-        return LoadedState(stream_id, state, version, snapshot_version, past_end)
+        return state, version, snapshot_version
 
     def _load_as_of(self, stream_id: str, as_of: dt.datetime) -> Steps[LoadedState[S]]:
         state, version = self.decider.initial_state(), 0
@@ -203,10 +212,10 @@ class HandlerCore(FoldSteps[C, S, E], Generic[C, S, E]):
                 # cost a query (a round trip on PostgreSQL) to learn that. Only an
                 # append with NO_STREAM proves the guess: whatever else comes of the
                 # initial state (an error, nothing to store) is checked on the stream.
-                loaded = LoadedState(stream_id, self.decider.initial_state(), 0)
+                current, version, snapshot_version = self.decider.initial_state(), 0, 0
                 try:
                     decided, new_events, read_back, state = self._decide(
-                        command, loaded.state, command_id if given_id else None, *context
+                        command, current, command_id if given_id else None, *context
                     )
                 except Exception:
                     decided = ()
@@ -214,15 +223,13 @@ class HandlerCore(FoldSteps[C, S, E], Generic[C, S, E]):
                     guess_new = False
                     continue
             else:
-                loaded = yield from self._load(stream_id)
+                current, version, snapshot_version = yield from self._fold_stream(stream_id, None)
                 decided, new_events, read_back, state = self._decide(
-                    command, loaded.state, command_id if given_id else None, *context
+                    command, current, command_id if given_id else None, *context
                 )
                 if not decided:
-                    return CommandResult(
-                        stream_id, command_id, (), (), loaded.version, loaded.state
-                    )
-            expected: ExpectedVersion = loaded.version if loaded.version else NO_STREAM
+                    return CommandResult(stream_id, command_id, (), (), version, current)
+            expected: ExpectedVersion = version if version else NO_STREAM
             try:
                 appended = yield ("append", (stream_id, new_events, expected))
             except ConcurrencyError as conflict:
@@ -236,12 +243,10 @@ class HandlerCore(FoldSteps[C, S, E], Generic[C, S, E]):
                 continue
             evolve_recorded = self.decider.evolve_recorded
             if evolve_recorded is not None:  # it needs the records: after the append
-                state = loaded.state
+                state = current
                 for back, record in zip(read_back, appended.events, strict=True):
                     state = evolve_recorded(state, back, record)  # type: ignore[arg-type]
-            yield from self._maybe_snapshot(
-                stream_id, loaded.snapshot_version, appended.version, state
-            )
+            yield from self._maybe_snapshot(stream_id, snapshot_version, appended.version, state)
             return CommandResult(
                 stream_id,
                 command_id,

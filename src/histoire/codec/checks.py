@@ -20,6 +20,7 @@ reaches an event.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import types
@@ -73,7 +74,43 @@ def check_command(command: M) -> M:
     """
     if not isinstance(command, Command):
         return command
+    plain = _plain_fields(type(command))
+    if plain is not None:
+        for name, kind in plain:
+            if type(getattr(command, name)) is not kind:
+                break
+        else:
+            return command  # what converting it gives back: an equal command
     return convert_fields(command, MalformedCommandError, type(command).__qualname__)
+
+
+_PLAIN: tuple[tuple[msgspec.inspect.Type, type], ...] = (
+    (msgspec.inspect.StrType(), str),
+    (msgspec.inspect.IntType(), int),
+    (msgspec.inspect.BoolType(), bool),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_fields(cls: type) -> tuple[tuple[str, type], ...] | None:
+    """The name and type of each field of `cls` if all are plain str, int or bool, else None.
+
+    Plain: without constraints (`Meta`), in a struct without `__post_init__`.
+    A value of exactly that type converts to itself, so that a command whose
+    fields all hold one needs no conversion (a tenth of a command's cost).
+    """
+    if hasattr(cls, "__post_init__"):
+        return None
+    info = msgspec.inspect.type_info(cls)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return None
+    fields = []
+    for field in info.fields:
+        kind = next((plain for shape, plain in _PLAIN if field.type == shape), None)
+        if kind is None:
+            return None
+        fields.append((field.name, kind))
+    return tuple(fields)
 
 
 def convert_fields(message: M, error: FieldErrorType, type_name: str) -> M:

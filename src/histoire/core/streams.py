@@ -32,6 +32,18 @@ def name_problem(name: str, max_length: int) -> str | None:
 
 def validate_stream_id(stream_id: object) -> str:
     """Return `stream_id` if it is a valid stream id, else raise InvalidStreamIdError."""
+    # What `name_problem` asks, in one expression for the usual id: a printable str
+    # can only start or end with one kind of white space, the space (every other
+    # is a control or separator character, which is not printable). A stream id
+    # is checked up to three times per command (handler, read, append).
+    if (
+        type(stream_id) is str
+        and 0 < len(stream_id) <= MAX_STREAM_ID_LENGTH
+        and stream_id.isprintable()
+        and stream_id[0] not in " -"
+        and stream_id[-1] != " "
+    ):
+        return stream_id
     if not isinstance(stream_id, str):
         raise InvalidStreamIdError(stream_id, f"must be a str, not {type(stream_id).__name__}")
     reason = name_problem(stream_id, MAX_STREAM_ID_LENGTH)

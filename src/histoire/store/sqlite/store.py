@@ -101,6 +101,10 @@ POLL_INTERVAL = 0.002
 """How often a waiting follower looks for other processes' commits, in seconds, without
 inotify (with it: see `wal_watch.WalLooks`)."""
 
+_FLOORS_KEPT = 4096
+"""Streams whose version the store notes at most (then it forgets them all): a command's
+load notes its stream just before its append needs it."""
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
 
@@ -179,6 +183,9 @@ class SQLiteEventStore:
             self.close()
             raise
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
+        # Streams and a version each has, seen committed: an append at that version
+        # needs no check that the stream has it (see writer's lone statement).
+        self._floors: dict[str, int] = {}
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
@@ -204,7 +211,7 @@ class SQLiteEventStore:
         conn = self._writer
         now = time.time_ns() // 1000  # recorded_at: microseconds since the epoch, UTC
         if len(batch) == 1:
-            statement = lone_statement(batch[0], now)
+            statement = lone_statement(batch[0], now, self._floors)
             if statement is not None:
                 outcome = self._write_alone(conn, *statement, now)
                 if outcome is not None:
@@ -363,7 +370,28 @@ class SQLiteEventStore:
     ) -> Iterator[PayloadRow]:
         validate_stream_read(stream_id, from_version, limit, batch_size)
         cursor = 1 if from_version is None else from_version
-        return payload_pages(self._fetch, stream_id, cursor, limit, batch_size)
+        return payload_pages(self._fetch_noting, stream_id, cursor, limit, batch_size)
+
+    def _fetch_noting(self, query: str, params: Sequence[Any], doing: str) -> list[Any]:
+        """`_fetch` of a stream's rows (stream id first in `params`, version first in
+        each row) that notes the stream's last version read, if it is committed.
+
+        A read inside `transaction()` may see events that this transaction
+        inserted, which a rollback would take back: those are not noted.
+        """
+        try:
+            conn = self._reader()
+            rows = conn.execute(query, params).fetchall()
+        except DRIVER_ERRORS as exc:
+            raise _convert(exc, doing) from exc
+        if rows and not conn.in_transaction:
+            version = rows[-1][0]
+            if type(version) is int:  # not a row edited behind histoire's back
+                floors = self._floors
+                if len(floors) >= _FLOORS_KEPT:
+                    floors.clear()
+                floors[params[0]] = version
+        return rows
 
     def read_log(
         self,
