@@ -185,11 +185,9 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
                     await asyncio.sleep(min(left, POLL_INTERVAL))
                 else:
                     await looks.wait_async(left)
-                version = store.data_version()
-                if version != seen:
-                    seen = version
-                    if store.head().position > position:
-                        return True
+                past, seen = store.look(position, seen)
+                if past:
+                    return True
         finally:
             if watch is not None:
                 self._watches.append(watch)

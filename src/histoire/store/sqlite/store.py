@@ -480,7 +480,6 @@ class SQLiteEventStore:
         """
         position = validate_checkpoint(after).position
         deadline = time.monotonic() + wait_timeout(timeout)
-        conn = self._reader()
         watch = self._wal_watch()
         looks = None if watch is None else WalLooks(watch)
         # Counted (and watching) before the head is read: an append that commits
@@ -488,7 +487,7 @@ class SQLiteEventStore:
         with self._appended:
             self._waiting += 1
         try:
-            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            seen = self.data_version()
             if self.head()[1] > position:
                 return True
             while True:
@@ -501,11 +500,9 @@ class SQLiteEventStore:
                             return True
                 else:
                     looks.wait(left)
-                version = conn.execute("PRAGMA data_version").fetchone()[0]
-                if version != seen:
-                    seen = version
-                    if self.head()[1] > position:
-                        return True
+                past, seen = self.look(position, seen)
+                if past:
+                    return True
         finally:
             with self._appended:
                 self._waiting -= 1
@@ -623,6 +620,12 @@ class SQLiteEventStore:
     def closed(self) -> bool:
         """Whether `close()` was called."""
         return self._closed
+
+    def look(self, position: int, seen: int) -> tuple[bool, int]:
+        """One look of a waiter: whether the log's head is past `position`, and data_version
+        now (the head is read only if data_version moved from `seen`)."""
+        version = self.data_version()
+        return version != seen and self.head()[1] > position, version
 
     def data_version(self) -> int:
         """`PRAGMA data_version` on this thread's connection: it changes when others commit."""
