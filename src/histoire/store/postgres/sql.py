@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from psycopg import sql
 
-from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
+from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent, build_recorded
 from histoire.core.streams import category_of
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion
 from histoire.store.postgres.arrays import (
@@ -252,7 +252,7 @@ def append_result(
 
 def row_to_event(row: Sequence[Any]) -> RecordedEvent:
     """A row of `EVENT_COLUMNS` as a RecordedEvent (ids, time and metadata may stay raw)."""
-    return RecordedEvent(*row)
+    return build_recorded(*row)  # type: ignore[no-any-return]
 
 
 def event_rows(cursor: Any) -> Callable[[Sequence[Any]], RecordedEvent]:
