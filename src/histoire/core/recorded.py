@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
@@ -224,7 +224,7 @@ class RecordedEvent(
         )
 
 
-build_recorded: Any = msgspec.StructMeta.__call__.__get__(RecordedEvent)
+build_recorded: Callable[..., RecordedEvent] = msgspec.StructMeta.__call__.__get__(RecordedEvent)
 """`RecordedEvent(*fields)` without the keyword names' mapping: the stores' hot path
 (`starmap(build_recorded, rows)`, the fields positional, in RecordedEvent's order)."""
 

@@ -223,20 +223,20 @@ def append_result(
     if isinstance(positions, int):  # append_event: one position
         positions = (positions,)
     records = tuple(
-        RecordedEvent(
-            event_id=e.event_id,
-            stream_id=stream_id,
-            version=actual + i + 1,
-            position=positions[i],
-            recorded_at=recorded_at,
-            type=e.type,
-            schema_version=e.schema_version,
-            data=bytes(e.data),
+        build_recorded(  # RecordedEvent's fields, in order
+            e.event_id,
+            stream_id,
+            actual + i + 1,
+            positions[i],
+            recorded_at,
+            e.type,
+            e.schema_version,
+            bytes(e.data),
             # as JSON: what reads give back (decoded when first used)
-            metadata=_metadata_encode(e.metadata) if e.metadata else b"{}",
-            causation_id=e.causation_id,
-            correlation_id=e.correlation_id,
-            commit=xid,
+            _metadata_encode(e.metadata) if e.metadata else b"{}",
+            e.causation_id,
+            e.correlation_id,
+            xid,
         )
         for i, e in enumerate(events)
     )
@@ -252,7 +252,7 @@ def append_result(
 
 def row_to_event(row: Sequence[Any]) -> RecordedEvent:
     """A row of `EVENT_COLUMNS` as a RecordedEvent (ids, time and metadata may stay raw)."""
-    return build_recorded(*row)  # type: ignore[no-any-return]
+    return build_recorded(*row)
 
 
 def event_rows(cursor: Any) -> Callable[[Sequence[Any]], RecordedEvent]:

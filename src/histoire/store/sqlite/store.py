@@ -113,7 +113,7 @@ def _to_us(moment: dt.datetime) -> int:
 def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     # Columns are selected in RecordedEvent's parameter order; ids stay raw bytes
     # and recorded_at an int until first accessed.
-    return build_recorded(*row)  # type: ignore[no-any-return]
+    return build_recorded(*row)
 
 
 class SQLiteEventStore:
