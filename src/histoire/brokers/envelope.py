@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 
 from histoire.core.errors import InvalidMessageError
-from histoire.core.recorded import RecordedEvent
+from histoire.core.recorded import RecordedEvent, build_recorded
 
 ENVELOPE_VERSION = 1
 """The envelope version this histoire writes and reads."""
@@ -110,17 +110,17 @@ def decode(message: bytes, where: str = "?") -> RecordedEvent:
         raise InvalidMessageError(where, str(exc)) from None
     if env.recorded_at.tzinfo is None:
         raise InvalidMessageError(where, "recorded_at has no time zone")
-    return RecordedEvent(
-        event_id=env.event_id,
-        stream_id=env.stream_id,
-        version=env.version,
-        position=env.position,
-        recorded_at=env.recorded_at.astimezone(dt.UTC),
-        type=env.type,
-        schema_version=env.schema_version,
-        data=bytes(env.data),
-        metadata=env.metadata,
-        causation_id=env.causation_id,
-        correlation_id=env.correlation_id,
-        commit=env.commit,
+    return build_recorded(  # RecordedEvent's fields, in order
+        env.event_id,
+        env.stream_id,
+        env.version,
+        env.position,
+        env.recorded_at.astimezone(dt.UTC),
+        env.type,
+        env.schema_version,
+        bytes(env.data),
+        env.metadata,
+        env.causation_id,
+        env.correlation_id,
+        env.commit,
     )

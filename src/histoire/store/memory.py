@@ -19,6 +19,7 @@ from histoire.core.recorded import (
     NewEvent,
     PayloadRow,
     RecordedEvent,
+    build_recorded,
 )
 from histoire.core.streams import category_of, validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion, check_expected_version
@@ -117,20 +118,20 @@ class MemoryEventStore:
             base_version = len(stream)
             base_position = len(self._log)
             records = tuple(
-                RecordedEvent(
-                    event_id=e.event_id,
-                    stream_id=stream_id,
-                    version=base_version + i + 1,
-                    position=base_position + i + 1,
-                    recorded_at=now,
-                    type=e.type,
-                    schema_version=e.schema_version,
-                    data=bytes(e.data),
+                build_recorded(  # RecordedEvent's fields, in order
+                    e.event_id,
+                    stream_id,
+                    base_version + i + 1,
+                    base_position + i + 1,
+                    now,
+                    e.type,
+                    e.schema_version,
+                    bytes(e.data),
                     # through JSON, so that what reads back is what SQLite and
                     # PostgreSQL would give back (no tuples, no int keys)
-                    metadata=json_metadata(e.metadata),
-                    causation_id=e.causation_id,
-                    correlation_id=e.correlation_id,
+                    json_metadata(e.metadata),
+                    e.causation_id,
+                    e.correlation_id,
                 )
                 for i, e in enumerate(events)
             )

@@ -20,7 +20,7 @@ from typing import Any
 
 from psycopg import sql
 
-from histoire.core.recorded import PayloadRow, RecordedEvent
+from histoire.core.recorded import PayloadRow, RecordedEvent, build_recorded
 from histoire.store.paging import keyset_pages
 from histoire.store.postgres.sql import HORIZON
 
@@ -124,7 +124,7 @@ def stream_pages(
 def stream_batch(stream_id: str, rows: list[Any]) -> list[RecordedEvent]:
     """The events of a batch of `stream_forward` / `stream_backward` rows."""
     return [
-        RecordedEvent(
+        build_recorded(
             event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
             metadata, causation_id, correlation_id, xid,
         )
@@ -158,4 +158,4 @@ def payload_pages(
 
 def log_batch(rows: list[Any]) -> list[RecordedEvent]:
     """The events of a batch of `ReadStatements.log` rows."""
-    return list(starmap(RecordedEvent, rows))
+    return list(starmap(build_recorded, rows))

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from psycopg import sql
 
-from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
+from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent, build_recorded
 from histoire.core.streams import category_of
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion
 from histoire.store.postgres.arrays import (
@@ -242,8 +242,8 @@ def _recorded(
     stream_id: str, e: NewEvent, version: int, position: int, recorded_at: Any, xid: int
 ) -> RecordedEvent:
     """An appended event as recorded; its metadata as JSON, what reads give back (decoded
-    when first used). Positional arguments: 2.4 instead of 4.2 us per one-event append."""
-    return RecordedEvent(
+    when first used). Built positionally, in C (`build_recorded`)."""
+    return build_recorded(
         e.event_id,
         stream_id,
         version,
@@ -261,7 +261,7 @@ def _recorded(
 
 def row_to_event(row: Sequence[Any]) -> RecordedEvent:
     """A row of `EVENT_COLUMNS` as a RecordedEvent (ids, time and metadata may stay raw)."""
-    return RecordedEvent(*row)
+    return build_recorded(*row)
 
 
 def event_rows(cursor: Any) -> Callable[[Sequence[Any]], RecordedEvent]:

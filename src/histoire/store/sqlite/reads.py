@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from itertools import chain, starmap
 from typing import Any
 
-from histoire.core.recorded import LogPayloadRow, PayloadRow, RecordedEvent
+from histoire.core.recorded import LogPayloadRow, PayloadRow, RecordedEvent, build_recorded
 from histoire.store.paging import keyset_pages
 from histoire.store.rows import batch_versions_ok, check_batch_versions
 
@@ -68,7 +68,7 @@ def stream_batch(stream_id: str, rows: list[Any], backward: bool) -> list[Record
         return []
     check_batch_versions(rows, backward, stream_id)
     return [
-        RecordedEvent(
+        build_recorded(
             event_id, stream_id, version, position, recorded_at, kind, schema_version, data,
             metadata, causation_id, correlation_id,
         )
@@ -111,7 +111,7 @@ def log_pages(
 ) -> Iterator[RecordedEvent]:
     """The events of the log after `position`, filtered, in batches."""
     pages = _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size)
-    return chain.from_iterable(starmap(RecordedEvent, rows) for rows in pages)
+    return chain.from_iterable(starmap(build_recorded, rows) for rows in pages)
 
 
 def log_payload_pages(

@@ -46,6 +46,7 @@ from histoire.core.recorded import (
     NewEvent,
     PayloadRow,
     RecordedEvent,
+    build_recorded,
 )
 from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
@@ -116,7 +117,7 @@ def _to_us(moment: dt.datetime) -> int:
 def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     # Columns are selected in RecordedEvent's parameter order; ids stay raw bytes
     # and recorded_at an int until first accessed.
-    return RecordedEvent(*row)
+    return build_recorded(*row)
 
 
 class SQLiteEventStore:

@@ -43,7 +43,7 @@ from typing import Any
 import msgspec
 
 from histoire.core.errors import ConcurrencyError, HistoireError, InvalidInputError
-from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
+from histoire.core.recorded import AppendResult, NewEvent, build_recorded
 from histoire.core.streams import category_of
 from histoire.core.versions import NO_STREAM, ExpectedVersion, check_expected_version
 from histoire.store.checks import replayed_result
@@ -200,7 +200,7 @@ def results(accepted: list[Planned], position: int, now: int) -> list[Outcome]:
             version += 1
             data = e.data
             records.append(
-                RecordedEvent(
+                build_recorded(
                     e.event_id,
                     stream_id,
                     version,
@@ -359,5 +359,5 @@ def _replay(
     ).fetchall()
     if not rows:
         return None
-    found = {r.event_id: r for r in (RecordedEvent(*row) for row in rows)}
+    found = {r.event_id: r for r in (build_recorded(*row) for row in rows)}
     return replayed_result(stream_id, events, expected, [found.get(e.event_id) for e in events])
