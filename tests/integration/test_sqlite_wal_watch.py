@@ -50,9 +50,13 @@ def _wakes_on_another_connection(store_path: Path) -> float:
             writer.append("account-1", new_events(1))
             appended.append(time.monotonic())
 
-        threading.Timer(0.2, append).start()
-        assert follower.wait_for_events(mark, timeout=10) is True
-        woke = time.monotonic()
+        timer = threading.Timer(0.2, append)
+        timer.start()
+        try:
+            assert follower.wait_for_events(mark, timeout=10) is True
+            woke = time.monotonic()
+        finally:
+            timer.join()  # its append done before the stores close
         assert [e.stream_id for e in follower.read_log(mark)] == ["account-1"]
         return woke - appended[0] if appended else 0.0
     finally:
@@ -124,11 +128,14 @@ def test_an_async_wait_sleeps_on_the_watch_and_wakes_on_another_process_commit(
                 writer.append("account-1", new_events(1))
                 appended.append(time.monotonic())
 
-            loop.call_later(0.2, lambda: threading.Thread(target=append).start())
+            appender = threading.Thread(target=append)
+            loop.call_later(0.2, appender.start)
             woke = await asyncio.gather(
                 store.wait_for_events(head, 10), store.wait_for_events(head, 10)
             )
-            late = time.monotonic() - appended[0]
+            woken_at = time.monotonic()
+            await asyncio.to_thread(appender.join)  # its append done before the store closes
+            late = woken_at - appended[0]
             writer.close()
             return idle_looks, woke, late
         finally:
