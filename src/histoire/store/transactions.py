@@ -77,8 +77,11 @@ class Transaction(Protocol):
         of the block, wait for every reply). An error of a statement sent ahead
         is then raised later than its `execute`, by a later statement or by
         the end of the block: a caller that must know which statement failed
-        rolls back and does the work again outside such a block. Gives False
-        where statements cost no round trip anyway (SQLite): nothing changes.
+        rolls back and does the work again outside such a block. On SQLite,
+        where a statement costs no round trip, consecutive such writes of one
+        text are held and run as one executemany (cheaper per row), when
+        another statement comes or at the end of the block: their errors come
+        late too, and it gives True as well.
 
         With `commit`, the block's clean end also commits the transaction (on
         PostgreSQL, COMMIT goes out with the writes sent ahead, in the same
@@ -105,7 +108,28 @@ class TransactionalStore(Protocol):
         ...
 
 
-class SQLiteTransaction:
+class _Holding:
+    """Consecutive writes of one text, their values plain, held to run as one executemany
+    (cheaper per row than an execute each) when another statement comes."""
+
+    _held_sql: str
+    _held: list[tuple[Any, ...]]
+
+    def _hold(self, sql: str, params: Sequence[Any]) -> bool:
+        """Hold this write if its values cannot change any more; whether it was held."""
+        if not holdable(params):
+            return False
+        if sql != self._held_sql:
+            self._release()
+            self._held_sql = sql
+        self._held.append(tuple(params))
+        return True
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class SQLiteTransaction(_Holding):
     """A Transaction on an sqlite3 connection already inside BEGIN."""
 
     dialect: Dialect = "sqlite"
@@ -114,6 +138,9 @@ class SQLiteTransaction:
         self._conn = conn
         self._convert = convert
         self._read_only = read_only
+        self._deferring = False
+        self._held_sql = ""  # inside `deferring`: consecutive writes of one text ...
+        self._held: list[tuple[Any, ...]] = []  # ... run as one executemany when another comes
 
     def table(self, name: str) -> str:
         return quote_identifier(name)
@@ -123,18 +150,34 @@ class SQLiteTransaction:
         return sorted(r[0] for r in self.execute(sql, (len(prefix), prefix)))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._deferring:
+            if returns_no_rows(sql) and self._hold(sql, params):
+                return []
+            self._release()
         try:
             return self._conn.execute(sql, params).fetchall()
         except (sqlite3.Error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._release()
         try:
             self._conn.executemany(sql, rows)
         except (sqlite3.Error, UnicodeEncodeError) as exc:
             self._failed(exc, sql)
 
+    def _release(self) -> None:
+        """Run the writes held, as one executemany (cheaper per row than an execute each)."""
+        rows = self._held
+        if rows:
+            sql, self._held = self._held_sql, []
+            try:
+                self._conn.executemany(sql, rows)
+            except (sqlite3.Error, UnicodeEncodeError) as exc:
+                self._failed(exc, sql)
+
     def require_change(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        self._release()
         try:
             return bool(self._conn.execute(sql, params).rowcount > 0)
         except (sqlite3.Error, UnicodeEncodeError) as exc:
@@ -151,14 +194,25 @@ class SQLiteTransaction:
 
     @contextmanager
     def deferring(self, *, commit: bool = False) -> Iterator[bool]:
-        yield False  # in-process: a statement costs no round trip; COMMIT comes at the end
+        # In-process: a statement costs no round trip, but an execute each costs more
+        # Python than one executemany for a run of them. COMMIT comes at the end.
+        if self._deferring:
+            yield True  # already inside one
+            return
+        self._deferring = True
+        try:
+            yield True
+            self._release()
+        finally:
+            self._deferring = False
+            self._held_sql, self._held = "", []
 
 
 _INLINED = (str, int, type(None))
 """Parameter types a client-side binding writes as PostgreSQL reads them server-side."""
 
 
-class PostgresTransaction:
+class PostgresTransaction(_Holding):
     """A Transaction on a psycopg connection, begun by its first statement.
 
     `begin` (BEGIN and its settings) goes out with the first statement, in one
@@ -274,14 +328,8 @@ class PostgresTransaction:
                 self._ahead = None
 
     def _send_ahead(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        if type(params) in (tuple, list) and _PLAIN.issuperset(map(type, params)):
-            # Values the caller cannot change any more: held, and sent with the next
-            # writes of the same text as one executemany (cheaper per row than execute).
-            if sql != self._held_sql:
-                self._release()
-                self._held_sql = sql
-            self._held.append(tuple(params))
-            return []
+        if self._hold(sql, params):
+            return []  # sent with the next writes of the same text, as one executemany
         self._release()
         self._send(lambda: self._ahead.execute(sql, params), sql)
         return []
@@ -411,6 +459,11 @@ def _committed(conn: sqlite3.Connection, convert: Convert) -> Iterator[None]:
 
 _PLAIN = frozenset({str, int, float, bool, bytes, type(None)})
 """Parameter types whose values cannot change after the call (a write may be held)."""
+
+
+def holdable(params: Sequence[Any]) -> bool:
+    """Whether a write's parameters may be held for later (values that cannot change)."""
+    return type(params) in (tuple, list) and _PLAIN.issuperset(map(type, params))
 
 
 @lru_cache(maxsize=256)
