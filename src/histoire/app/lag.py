@@ -72,10 +72,7 @@ def stand_by(store: TransactionalStore, key: FollowerKey, stop: threading.Event)
         with store.transaction(read_only=True) as tx:
             record = progress.load(tx, key)
         now = dt.datetime.now(dt.UTC)
-        if (
-            record is None
-            or follower_state(record, record.checkpoint, record.checkpoint, now) != "running"
-        ):
+        if record is None or not _running(record, now):
             if said:
                 logger.warning("%s: the other runner stopped; taking over", _member(key))
             return
@@ -89,13 +86,22 @@ def _member(key: FollowerKey) -> str:
     return key.name if key.members == 1 else f"{key.name} (member {key.member} of {key.members})"
 
 
+def _running(record: Progress, now: dt.datetime) -> bool:
+    """Whether a runner of `record`'s member made progress lately and has not ended since."""
+    return (
+        record.failed_event_id is None
+        and record.stopped_at is None
+        and now - record.updated_at < STALE_AFTER
+    )
+
+
 def follower_state(
     record: Progress | None, checkpoint: Checkpoint, head: Checkpoint, now: dt.datetime
 ) -> str:
     """`failing`, `running` (recent progress, not ended since), `caught up` or `stopped`."""
     if record is not None and record.failed_event_id is not None:
         return "failing"
-    if record is not None and record.stopped_at is None and now - record.updated_at < STALE_AFTER:
+    if record is not None and _running(record, now):
         return "running"
     if checkpoint >= head:
         return "caught up"
