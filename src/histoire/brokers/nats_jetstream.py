@@ -234,11 +234,18 @@ class NatsSubscription:
 
     async def _fetch(self, max_count: int, timeout: float) -> list[Any]:
         wait = max(timeout, 0.01)
+        # The client's own timeout has been seen to hang, and so has its cancellation
+        # (wait_for, which awaits it, then blocked the loop's caller for 15 s): bound
+        # the wait, and leave a fetch that overstays to end on its own. What it may
+        # still take is not acknowledged, so JetStream delivers it again.
+        fetching = asyncio.ensure_future(self._pull.fetch(max_count, timeout=wait))
+        done, _ = await asyncio.wait((fetching,), timeout=wait + 2)
+        if not done:
+            fetching.add_done_callback(_forget)
+            fetching.cancel()
+            return []
         try:
-            # the client's own timeout has been seen to hang: bound it
-            messages: list[Any] = await asyncio.wait_for(
-                self._pull.fetch(max_count, timeout=wait), wait + 2
-            )
+            messages: list[Any] = fetching.result()
         except nats.errors.TimeoutError:
             return []
         return messages
@@ -255,3 +262,9 @@ class NatsSubscription:
     def close(self) -> None:
         with contextlib.suppress(BrokerUnavailableError):
             self._broker._call(self._pull.unsubscribe(), "unsubscribing")
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Take an abandoned fetch's outcome, so that asyncio does not report it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
