@@ -36,6 +36,7 @@ from histoire.store.postgres.schema import apply_migrations, latest_version, mig
 from histoire.store.postgres.sql import append_params, category_mode, read_log_params, statements
 
 from .._services import _free_port, fresh_postgres_schema, postgres_url_or_skip, settled_head
+from .closing import close_under_load
 
 pytestmark = pytest.mark.postgres
 
@@ -543,6 +544,12 @@ def test_closing_the_store_ends_a_wait_in_progress(open_pg: Opener) -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], StoreError)
     with pytest.raises(StoreError, match="closed"):
         store.append("account-1", new_events(1))
+
+
+def test_closing_the_store_while_threads_use_it_ends_them_cleanly(open_pg: Opener) -> None:
+    """close() while other threads append, read and wait: each ends with StoreError, and
+    every append that returned is stored."""
+    close_under_load(open_pg(), open_pg())
 
 
 def test_the_postgres_scheme_is_accepted(url: str, schema: str) -> None:

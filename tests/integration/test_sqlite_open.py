@@ -20,6 +20,8 @@ from histoire import (
 from histoire.store.sqlite import SQLiteEventStore, sqlite_path_from_url
 from histoire.testing.contract import new_events
 
+from .closing import close_under_load
+
 
 def test_opening_a_missing_store_without_create_makes_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -174,3 +176,46 @@ def test_threads_opening_one_new_file_at_once_all_get_a_store(tmp_path: Path) ->
         for store in opened:
             store.close()  # type: ignore[attr-defined]
         assert errors == [], [repr(e) for e in errors]
+
+
+def test_closing_the_store_while_threads_use_it_ends_them_cleanly(tmp_path: Path) -> None:
+    """close() while other threads append, read and wait never pulls a connection from
+    under them (the driver would crash the process): each ends with StoreError, and every
+    append that returned is stored."""
+    store = SQLiteEventStore(tmp_path / "events.db")
+    with SQLiteEventStore(tmp_path / "events.db") as reopened:
+        close_under_load(store, reopened)
+
+
+def test_closing_the_async_store_while_tasks_append_ends_them_cleanly(tmp_path: Path) -> None:
+    """aclose() while tasks append: the appends under way finish whole, later ones raise
+    StoreError, and every append that returned is stored."""
+    import asyncio
+
+    from histoire.store.sqlite.async_store import AsyncSQLiteEventStore
+
+    async def scenario() -> tuple[list[str], list[BaseException]]:
+        store = AsyncSQLiteEventStore(tmp_path / "events.db")
+        stored: list[str] = []
+        errors: list[BaseException] = []
+
+        async def write(task: int) -> None:
+            try:
+                for n in range(100_000):
+                    await store.append(f"closing-{task}-{n}", new_events(2))
+                    stored.append(f"closing-{task}-{n}")
+            except StoreError as exc:
+                errors.append(exc)
+
+        tasks = [asyncio.create_task(write(n)) for n in range(8)]
+        while len(stored) < 50:
+            await asyncio.sleep(0.005)
+        await store.aclose()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        return stored, errors
+
+    stored, errors = asyncio.run(scenario())
+    assert len(errors) == 8 and all("closed" in str(error) for error in errors)
+    with SQLiteEventStore(tmp_path / "events.db") as reopened:
+        for stream in stored:
+            assert reopened.stream_version(stream) == 2

@@ -196,5 +196,7 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
         watches, self._watches = self._watches, []
         for watch in watches:
             watch.close()
-        self._writer.close()
+        # The store first: it waits for the appends under way, whose turns to
+        # lead run on the writer thread.
         self.blocking.close()
+        self._writer.close()

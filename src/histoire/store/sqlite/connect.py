@@ -192,22 +192,26 @@ class Connections:
         self._durability = durability
         self._lock_timeout = lock_timeout
         self._read_only = read_only
-        self._open: list[sqlite3.Connection] = []
+        # Each connection with the thread it serves (None: the writer, closed by the store).
+        self._open: list[tuple[sqlite3.Connection, threading.Thread | None]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
 
     def open(self) -> sqlite3.Connection:
-        """A new connection (read-only for a read-only store), closed with the others."""
-        return self._open_stamped()[0]
+        """A new connection (read-only for a read-only store), for the store's writer:
+        closed by `close_writer`."""
+        return self._open_stamped(None)[0]
 
-    def _open_stamped(self) -> tuple[sqlite3.Connection, FileStamp | None]:
+    def _open_stamped(
+        self, thread: threading.Thread | None
+    ) -> tuple[sqlite3.Connection, FileStamp | None]:
         stamp: FileStamp | None = None
         if self._read_only:
             conn, stamp = connect_read_only(self._path, self._lock_timeout)
         else:
             conn = connect_read_write(self._path, self._durability, self._lock_timeout)
         with self._lock:
-            self._open.append(conn)
+            self._open.append((conn, thread))
         return conn, stamp
 
     def reader(self) -> sqlite3.Connection:
@@ -220,21 +224,36 @@ class Connections:
             self._forget(conn)
             conn = None
         if conn is None:
-            conn, self._local.stamp = self._open_stamped()
+            conn, self._local.stamp = self._open_stamped(threading.current_thread())
             self._local.conn = conn
         return conn
 
     def _forget(self, conn: sqlite3.Connection) -> None:
         with self._lock:
-            if conn in self._open:
-                self._open.remove(conn)
+            self._open = [(kept, thread) for kept, thread in self._open if kept is not conn]
         with contextlib.suppress(sqlite3.Error):
             conn.close()
 
-    def close(self) -> None:
-        """Close every connection; the store is unusable afterwards."""
+    def close_mine(self) -> None:
+        """Close this thread's connection for reads, if it has one."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            self._forget(conn)
+
+    def close(self, writer: sqlite3.Connection | None) -> None:
+        """Close the writer (its user done with it) and the connections for reads that
+        no other thread may be using: this thread's and those of threads that ended.
+
+        Closing a connection while another thread runs a statement on it crashes
+        the process (the driver frees what that thread is using), so a live
+        thread's connection is left to it: it closes it at its next read, which
+        then fails (`close_mine`), or when it ends (its thread-local goes).
+        """
+        me = threading.current_thread()
         with self._lock:
             connections, self._open = self._open, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        for conn, thread in connections:
+            if conn is writer or thread is me or (thread is not None and not thread.is_alive()):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()

@@ -12,6 +12,7 @@ wakes their callers. An asyncio caller takes the same turns (`enqueue`, then
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -63,6 +64,8 @@ class GroupCommitter(Generic[R]):
         self._mutex = threading.Lock()
         self._queue: list[Request[R]] = []
         self._busy = False
+        self._refusal: Callable[[], BaseException] | None = None
+        self._closed = threading.Event()
 
     def submit(self, args: Any) -> R:
         """Queue `args`, wait until its batch is committed, return its result."""
@@ -84,6 +87,8 @@ class GroupCommitter(Generic[R]):
         `request.finished` is still False).
         """
         with self._mutex:
+            if self._refusal is not None:
+                raise self._refusal()
             if not self._busy:
                 self._busy = True
                 return True
@@ -120,3 +125,21 @@ class GroupCommitter(Generic[R]):
                     successor.set()
                 else:
                     self._busy = False
+
+    def close(self, refusal: Callable[[], BaseException]) -> None:
+        """Refuse new requests (raising `refusal()`), and return once the batches
+        under way and the requests queued behind them are finished: nothing runs
+        a batch afterwards."""
+        with self._mutex:
+            closing = self._refusal is not None
+            self._refusal = refusal
+        if closing:  # closed already, or being closed by another thread
+            self._closed.wait()
+            return
+        while True:
+            with self._mutex:
+                if not self._busy:
+                    self._busy = True  # for good: no batch starts any more
+                    break
+            time.sleep(0.001)
+        self._closed.set()

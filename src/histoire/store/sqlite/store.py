@@ -190,8 +190,12 @@ class SQLiteEventStore:
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
-            raise StoreError(f"{self.url}: the store is closed")
+            self._connections.close_mine()
+            raise self._closed_error()
         return self._connections.reader()
+
+    def _closed_error(self) -> StoreError:
+        return StoreError(f"{self.url}: the store is closed")
 
     # -- appending ---------------------------------------------------------
 
@@ -205,7 +209,7 @@ class SQLiteEventStore:
             raise ReadOnlyStoreError(self.url, f"appending to {stream_id}")
         validate_append(stream_id, events, expected_version, self.max_event_size)
         if self._closed:
-            raise StoreError(f"{self.url}: the store is closed")
+            raise self._closed_error()
         return self._committer.submit((stream_id, events, expected_version))
 
     def _run_batch(self, batch: list[Request[AppendResult]]) -> None:
@@ -636,10 +640,20 @@ class SQLiteEventStore:
             raise _convert(exc, "waiting for events") from exc
 
     def close(self) -> None:
+        """Close the store, from any thread, while others use it or not.
+
+        Appends under way finish (committed or not, never half of one); later
+        ones, and reads started after, raise StoreError. A read under way on
+        another thread ends normally: that thread's connection is closed at its
+        next call (or when it ends), never under its feet.
+        """
         self._closed = True
+        committer: GroupCommitter[AppendResult] | None = getattr(self, "_committer", None)
+        if committer is not None:
+            committer.close(self._closed_error)
         if self._turns is not None:
             self._turns.close()
-        self._connections.close()
+        self._connections.close(self._writer if hasattr(self, "_writer") else None)
         with self._appended:
             watches = list(self._all_watches)
             self._all_watches.clear()

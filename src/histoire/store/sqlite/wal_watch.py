@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -51,6 +52,11 @@ class WalWatch:
         self._wal_name = wal_name
         # Closed by close(), or when the thread that kept it ends (it is forgotten then).
         self._closer = weakref.finalize(self, _close, inotify)
+        # A descriptor closed while its waiter polls it would be read after its number
+        # is reused: close() from another thread defers to the waiter (see _using).
+        self._lock = threading.Lock()
+        self._waiters = 0
+        self._doomed = False
 
     @classmethod
     def open(cls, database: Path) -> WalWatch | None:
@@ -70,14 +76,46 @@ class WalWatch:
         return cls(inotify, database.name + "-wal")
 
     def wait(self, seconds: float) -> bool:
-        """Whether the WAL was written, before or within `seconds` (every report consumed)."""
-        written = self._drain(0)
-        if written or seconds <= 0:
-            return written
-        return self._drain(max(1, round(seconds * 1000)))
+        """Whether the WAL was written, before or within `seconds` (every report consumed).
+
+        A watch closed meanwhile reports a write: its waiter then looks, and finds
+        its store closed.
+        """
+        if not self._enter():
+            return True
+        try:
+            written = self._drain(0)
+            if written or seconds <= 0:
+                return written
+            return self._drain(max(1, round(seconds * 1000)))
+        finally:
+            self._leave()
 
     async def wait_async(self, seconds: float) -> bool:
         """`wait`, awaited: the descriptor watched by the running event loop."""
+        if not self._enter():
+            return True
+        try:
+            return await self._wait_async(seconds)
+        finally:
+            self._leave()
+
+    def _enter(self) -> bool:
+        """Count a waiter in; False if the watch is closed."""
+        with self._lock:
+            if self._doomed:
+                return False
+            self._waiters += 1
+            return True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._waiters -= 1
+            last = self._waiters == 0 and self._doomed
+        if last:
+            self._closer()
+
+    async def _wait_async(self, seconds: float) -> bool:
         written = self._drain(0)
         if written or seconds <= 0:
             return written
@@ -108,7 +146,12 @@ class WalWatch:
         return written
 
     def close(self) -> None:
-        """Close the descriptor (slow: the kernel waits for a grace period, ~10 ms)."""
+        """Close the descriptor (slow: the kernel waits for a grace period, ~10 ms); a
+        waiter on it closes it when its wait ends."""
+        with self._lock:
+            self._doomed = True
+            if self._waiters:
+                return
         self._closer()
 
 
