@@ -305,3 +305,43 @@ def _built(store: EventStore) -> bool:
     except Exception:
         return False
     return True
+
+
+def test_two_relays_of_one_member_do_not_both_publish_everything(tmp_path: Path) -> None:
+    """Two live relays of one member at once (a deployment's overlap, or a mistake): a
+    checkpoint is recorded only from the one its batch started at, so the second stands by
+    instead of publishing every event again, and the checkpoint never goes back."""
+    store = open_store(f"sqlite:///{tmp_path / 'events.db'}")
+    open_accounts(store)
+    with broker_namespace("redis") as url:
+        broker = open_broker(url)
+        broker.subscribe("check").close()
+        stop = threading.Event()
+        relays = [Relay(store, open_broker(url), batch_size=5) for _ in range(2)]
+        threads = [
+            threading.Thread(target=relay.run, kwargs={"live": True, "stop": stop})
+            for relay in relays
+        ]
+        seen = []
+        for thread in threads:
+            thread.start()
+        try:
+            with depositing(store, seed=5, pause=0.005):
+                deadline = time.monotonic() + 2
+                while time.monotonic() < deadline:
+                    seen.extend(s.checkpoint for s in relay_status(store))
+                    time.sleep(0.01)
+            assert caught_up(store)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        assert seen == sorted(seen), "the recorded checkpoint went back"
+        events = len(list(store.read_log()))
+        got = everything(broker, "check", events)
+        duplicates = assert_each_event_once_in_order(store, got)
+        assert duplicates < events // 4, f"{duplicates} of {events} events published twice"
+        for relay in relays:
+            relay.broker.close()
+        broker.close()
+    store.close()

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from histoire.app.follower import ConsumerGroup, Follower
-from histoire.app.lag import follower_state, lag, record_stopped
+from histoire.app.lag import follower_state, lag, record_stopped, stand_by
 from histoire.brokers.protocol import Broker
 from histoire.brokers.urls import without_secrets
 from histoire.core.errors import BrokerUnavailableError, InvalidInputError, StoreUnavailableError
@@ -91,9 +91,14 @@ class Relay:
         pause = 0.1
         while not stop.is_set():
             try:
-                self._follow(report, live=live, stop=stop)
-                record_stopped(self.store, self.key)
-                return report
+                if self._follow(report, live=live, stop=stop):
+                    record_stopped(self.store, self.key)
+                    return report
+                # Another relay of this member moved the checkpoint (two started by
+                # mistake): the batch went out twice, which the broker or the consumers
+                # drop. Live, stand by while the other runs rather than race it.
+                if live:
+                    stand_by(self.store, self.key, stop)
             except StoreUnavailableError as exc:
                 if not live:
                     raise
@@ -102,7 +107,8 @@ class Relay:
                 pause = min(pause * 2, MAX_PAUSE)
         return report
 
-    def _follow(self, report: RelayReport, *, live: bool, stop: threading.Event) -> None:
+    def _follow(self, report: RelayReport, *, live: bool, stop: threading.Event) -> bool:
+        """Publish from the recorded checkpoint; False if another relay of the member moved it."""
         with self.store.transaction() as tx:
             progress.ensure_tables(tx)
             recorded = progress.load(tx, self.key)
@@ -110,11 +116,16 @@ class Relay:
         follower = Follower(self.store, group=self.group, batch_size=self.batch_size)
         for batch in follower.batches(report.checkpoint, live=live, stop=stop, heartbeat=HEARTBEAT):
             if batch.events and not self._publish(batch.events, report, live=live, stop=stop):
-                return  # stopped while the broker was down: the batch is published next time
+                return True  # stopped while the broker was down: published next time
             with self.store.transaction() as tx:
-                progress.save(tx, self.key, batch.checkpoint, len(batch.events))
+                moved = progress.advance(
+                    tx, self.key, report.checkpoint, batch.checkpoint, len(batch.events)
+                )
+            if not moved:
+                return False
             report.published += len(batch.events)
             report.checkpoint = batch.checkpoint
+        return True
 
     def _publish(
         self, events: list[RecordedEvent], report: RelayReport, *, live: bool, stop: threading.Event

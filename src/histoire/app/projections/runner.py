@@ -368,6 +368,31 @@ class ProjectionRunner:
         before = events[: failed.index]
         error = f"{type(failed.error).__name__}: {failed.error}"
         trace = "".join(traceback.format_exception(failed.error))
+        current = (self.projection.name, plan.generation, plan.building)
+        try:
+            # The events before the failing one are applied again and kept, from the
+            # checkpoint the batch started at (else another runner of this member
+            # moved it: _Stale, plan again from what is recorded).
+            with self.store.transaction() as tx:
+                if before:
+                    start, reached = report.checkpoint, before[-1].checkpoint
+                    if not progress.advance(
+                        tx, key, start, reached, len(before), generation=current
+                    ):
+                        raise _Stale
+                    if self.projection.transactional:
+                        self._handle(
+                            before, ProjectionContext(tx, self.projection.name, plan.generation)
+                        )
+                    if self.broker is not None:
+                        applied.mark(tx, key.name, before)
+                progress.record_failure(tx, key, str(record.event_id), error, trace)
+            if before:
+                report.handled += len(before)
+                report.checkpoint = before[-1].checkpoint
+        except _Failed:
+            with self.store.transaction() as tx:
+                progress.record_failure(tx, key, str(record.event_id), error, trace)
         report.failure = HandlerError(
             f"projection {self.projection.name!r}",
             record.event_id,
@@ -375,23 +400,6 @@ class ProjectionRunner:
             record.version,
             error,
         )
-        try:
-            # The events before the failing one are applied again and kept.
-            with self.store.transaction() as tx:
-                if before and self.projection.transactional:
-                    self._handle(
-                        before, ProjectionContext(tx, self.projection.name, plan.generation)
-                    )
-                if before and self.broker is not None:
-                    applied.mark(tx, key.name, before)
-                if before:
-                    progress.save(tx, key, before[-1].checkpoint, len(before))
-                    report.handled += len(before)
-                    report.checkpoint = before[-1].checkpoint
-                progress.record_failure(tx, key, str(record.event_id), error, trace)
-        except _Failed:
-            with self.store.transaction() as tx:
-                progress.record_failure(tx, key, str(record.event_id), error, trace)
 
     def _swap(
         self, plan: generations.Plan, key: FollowerKey, started_at: Checkpoint, reached: Checkpoint
