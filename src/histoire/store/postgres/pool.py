@@ -43,6 +43,7 @@ class StorePool:
     ) -> None:
         self.location = location
         self._kwargs = kwargs
+        self._sizes = (min_size, max_size, timeout)
         self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
             location.conninfo,
             kwargs=kwargs,
@@ -63,6 +64,13 @@ class StorePool:
         self._idle_lock = threading.Lock()
         self._waiting = 0
         self._returns = 0
+
+    def fresh(self) -> StorePool:
+        """A new pool with this one's settings (in a forked child: see `store.forks`)."""
+        min_size, max_size, timeout = self._sizes
+        return StorePool(
+            self.location, self._kwargs, min_size=min_size, max_size=max_size, timeout=timeout
+        )
 
     def convert(self, exc: BaseException, doing: str) -> Exception:
         """The histoire error for a psycopg error met while `doing` something."""

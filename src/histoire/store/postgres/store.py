@@ -49,6 +49,7 @@ from histoire.store.checks import (
     validate_append,
     validate_max_event_size,
 )
+from histoire.store.forks import reopen_after_fork
 from histoire.store.paging import keyset_pages
 from histoire.store.postgres import checks as postgres_checks
 from histoire.store.postgres import operations
@@ -164,13 +165,29 @@ class PostgresEventStore:
         self._db = StorePool(
             self.location, kwargs, min_size=pool_min, max_size=pool_max, timeout=pool_timeout
         )
-        self._fetch = self._db.fetch
-        self._fetch_events = self._db.fetch_events
+        self._use(self._db)
+        reopen_after_fork(self)
+
+    def _use(self, db: StorePool) -> None:
+        self._db = db
+        self._fetch = db.fetch
+        self._fetch_events = db.fetch_events
         self._listener = AppendListener(
-            lambda: self._db.connect("listening for appends"),
-            self.location.channel,
-            self._db.convert,
+            lambda: db.connect("listening for appends"), self.location.channel, db.convert
         )
+
+    def _before_fork(self) -> None:
+        pass  # nothing a child inherits stays locked: it opens a pool of its own
+
+    def _after_fork_in_parent(self) -> None:
+        pass
+
+    def _after_fork_in_child(self) -> list[Any]:
+        """A pool of its own in a forked child (see `store.forks`); what it inherited."""
+        inherited = [self._db, self._listener]
+        if not self._db.closed:
+            self._use(self._db.fresh())
+        return inherited
 
     # -- appending -----------------------------------------------------------------
 

@@ -119,12 +119,33 @@ class GroupCommitter(Generic[R]):
                 if item is not request and item.wake is not None:
                     item.wake.set()
             with mutex:
-                if self._queue:
-                    successor = self._queue[0].wake
-                    assert successor is not None
-                    successor.set()
-                else:
-                    self._busy = False
+                self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Wake the oldest queued request to lead, or mark the committer idle (under the mutex)."""
+        if self._queue:
+            successor = self._queue[0].wake
+            assert successor is not None
+            successor.set()
+        else:
+            self._busy = False
+
+    def pause(self) -> bool:
+        """Wait for the batch under way to end, and start none until `resume` (around a
+        fork: no transaction of the writer is open then); False if closed (nothing held)."""
+        while True:
+            with self._mutex:
+                if self._refusal is not None:
+                    return False
+                if not self._busy:
+                    self._busy = True
+                    return True
+            time.sleep(0.0005)
+
+    def resume(self) -> None:
+        """End a `pause`: the requests queued meanwhile go on."""
+        with self._mutex:
+            self._hand_on()
 
     def close(self, refusal: Callable[[], BaseException]) -> None:
         """Refuse new requests (raising `refusal()`), and return once the batches

@@ -52,6 +52,7 @@ from histoire.core.stored_fields import check_count
 from histoire.core.streams import validate_stream_id
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.checks import DEFAULT_MAX_EVENT_SIZE, validate_append, validate_max_event_size
+from histoire.store.forks import reopen_after_fork
 from histoire.store.protocol import DEFAULT_BATCH_SIZE, Snapshot, StreamInfo
 from histoire.store.read_checks import (
     validate_category,
@@ -163,30 +164,72 @@ class SQLiteEventStore:
                 raise StoreNotFoundError(self.url)
             if self.path.parent and not self.path.parent.exists():
                 raise StoreNotFoundError(f"{self.url} (folder {self.path.parent} does not exist)")
+        self._fresh_state()
+        self._connections = Connections(self.path, durability, lock_timeout, self.read_only)
+        try:
+            self._writer = self._connections.open()
+            ensure_schema(
+                self._writer, self.url, create and not self.read_only, into_existing_database
+            )
+            self._set_up_writer()
+        except BaseException:
+            self.close()
+            raise
+        reopen_after_fork(self)
+
+    def _fresh_state(self) -> None:
+        """What the store keeps between calls besides its connections."""
         self._appended = threading.Condition()
         self._waiting = 0  # callers of wait_for_events: an append notifies only if any
         self._watches = threading.local()  # each waiting thread's WalWatch
         self._all_watches: weakref.WeakSet[WalWatch] = weakref.WeakSet()  # to close
         self._turns: WriterTurns | None = None
-        self._connections = Connections(self.path, durability, lock_timeout, self.read_only)
-        self._writer = self._connections.open()
-        try:
-            ensure_schema(
-                self._writer, self.url, create and not self.read_only, into_existing_database
-            )
-            if not self.read_only:
-                # Appends wait for the lock in _begin, taking turns with other
-                # processes, not in SQLite's busy handler (see turns).
-                self._writer.execute("PRAGMA busy_timeout=0")
-                skip_triggers(self._writer)  # see there: other connections keep them
-                self._turns = WriterTurns(self.path)
-        except BaseException:
-            self.close()
-            raise
         self._committer: GroupCommitter[AppendResult] = GroupCommitter(self._run_batch)
+        self._paused = False  # the committer, around a fork
         # Streams and a version each has, seen committed: an append at that version
         # needs no check that the stream has it (see writer's lone statement).
         self._floors: dict[str, int] = {}
+
+    def _set_up_writer(self) -> None:
+        writer = self._writer
+        if not self.read_only:
+            # Appends wait for the lock in _begin, taking turns with other
+            # processes, not in SQLite's busy handler (see turns).
+            writer.execute("PRAGMA busy_timeout=0")
+            skip_triggers(writer)  # see there: other connections keep them
+            self._turns = WriterTurns(self.path)
+
+    def _before_fork(self) -> None:
+        # A write transaction open at the fork would stay locked in the child (SQLite
+        # keeps a process's locks in its memory, copied with the lock "taken" by a
+        # connection the child never uses): wait for the append under way.
+        self._paused = self._committer.pause()
+
+    def _after_fork_in_parent(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._committer.resume()
+
+    def _after_fork_in_child(self) -> list[Any]:
+        """Connections of its own in a forked child (see `store.forks`); what it inherited.
+
+        The inherited connections are never closed here: SQLite's close would
+        run in this process on its parent's locks and files.
+        """
+        inherited = [self._connections, self._writer, self._turns, self._all_watches]
+        if self._closed:
+            return inherited
+        self._fresh_state()
+        self._connections = Connections(
+            self.path, self.durability, self.lock_timeout, self.read_only
+        )
+        try:
+            self._writer = self._connections.open()
+            self._set_up_writer()
+        except BaseException:
+            self._closed = True  # reads and appends say so; nothing inherited is used
+            raise
+        return inherited
 
     def _reader(self) -> sqlite3.Connection:
         if self._closed:
