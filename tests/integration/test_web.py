@@ -109,6 +109,23 @@ def test_malformed_commands_are_422_and_store_nothing(backend: str, tmp_path: Pa
     serve(backend, tmp_path, scenario)
 
 
+def test_malformed_query_parameters_are_422_naming_them(backend: str, tmp_path: Path) -> None:
+    """A version, a time or a limit that is not one: 422 saying which parameter and why."""
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        await post(client, "/accounts/1/commands", {"type": "OpenAccount", "owner": "ada"})
+        for path, params, named in (
+            ("/accounts/1", {"at_version": "two"}, "at_version"),
+            ("/accounts/1", {"as_of": "yesterday"}, "as_of"),
+            ("/events", {"limit": "many"}, "limit"),
+        ):
+            answer = await client.get(path, params=params)
+            assert answer.status_code == 422, (params, answer.text)
+            assert named in answer.json()["detail"]
+
+    serve(backend, tmp_path, scenario)
+
+
 def test_a_conflict_is_409_with_the_versions(backend: str, tmp_path: Path) -> None:
     """Without retries, concurrent commands on one stream lose with 409: expected and actual."""
 

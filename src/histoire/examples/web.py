@@ -224,6 +224,27 @@ async def handle_command(request: Request) -> Response:
     return JSONResponse(body, 200 if refused or result.replayed or not result.events else 201)
 
 
+def _query_int(query: Mapping[str, str], name: str) -> int | None:
+    if name not in query:
+        return None
+    try:
+        return int(query[name])
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a whole number, not {query[name]!r}") from None
+
+
+def _query_time(query: Mapping[str, str], name: str) -> dt.datetime | None:
+    if name not in query:
+        return None
+    try:
+        return dt.datetime.fromisoformat(query[name])
+    except ValueError:
+        raise InvalidInputError(
+            f"{name} must be an ISO 8601 time such as 2026-11-30T12:00:00+00:00,"
+            f" not {query[name]!r}"
+        ) from None
+
+
 async def get_state(request: Request) -> Response:
     service: Service = request.app.state.service
     try:
@@ -232,10 +253,10 @@ async def get_state(request: Request) -> Response:
         return JSONResponse({"error": "NotFound"}, 404)
     query = request.query_params
     try:
-        at_version = int(query["at_version"]) if "at_version" in query else None
-        as_of = dt.datetime.fromisoformat(query["as_of"]) if "as_of" in query else None
+        at_version = _query_int(query, "at_version")
+        as_of = _query_time(query, "as_of")
         loaded = await handler.load(stream_id, at_version=at_version, as_of=as_of)
-    except (ValueError, InvalidInputError) as exc:
+    except InvalidInputError as exc:
         return _error(422, exc)
     if loaded.version == 0:
         return JSONResponse({"error": "NotFound", "stream_id": stream_id}, 404)
@@ -276,8 +297,8 @@ async def stream_events(request: Request) -> Response:
     query = request.query_params
     try:
         after = parse_checkpoint(query.get("after") or request.headers.get("last-event-id"))
-        limit = int(query["limit"]) if "limit" in query else None
-    except (ValueError, InvalidInputError) as exc:
+        limit = _query_int(query, "limit")
+    except InvalidInputError as exc:
         return _error(422, exc)
     categories = query.getlist("category") or None
     follower = AsyncFollower(service.store, categories=categories)
