@@ -49,6 +49,9 @@ CORRUPTIONS = {
     "metadata integer": ("metadata = 7", "metadata is 7 (integer)"),
 }
 
+DEEP = "CAST(printf('%.*c', 100000, '[') || printf('%.*c', 100000, ']') AS BLOB)"
+"""A payload of 100,000 nested arrays: deeper than the JSON decoder follows."""
+
 
 @pytest.fixture
 def bank_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -124,6 +127,22 @@ def test_read_commands_name_the_edited_row(
     moved = case.startswith("stream_id") and command[0] == "events"
     if not (hidden or moved):
         assert "1 corrupt event (position 2): run histoire verify" in run.stderr
+
+
+def test_a_payload_nested_too_deep_is_reported_not_a_crash(histoire: Any, bank_file: Path) -> None:
+    """verify names it; events and log show it shortened and marked not JSON."""
+    corrupt(bank_file, f"data = {DEEP}")
+    run = histoire("--store", URL, "verify", "--json")
+    no_crash(run)
+    assert run.code == 1
+    (defect,) = [d for d in run.json_lines()[0]["defects"] if d["position"] == 2]
+    assert "recursion" in defect["problem"], defect
+    for command in (["events", "account-1"], ["log"]):
+        run = histoire("--store", URL, *command)
+        no_crash(run)
+        assert run.code == 0, run.stderr
+        assert "(200,000 characters)" in run.stdout and "(not JSON)" in run.stdout
+        assert len(run.stdout) < 5_000
 
 
 def test_events_and_log_mark_the_corrupt_field(histoire: Any, bank_file: Path) -> None:

@@ -147,8 +147,9 @@ def test_decoding_an_unknown_type_names_it_and_the_known_ones() -> None:
         b"[1, 2]",
         b"not json",
         b"",
+        b'{"amount_cents": 1, "note": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
-    ids=["missing-field", "str-for-int", "float-for-int", "array", "not-json", "empty"],
+    ids=["missing-field", "str-for-int", "float-for-int", "array", "not-json", "empty", "deep"],
 )
 def test_a_payload_that_does_not_match_its_class_names_the_type(data: bytes) -> None:
     """A payload that does not fit its class raises EventDecodeError naming type and place."""
@@ -177,6 +178,9 @@ def test_an_old_payload_that_is_not_an_object_is_a_decode_error() -> None:
         bank_codec.decode(stored(type="bank.Deposited", schema_version=1, data=b"[12.5]"))
     with pytest.raises(EventDecodeError):
         bank_codec.decode(stored(type="bank.Deposited", schema_version=1, data=b"{oops"))
+    deep = b'{"amount": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(EventDecodeError):
+        bank_codec.decode(stored(type="bank.Deposited", schema_version=1, data=deep))
 
 
 # -- a made-up event with three schema versions --------------------------------

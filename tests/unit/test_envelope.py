@@ -61,6 +61,7 @@ def test_the_envelope_is_plain_json_with_every_documented_field() -> None:
         (b'{"envelope": 2, "event_id": "x"}', "envelope version 2"),
         (b'{"envelope": 1, "event_id": "x"}', "Invalid UUID"),
         (b'{"envelope": 1}', "Object missing required field"),
+        (b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b', "envelope": 1}', "recursion"),
     ],
 )
 def test_a_message_that_is_no_envelope_is_refused_with_where_and_why(

@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any, Generic, TypeVar
 
-import msgspec
-
 from histoire.codec.codec import Codec
 from histoire.core.decider import Decider
 from histoire.core.errors import CodecError
 from histoire.core.messages import Event
 from histoire.core.recorded import PayloadRow, RecordedEvent
+from histoire.core.stored_fields import UNDECODABLE
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -32,6 +31,10 @@ def read_request(stream_id: str, from_version: int, limit: int) -> Request:
 
 class _NeedsRecord(Exception):
     """A stored event needs more than its payload row to decode (an upcast)."""
+
+
+_FALL_BACK: tuple[type[Exception], ...] = (_NeedsRecord, CodecError, TypeError, *UNDECODABLE)
+"""What sends a fold from payload rows back to whole records (which say what is wrong)."""
 
 
 class FoldSteps(Generic[C, S, E]):
@@ -65,13 +68,7 @@ class FoldSteps(Generic[C, S, E]):
                             raise _NeedsRecord
                     folded = evolve(folded, decode(data))  # type: ignore[arg-type,misc]
                 return len(rows), folded, at
-            except (
-                _NeedsRecord,
-                CodecError,
-                TypeError,
-                msgspec.ValidationError,
-                msgspec.DecodeError,
-            ):
+            except _FALL_BACK:
                 pass
         records: list[RecordedEvent] = yield read_request(stream_id, version + 1, limit)
         state, version = self._fold(state, version, records)

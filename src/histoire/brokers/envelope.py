@@ -38,6 +38,7 @@ import msgspec
 
 from histoire.core.errors import InvalidMessageError
 from histoire.core.recorded import RecordedEvent, build_recorded
+from histoire.core.stored_fields import UNDECODABLE
 
 ENVELOPE_VERSION = 1
 """The envelope version this histoire writes and reads."""
@@ -98,7 +99,7 @@ def decode(message: bytes, where: str = "?") -> RecordedEvent:
     """The event an envelope carries; InvalidMessageError naming `where` if it is not one."""
     try:
         version = _version_decoder.decode(message).envelope
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except UNDECODABLE as exc:
         raise InvalidMessageError(where, f"no envelope version ({exc})") from None
     if version != ENVELOPE_VERSION:
         raise InvalidMessageError(
@@ -106,7 +107,7 @@ def decode(message: bytes, where: str = "?") -> RecordedEvent:
         )
     try:
         env = _decoder.decode(message)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except UNDECODABLE as exc:
         raise InvalidMessageError(where, str(exc)) from None
     if env.recorded_at.tzinfo is None:
         raise InvalidMessageError(where, "recorded_at has no time zone")

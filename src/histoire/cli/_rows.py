@@ -25,6 +25,10 @@ def timestamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+NOT_JSON_SHOWN = 200
+"""A payload that is not JSON shows this many characters in a table (`--json` gives it whole)."""
+
+
 def spaced_json(value: Any) -> str:
     """JSON with a space after `,` and `:`, so that a table can wrap it between fields."""
     return json.dumps(value, ensure_ascii=False, default=repr)
@@ -60,7 +64,12 @@ class ShownEvent:
         if "data" in self.problems:
             return self.cell("data")
         data, error = payload_json(self.record)
-        return f"{data!s} (not JSON)" if error else spaced_json(data)
+        if not error:
+            return spaced_json(data)
+        text = str(data)
+        if len(text) > NOT_JSON_SHOWN:
+            text = f"{text[:NOT_JSON_SHOWN]}... ({len(text):,} characters)"
+        return f"{text} (not JSON)"
 
     def metadata_cell(self) -> str:
         """The metadata as `key=value` pairs."""

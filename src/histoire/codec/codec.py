@@ -20,6 +20,7 @@ from histoire.core.errors import (
 )
 from histoire.core.messages import Event
 from histoire.core.recorded import NewEvent, RecordedEvent
+from histoire.core.stored_fields import UNDECODABLE
 
 _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder().decode
@@ -126,7 +127,7 @@ class Codec:
             if fast is not None:
                 try:
                     return fast(recorded.data)
-                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                except UNDECODABLE as exc:
                     raise EventDecodeError(
                         recorded.type,
                         recorded.schema_version,
@@ -182,5 +183,5 @@ class Codec:
             payload = self.upcasters.upcast(type_name, payload, schema_version, current)
             upcast: Event = msgspec.convert(payload, cls)
             return upcast
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except UNDECODABLE as exc:
             raise EventDecodeError(type_name, schema_version, str(exc), **where) from exc

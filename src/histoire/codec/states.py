@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from histoire.core.errors import CodecError
+from histoire.core.stored_fields import UNDECODABLE
 
 S = TypeVar("S")
 
@@ -25,7 +26,7 @@ def decode_state(data: bytes, state_type: type[S]) -> S:
     """The state of type `state_type` encoded in `data`."""
     try:
         return msgspec.json.decode(data, type=state_type)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except UNDECODABLE as exc:
         raise CodecError(f"cannot decode snapshot as {state_type.__qualname__}: {exc}") from exc
 
 

@@ -33,6 +33,15 @@ _MAX_MICROSECONDS = (dt.datetime.max.replace(tzinfo=dt.UTC) - EPOCH) // dt.timed
 _BYTES = (bytes, bytearray, memoryview)
 _json_decode = msgspec.json.decode
 
+UNDECODABLE: tuple[type[Exception], ...] = (
+    msgspec.DecodeError,
+    msgspec.ValidationError,
+    RecursionError,
+)
+"""What decoding bytes from outside may raise: not JSON, not of the expected shape, or
+nested deeper than msgspec follows (it raises RecursionError there, which must not
+escape as a crash: a stored payload or a broker message is input like any other)."""
+
 
 def sql_kind(value: object) -> str:
     """The kind of a stored value, in SQL's words (`integer`, `text`, `blob`...)."""
@@ -102,7 +111,7 @@ def to_metadata(record: RecordedEvent, raw: object) -> Mapping[str, Any]:
     if isinstance(raw, str | bytes | bytearray | memoryview):
         try:
             decoded = _json_decode(raw)
-        except msgspec.DecodeError as exc:
+        except UNDECODABLE as exc:
             raise corrupt(record, "metadata", raw, f"not a JSON object ({exc})") from exc
         if isinstance(decoded, dict):
             return decoded
@@ -192,6 +201,6 @@ def payload_json(record: RecordedEvent) -> tuple[Any, str | None]:
         return raw, f"data is {shown(raw)}, not JSON bytes"
     try:
         return _json_decode(raw), None
-    except msgspec.DecodeError as exc:
+    except UNDECODABLE as exc:
         text = raw if isinstance(raw, str) else raw.decode(errors="replace")
         return text, f"data is not valid JSON ({exc})"

@@ -83,7 +83,7 @@ class Domain:
         """The command a JSON body names by `type`; InvalidInputError if it is not one."""
         try:
             fields = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidInputError(f"the body is not JSON: {exc}") from None
         if not isinstance(fields, dict) or not isinstance(fields.get("type"), str):
             raise InvalidInputError('a command is a JSON object with a "type"')
