@@ -32,11 +32,13 @@ class LoopThread:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run `coro` on the loop and wait for its result (TimeoutError after `timeout`)."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
+        # Waited for apart from its result: a TimeoutError the coroutine raises itself
+        # (a client's own timeout) is its outcome, not this wait's.
+        done, _ = concurrent.futures.wait((future,), timeout)
+        if not done:
             future.cancel()
-            raise TimeoutError(f"no answer within {timeout} s") from None
+            raise TimeoutError(f"no answer within {timeout} s")
+        return future.result()
 
     def close(self) -> None:
         """Cancel what still runs, stop the loop and wait for the thread."""

@@ -246,7 +246,7 @@ class NatsSubscription:
             return []
         try:
             messages: list[Any] = fetching.result()
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):  # nothing came in time
             return []
         return messages
 
