@@ -8,15 +8,21 @@ no append is half written. The test restarts a temporary cluster of its own
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from histoire import AppendResult, NewEvent, StoreUnavailableError
+from histoire import AppendResult, InvalidInputError, NewEvent, StoreUnavailableError
 from histoire.store.postgres import PostgresEventStore
 
 from .._services import TemporaryCluster, require_services
@@ -24,6 +30,7 @@ from .._services import TemporaryCluster, require_services
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.guarantees]
 
 STREAMS = [f"account-{n}" for n in range(6)]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +168,105 @@ def test_appends_survive_a_server_restart(cluster: TemporaryCluster, mode: str) 
         writer.join(timeout=10)
         store.close()
         follower.close()
+
+
+APP = """
+from histoire import Application
+from histoire.examples import bank, deletion
+from histoire.examples.bank_views import balances
+from histoire.examples.mailers import OutboxMailer
+from histoire.examples.support import make_alerts, make_support
+
+app = Application(
+    name="bank",
+    deciders=[deletion.make_decider(), make_alerts()],
+    upcasters=deletion.make_upcasters(),
+    projections=[balances],
+    reactions=[make_support(OutboxMailer("outbox"))],
+)
+"""
+
+
+def test_live_workers_wait_for_a_restarted_server_and_resume(
+    cluster: TemporaryCluster, tmp_path: Path
+) -> None:
+    """`projections run` and `reactions run` live through a restart: they wait while the
+    server is down, resume from their checkpoints once it is back, and end exact."""
+    from histoire import open_store, read_model
+    from histoire.examples import bank, deletion
+    from histoire.examples.bank_views import balances
+    from histoire.examples.support import ALERTS_STREAM
+
+    (tmp_path / "bankapp.py").write_text(APP)
+    url = f"{cluster.url}?schema=workers"
+    store = open_store(url, pool_timeout=1.0, connect_timeout=2)
+    namespace: dict[str, Any] = {}
+    exec(APP, namespace)  # the same Application the workers load
+    accounts = namespace["app"].handler("account-deletion", store)
+    env = {k: v for k, v in os.environ.items() if k not in ("HISTOIRE_STORE", "HISTOIRE_APP")}
+    env.update(HISTOIRE_STORE=url, HISTOIRE_APP="bankapp:app")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT / "src")])
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "histoire", *command],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in (["projections", "run"], ["reactions", "run"])
+    ]
+    deposited = 0
+    refusals = 0
+
+    def commands(count: int) -> None:
+        nonlocal deposited, refusals
+        for n in range(count):
+            stream = f"account-{n % 3}"
+            command = deletion.DeleteAccount(reason="test") if n % 10 == 9 else None
+            while True:
+                try:
+                    if command is None:
+                        accounts.handle(stream, bank.Deposit(amount_cents=1))
+                        deposited += 1
+                    elif accounts.handle(stream, command).events[0].type.endswith("Refused"):
+                        refusals += 1
+                    break
+                except StoreUnavailableError:
+                    time.sleep(0.1)
+
+    def caught_up(timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with read_model(store, balances) as view:
+                    rows = [view.documents("accounts").get(f"account-{n}") for n in range(3)]
+                total = sum(row["balance_cents"] for row in rows if row is not None)
+                alerts = len(list(store.read_stream(ALERTS_STREAM)))
+                if total == deposited and alerts == refusals:
+                    break
+            except (StoreUnavailableError, InvalidInputError):  # down, or not run yet
+                total = alerts = -1
+            ended = [w.communicate()[1][-3000:] for w in workers if w.poll() is not None]
+            assert not ended, f"a worker ended at the restart: {ended}"
+            assert time.monotonic() < deadline, (total, deposited, alerts, refusals)
+            time.sleep(0.2)
+
+    try:
+        for n in range(3):
+            accounts.handle(f"account-{n}", bank.OpenAccount(owner=f"owner-{n}"))
+        commands(30)
+        caught_up(60)  # the workers run, and have handled all that
+        cluster.stop_server("fast")
+        time.sleep(2)  # the workers meet the outage
+        cluster.start()
+        commands(30)
+        caught_up(60)
+        assert refusals > 0
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        errors = [worker.communicate(timeout=30)[1] for worker in workers]
+        store.close()
+    assert [w.returncode for w in workers] == [0, 0], errors

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from typing import NamedTuple
 
-from histoire.core.errors import HistoireError
+from histoire.core.errors import HistoireError, StoreUnavailableError
 from histoire.core.recorded import Checkpoint
 from histoire.store import progress
 from histoire.store.progress import FollowerKey, Progress
@@ -80,6 +81,35 @@ def stand_by(store: TransactionalStore, key: FollowerKey, stop: threading.Event)
             logger.warning("%s: another runner is active; standing by", _member(key))
             said = True
         stop.wait(STANDBY_LOOK)
+
+
+MAX_PAUSE = 5.0
+"""Longest wait of a live runner between two tries of a database that is down."""
+
+
+def keep_trying(
+    name: str, attempt: Callable[[], bool], *, live: bool, stop: threading.Event
+) -> None:
+    """Call `attempt` until it returns True, or `stop` is set after one returned False.
+
+    Live, a StoreUnavailableError (the database down, restarting or locked)
+    does not end the run: the runner waits, with backoff, and tries again
+    from its recorded checkpoint. A catch-up (not live) raises it.
+    """
+    pause = 0.1
+    while True:
+        try:
+            if attempt():
+                return
+            pause = 0.1
+        except StoreUnavailableError as exc:
+            if not live or stop.is_set():
+                raise
+            logger.warning("%s: %s; retrying in %.1f s", name, exc, pause)
+            stop.wait(pause)
+            pause = min(pause * 2, MAX_PAUSE)
+        if stop.is_set():
+            return
 
 
 def _member(key: FollowerKey) -> str:

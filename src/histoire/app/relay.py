@@ -20,10 +20,10 @@ import threading
 from dataclasses import dataclass
 
 from histoire.app.follower import ConsumerGroup, Follower
-from histoire.app.lag import follower_state, lag, record_stopped, stand_by
+from histoire.app.lag import MAX_PAUSE, follower_state, keep_trying, lag, record_stopped, stand_by
 from histoire.brokers.protocol import Broker
 from histoire.brokers.urls import without_secrets
-from histoire.core.errors import BrokerUnavailableError, InvalidInputError, StoreUnavailableError
+from histoire.core.errors import BrokerUnavailableError, InvalidInputError
 from histoire.core.recorded import START, Checkpoint, RecordedEvent
 from histoire.store import progress
 from histoire.store.progress import FollowerKey
@@ -33,9 +33,6 @@ from histoire.store.transactions import TransactionalStore
 logger = logging.getLogger(__name__)
 
 PREFIX = "relay:"
-
-MAX_PAUSE = 5.0
-"""Longest wait between two attempts to publish to a broker that is down."""
 
 HEARTBEAT = 2.0
 """Seconds between two progress records of an idle live relay (status: running)."""
@@ -88,23 +85,19 @@ class Relay:
         """Publish what is new (and keep following if `live`, until `stop`)."""
         stop = stop or threading.Event()
         report = RelayReport(self.name)
-        pause = 0.1
-        while not stop.is_set():
-            try:
-                if self._follow(report, live=live, stop=stop):
-                    record_stopped(self.store, self.key)
-                    return report
-                # Another relay of this member moved the checkpoint (two started by
-                # mistake): the batch went out twice, which the broker or the consumers
-                # drop. Live, stand by while the other runs rather than race it.
-                if live:
-                    stand_by(self.store, self.key, stop)
-            except StoreUnavailableError as exc:
-                if not live:
-                    raise
-                logger.warning("%s: %s; retrying in %.1f s", self.name, exc, pause)
-                stop.wait(pause)
-                pause = min(pause * 2, MAX_PAUSE)
+
+        def attempt() -> bool:
+            if self._follow(report, live=live, stop=stop):
+                record_stopped(self.store, self.key)
+                return True
+            # Another relay of this member moved the checkpoint (two started by
+            # mistake): the batch went out twice, which the broker or the consumers
+            # drop. Live, stand by while the other runs rather than race it.
+            if live:
+                stand_by(self.store, self.key, stop)
+            return False
+
+        keep_trying(self.name, attempt, live=live, stop=stop)
         return report
 
     def _follow(self, report: RelayReport, *, live: bool, stop: threading.Event) -> bool:

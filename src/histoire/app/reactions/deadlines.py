@@ -28,6 +28,7 @@ import msgspec
 
 from histoire.app.follower import ConsumerGroup, Follower
 from histoire.app.handler import CommandHandler
+from histoire.app.lag import keep_trying
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.core.decider import Decider
@@ -167,8 +168,19 @@ class DeadlineScheduler:
         self.fired = 0
 
     def run(self, *, live: bool = False, stop: threading.Event | None = None) -> DeadlineScheduler:
-        """Fire what is due (and keep firing as deadlines come, if `live`, until `stop`)."""
+        """Fire what is due (and keep firing as deadlines come, if `live`, until `stop`).
+
+        Live, a database that goes down is waited for; the scan then starts over."""
         stop = stop or threading.Event()
+
+        def attempt() -> bool:
+            self._scan(live=live, stop=stop)
+            return True
+
+        keep_trying("deadlines", attempt, live=live, stop=stop)
+        return self
+
+    def _scan(self, *, live: bool, stop: threading.Event) -> None:
         pending: dict[str, dt.datetime] = {}
         queue: list[_Pending] = []
         follower = Follower(self.store, categories=[CATEGORY], group=self.group)
@@ -185,7 +197,6 @@ class DeadlineScheduler:
             self._fire_due(pending, queue)
         if not live:
             self._fire_due(pending, queue)
-        return self
 
     @property
     def failure(self) -> None:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import Batch, ConsumerGroup, Follower
 from histoire.app.handler import CommandHandler
-from histoire.app.lag import stand_by
+from histoire.app.lag import keep_trying, stand_by
 from histoire.app.reactions.context import DEADLINES, ReactionContext
 from histoire.app.reactions.deadlines import make_deadlines
 from histoire.app.reactions.definition import Reaction
@@ -135,11 +135,17 @@ class ReactionRunner:
         stop = stop or threading.Event()
         report = ReactionReport(self.reaction.name)
         key = FollowerKey(self.name, self.group.member, self.group.members)
-        while not self._follow(report, key, live=live, stop=stop):
+
+        def attempt() -> bool:
+            if self._follow(report, key, live=live, stop=stop):
+                return True
             # Another runner of this member moved the checkpoint: the batch was delivered
             # twice. Live, stand by while it runs, rather than deliver every batch twice.
             if live:
                 stand_by(self.store, key, stop)
+            return False
+
+        keep_trying(f"reaction {self.reaction.name}", attempt, live=live, stop=stop)
         return report
 
     def _follow(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import psycopg
@@ -177,7 +177,10 @@ class StorePool:
             try:
                 yield conn, begin
             except BaseException:
-                conn.rollback()
+                # A connection lost mid-transaction cannot roll back: the error that
+                # lost it is the one to raise; the pool discards the connection.
+                with suppress(psycopg.Error):
+                    conn.rollback()
                 raise
             if conn.info.transaction_status == IDLE:
                 return  # nothing ran: nothing began
