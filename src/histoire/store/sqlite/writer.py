@@ -16,7 +16,8 @@ So an append takes as few statements as it can:
   (`floors`: a command's load has just read it): stored events are never
   deleted, so it is there still. An INSERT that reads its own table goes
   through a temporary table: the guarded statement cost a W2 command 39,000
-  instructions more than the plain one (docs/benchmarks.md).
+  instructions more than the plain one (docs/benchmarks.md). Its rows bind
+  what they share (stream, category, time, version before) once.
 - A batch: BEGIN IMMEDIATE, one query for the versions of its streams (none
   when every append creates its stream), the expected versions checked in
   Python, multi-row INSERTs, COMMIT.
@@ -66,13 +67,22 @@ _INSERT_HEAD = (
 _ROW = "(?,?,?,?,?,?,?,ifnull(nullif(?,0),X'7B7D'),nullif(?,0),nullif(?,0),?)"
 _WIDTH = 11  # values a row
 _ROWS_PER_INSERT = 500  # 11 parameters a row, well under SQLite's 32,766
-_IF_AT_VERSION = "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = ? AND version = ?)"
+# A lone append's rows share their stream, category, recorded_at and the version
+# before them: bound once (?1 to ?4), each row's version is ?4 plus its rank, and
+# a row binds its own 7 values only (each bound value costs the driver 300-800
+# instructions).
+_SHARED = 4
+_LONE_WIDTH = 7
+_IF_AT_VERSION = (
+    "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = ?1 AND version = ?4)"
+)
 _VERSION_ONE = "SELECT max(version) FROM histoire_events WHERE stream_id = ?"
 
 _metadata_encode = msgspec.json.Encoder().encode
 # The INSERT of n rows, built once (its text is the driver's cache key), for
 # the first _TEXTS_KEPT row counts seen.
 _inserts: dict[int, str] = {}
+_lone_inserts: dict[int, str] = {}
 _guarded_inserts: dict[int, str] = {}
 _TEXTS_KEPT = 128
 
@@ -103,15 +113,14 @@ def lone_statement(
         actual = expected
     else:
         return None
-    rows: list[Any] = []
-    planned = _plan(request, stream_id, events, actual, now, rows)
+    category = category_of(stream_id)
+    rows: list[Any] = [stream_id, category, now, actual]
+    planned = _plan(request, stream_id, category, events, actual, now, rows, shared=True)
     count = len(events)
     if actual == 0 or floors.get(stream_id, 0) >= actual:
-        sql = _inserts.get(count) or _insert_sql(count)
+        sql = _lone_inserts.get(count) or _lone_insert_sql(count)
     else:
         sql = _guarded_inserts.get(count) or _guarded_insert_sql(count)
-        rows.append(stream_id)
-        rows.append(actual)
     return sql, rows, planned
 
 
@@ -142,7 +151,8 @@ def write_batch(
         except HistoireError as error:
             outcomes.append((request, error))
             continue
-        accepted.append(_plan(request, stream_id, events, actual, now, rows))
+        category = category_of(stream_id)
+        accepted.append(_plan(request, stream_id, category, events, actual, now, rows))
         versions[stream_id] = actual + len(events)
     if not rows:
         return outcomes
@@ -265,13 +275,18 @@ def _read_versions(conn: sqlite3.Connection, batch: list[Request[AppendResult]])
 def _plan(
     request: Request[AppendResult],
     stream_id: str,
+    category: str,
     events: Sequence[NewEvent],
     actual: int,
     now: int,
     rows: list[Any],
+    *,
+    shared: bool = False,
 ) -> Planned:
-    """Add the rows of an append after version `actual` to `rows`; what `results` needs."""
-    category = category_of(stream_id)
+    """Add the rows of an append after version `actual` to `rows`; what `results` needs.
+
+    `shared`: the rows of a lone statement, without the values its rows share.
+    """
     metadata = []
     version = actual
     add = rows.extend
@@ -293,6 +308,19 @@ def _plan(
         correlate: bytearray | int = cause
         if correlation is not causation:
             correlate = 0 if correlation is None else bytearray(correlation.int.to_bytes(16, "big"))
+        if shared:
+            add(
+                (
+                    bytearray(e.event_id.int.to_bytes(16, "big")),
+                    e.type,
+                    e.schema_version,
+                    bytearray(e.data),
+                    meta,
+                    cause,
+                    correlate,
+                )
+            )
+            continue
         add(
             (
                 bytearray(e.event_id.int.to_bytes(16, "big")),
@@ -319,9 +347,26 @@ def _insert_sql(count: int) -> str:
     return sql
 
 
+def _lone_rows(count: int) -> str:
+    rows = []
+    for rank in range(count):
+        p = _SHARED + rank * _LONE_WIDTH
+        rows.append(
+            f"(?{p + 1},?1,?2,?4+{rank + 1},?{p + 2},?{p + 3},?{p + 4},"
+            f"ifnull(nullif(?{p + 5},0),X'7B7D'),nullif(?{p + 6},0),nullif(?{p + 7},0),?3)"
+        )
+    return ",".join(rows)
+
+
+def _lone_insert_sql(count: int) -> str:
+    sql = f"{_INSERT_HEAD}VALUES {_lone_rows(count)}"
+    if len(_lone_inserts) < _TEXTS_KEPT:
+        _lone_inserts[count] = sql
+    return sql
+
+
 def _guarded_insert_sql(count: int) -> str:
-    row_placeholders = ",".join([_ROW] * count)
-    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {row_placeholders}) {_IF_AT_VERSION}"
+    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {_lone_rows(count)}) {_IF_AT_VERSION}"
     if len(_guarded_inserts) < _TEXTS_KEPT:
         _guarded_inserts[count] = sql
     return sql
