@@ -148,6 +148,24 @@ def test_rows_store_empty_metadata_and_missing_ids_as_histoire_always_did(
     assert (second.metadata, second.causation_id) == ({"user": "ada"}, cause)
 
 
+@pytest.mark.parametrize("expected", [NO_STREAM, 2], ids=["new-stream", "exact-unread"])
+def test_a_lone_append_without_metadata_or_ids_stores_empty_metadata_and_nulls(
+    store: SQLiteEventStore, expected: object
+) -> None:
+    """An append none of whose events has metadata, a causation or a correlation id stores
+    {} and NULLs (the SQL's constants), at the right versions and positions, guarded or not."""
+    stream = "account-1" if expected is NO_STREAM else "account-2"
+    if expected == 2:
+        store.append(stream, new_events(2))
+    result = store.append(stream, new_events(3), expected)  # type: ignore[arg-type]
+    rows = stored_rows(store.path)[-3:]
+    assert all(row[3:] == ("blob", b"{}", "null", None, "null") for row in rows), rows
+    first = 1 if expected is NO_STREAM else 3
+    assert [row[2] for row in rows] == [first, first + 1, first + 2]
+    assert [row[0] for row in rows] == [e.position for e in result.events]
+    assert list(store.read_stream(stream))[-3:] == list(result.events)
+
+
 def test_a_lone_append_waits_for_the_lock_then_writes(store: SQLiteEventStore) -> None:
     """A lone append that finds the file locked by another connection waits its turn, then
     its one statement goes through."""

@@ -70,9 +70,12 @@ _ROWS_PER_INSERT = 500  # 11 parameters a row, well under SQLite's 32,766
 # A lone append's rows share their stream, category, recorded_at and the version
 # before them: bound once (?1 to ?4), each row's version is ?4 plus its rank, and
 # a row binds its own 7 values only (each bound value costs the driver 300-800
-# instructions).
+# instructions). When no event of the append has metadata, a causation or a
+# correlation id (a bulk import, say), those are constants of the SQL text and a
+# row binds 4 values ("plain" rows).
 _SHARED = 4
 _LONE_WIDTH = 7
+_PLAIN_WIDTH = 4
 _IF_AT_VERSION = (
     "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = ?1 AND version = ?4)"
 )
@@ -82,8 +85,9 @@ _metadata_encode = msgspec.json.Encoder().encode
 # The INSERT of n rows, built once (its text is the driver's cache key), for
 # the first _TEXTS_KEPT row counts seen.
 _inserts: dict[int, str] = {}
-_lone_inserts: dict[int, str] = {}
-_guarded_inserts: dict[int, str] = {}
+# Lone statements by (rows, plain).
+_lone_inserts: dict[tuple[int, bool], str] = {}
+_guarded_inserts: dict[tuple[int, bool], str] = {}
 _TEXTS_KEPT = 128
 
 Outcome = tuple[Request[AppendResult], AppendResult | Exception]
@@ -115,12 +119,17 @@ def lone_statement(
         return None
     category = category_of(stream_id)
     rows: list[Any] = [stream_id, category, now, actual]
-    planned = _plan(request, stream_id, category, events, actual, now, rows, shared=True)
-    count = len(events)
+    first = events[0]
+    planned = None
+    if not first.metadata and first.causation_id is None and first.correlation_id is None:
+        planned = _plan_plain(request, stream_id, events, actual, rows)
+    key = (len(events), planned is not None)
+    if planned is None:
+        planned = _plan(request, stream_id, category, events, actual, now, rows, shared=True)
     if actual == 0 or floors.get(stream_id, 0) >= actual:
-        sql = _lone_inserts.get(count) or _lone_insert_sql(count)
+        sql = _lone_inserts.get(key) or _lone_insert_sql(key)
     else:
-        sql = _guarded_inserts.get(count) or _guarded_insert_sql(count)
+        sql = _guarded_inserts.get(key) or _guarded_insert_sql(key)
     return sql, rows, planned
 
 
@@ -272,6 +281,32 @@ def _read_versions(conn: sqlite3.Connection, batch: list[Request[AppendResult]])
     )
 
 
+def _plan_plain(
+    request: Request[AppendResult],
+    stream_id: str,
+    events: Sequence[NewEvent],
+    actual: int,
+    rows: list[Any],
+) -> Planned | None:
+    """Add the plain rows of a lone append to `rows` (see `_PLAIN_WIDTH`); what `results`
+    needs. None, `rows` left as they were, if an event has metadata or a causation or
+    correlation id."""
+    add = rows.extend
+    for e in events:
+        if e.metadata or e.causation_id is not None or e.correlation_id is not None:
+            del rows[_SHARED:]
+            return None
+        add(
+            (
+                bytearray(e.event_id.int.to_bytes(16, "big")),
+                e.type,
+                e.schema_version,
+                bytearray(e.data),
+            )
+        )
+    return request, stream_id, events, actual, [b"{}"] * len(events)
+
+
 def _plan(
     request: Request[AppendResult],
     stream_id: str,
@@ -347,9 +382,15 @@ def _insert_sql(count: int) -> str:
     return sql
 
 
-def _lone_rows(count: int) -> str:
+def _lone_rows(count: int, plain: bool) -> str:
     rows = []
     for rank in range(count):
+        if plain:
+            p = _SHARED + rank * _PLAIN_WIDTH
+            rows.append(
+                f"(?{p + 1},?1,?2,?4+{rank + 1},?{p + 2},?{p + 3},?{p + 4},X'7B7D',NULL,NULL,?3)"
+            )
+            continue
         p = _SHARED + rank * _LONE_WIDTH
         rows.append(
             f"(?{p + 1},?1,?2,?4+{rank + 1},?{p + 2},?{p + 3},?{p + 4},"
@@ -358,17 +399,17 @@ def _lone_rows(count: int) -> str:
     return ",".join(rows)
 
 
-def _lone_insert_sql(count: int) -> str:
-    sql = f"{_INSERT_HEAD}VALUES {_lone_rows(count)}"
+def _lone_insert_sql(key: tuple[int, bool]) -> str:
+    sql = f"{_INSERT_HEAD}VALUES {_lone_rows(*key)}"
     if len(_lone_inserts) < _TEXTS_KEPT:
-        _lone_inserts[count] = sql
+        _lone_inserts[key] = sql
     return sql
 
 
-def _guarded_insert_sql(count: int) -> str:
-    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {_lone_rows(count)}) {_IF_AT_VERSION}"
+def _guarded_insert_sql(key: tuple[int, bool]) -> str:
+    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {_lone_rows(*key)}) {_IF_AT_VERSION}"
     if len(_guarded_inserts) < _TEXTS_KEPT:
-        _guarded_inserts[count] = sql
+        _guarded_inserts[key] = sql
     return sql
 
 
