@@ -51,6 +51,8 @@ REVIEWED = {
     "_INSERT_HEAD": "a constant INSERT INTO histoire_events (columns) head",
     "row_placeholders": "a constant row of placeholders repeated by a count",
     "_IF_AT_VERSION": "a constant WHERE clause whose values are placeholders",
+    "_lone_rows(*key)": "rows of numbered placeholders (?1, ?5, ...), int and SQL constants,"
+    " built from a row count",
     "', '.join([mark] * 10)": "placeholders repeated",
     "where": "conditions made of constants and placeholders",
     "clause": "conditions made of constants and placeholders",

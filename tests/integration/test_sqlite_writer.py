@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from histoire import NO_STREAM, ConcurrencyError, NewEvent, StoreUnavailableError
-from histoire.store.sqlite import SQLiteEventStore
+from histoire.store.sqlite import SQLiteEventStore, db_config
 from histoire.testing.contract import new_event, new_events
 
 
@@ -148,6 +148,24 @@ def test_rows_store_empty_metadata_and_missing_ids_as_histoire_always_did(
     assert (second.metadata, second.causation_id) == ({"user": "ada"}, cause)
 
 
+@pytest.mark.parametrize("expected", [NO_STREAM, 2], ids=["new-stream", "exact-unread"])
+def test_a_lone_append_without_metadata_or_ids_stores_empty_metadata_and_nulls(
+    store: SQLiteEventStore, expected: object
+) -> None:
+    """An append none of whose events has metadata, a causation or a correlation id stores
+    {} and NULLs (the SQL's constants), at the right versions and positions, guarded or not."""
+    stream = "account-1" if expected is NO_STREAM else "account-2"
+    if expected == 2:
+        store.append(stream, new_events(2))
+    result = store.append(stream, new_events(3), expected)  # type: ignore[arg-type]
+    rows = stored_rows(store.path)[-3:]
+    assert all(row[3:] == ("blob", b"{}", "null", None, "null") for row in rows), rows
+    first = 1 if expected is NO_STREAM else 3
+    assert [row[2] for row in rows] == [first, first + 1, first + 2]
+    assert [row[0] for row in rows] == [e.position for e in result.events]
+    assert list(store.read_stream(stream))[-3:] == list(result.events)
+
+
 def test_a_lone_append_waits_for_the_lock_then_writes(store: SQLiteEventStore) -> None:
     """A lone append that finds the file locked by another connection waits its turn, then
     its one statement goes through."""
@@ -179,7 +197,7 @@ def test_a_lone_append_gives_up_after_lock_timeout(tmp_path: Path) -> None:
 
 
 def test_the_writer_skips_the_triggers_where_the_driver_can(store: SQLiteEventStore) -> None:
-    """On Python 3.12+ the writer's own connection runs without triggers (its plain INSERTs
+    """Where it can, the writer's own connection runs without triggers (its plain INSERTs
     abort on any conflict), while any other connection keeps them: a foreign INSERT OR
     REPLACE over a stored event is refused either way."""
     result = store.append("account-1", new_events(1))
@@ -194,6 +212,32 @@ def test_the_writer_skips_the_triggers_where_the_driver_can(store: SQLiteEventSt
                 "version, type, schema_version, data, metadata, recorded_at) "
                 "VALUES (?, ?, 'account-1', 'account', 1, 'forged', 1, X'7B7D', X'7B7D', 0)",
                 (result.first_position, uuid.uuid4().bytes),
+            )
+    finally:
+        foreign.close()
+    assert list(store.read_stream("account-1")) == list(result.events)
+
+
+def test_the_writer_runs_without_triggers_where_it_can(store: SQLiteEventStore) -> None:
+    """Where the writer can turn triggers off (Python 3.12+, and CPython 3.11 on the usual
+    platforms through ctypes), a trigger that refuses a row stops any other connection but
+    not the writer; elsewhere the writer keeps the triggers."""
+    if not hasattr(sqlite3.Connection, "setconfig") and not db_config.available():
+        pytest.skip("this driver cannot turn triggers off: the writer keeps them")
+    foreign = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        foreign.execute(
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON histoire_events "
+            "WHEN NEW.type = 'test.Refused' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+        )
+        result = store.append("account-1", [new_event(type="test.Refused")], NO_STREAM)
+        with pytest.raises(sqlite3.DatabaseError, match="refused by the test trigger"):
+            foreign.execute(
+                "INSERT INTO histoire_events (event_id, stream_id, category, version, type, "
+                "schema_version, data, metadata, recorded_at) "
+                "VALUES (?, 'account-1', 'account', 2, 'test.Refused', 1, X'7B7D', X'7B7D', 0)",
+                (uuid.uuid4().bytes,),
             )
     finally:
         foreign.close()

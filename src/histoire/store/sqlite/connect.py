@@ -25,6 +25,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from histoire.core.errors import InvalidStoreURLError
+from histoire.store.sqlite.db_config import disable_triggers
 from histoire.store.sqlite.errors import DRIVER_ERRORS, convert, is_busy
 
 Durability = Literal["full", "fast"]
@@ -129,7 +130,7 @@ def _connect(target: str | Path, doing: str, *pragmas: str) -> sqlite3.Connectio
 
 
 def skip_triggers(conn: sqlite3.Connection) -> bool:
-    """Turn triggers off on `conn` alone, where the driver can (Python 3.12+); whether it did.
+    """Turn triggers off on `conn` alone (Python 3.12+; 3.11: `db_config`); whether it did.
 
     For the store's writer: it runs nothing but plain INSERTs of new rows,
     which abort on any conflict, so the immutability triggers (they refuse
@@ -140,7 +141,7 @@ def skip_triggers(conn: sqlite3.Connection) -> bool:
     setconfig = getattr(conn, "setconfig", None)
     option = getattr(sqlite3, "SQLITE_DBCONFIG_ENABLE_TRIGGER", None)
     if setconfig is None or option is None:
-        return False
+        return disable_triggers(conn)
     setconfig(option, False)
     return True
 

@@ -159,6 +159,7 @@ class SQLiteEventStore:
         self.read_only = bool(read_only)
         self.max_event_size = validate_max_event_size(max_event_size)
         self._closed = False
+        self._good_types: set[str] = set()  # event types found valid (validate_append)
         if not self.path.exists():
             if not create or self.read_only:
                 raise StoreNotFoundError(self.url)
@@ -250,7 +251,7 @@ class SQLiteEventStore:
     ) -> AppendResult:
         if self.read_only:
             raise ReadOnlyStoreError(self.url, f"appending to {stream_id}")
-        validate_append(stream_id, events, expected_version, self.max_event_size)
+        validate_append(stream_id, events, expected_version, self.max_event_size, self._good_types)
         if self._closed:
             raise self._closed_error()
         return self._committer.submit((stream_id, events, expected_version))

@@ -16,7 +16,8 @@ So an append takes as few statements as it can:
   (`floors`: a command's load has just read it): stored events are never
   deleted, so it is there still. An INSERT that reads its own table goes
   through a temporary table: the guarded statement cost a W2 command 39,000
-  instructions more than the plain one (docs/benchmarks.md).
+  instructions more than the plain one (docs/benchmarks.md). Its rows bind
+  what they share (stream, category, time, version before) once.
 - A batch: BEGIN IMMEDIATE, one query for the versions of its streams (none
   when every append creates its stream), the expected versions checked in
   Python, multi-row INSERTs, COMMIT.
@@ -57,22 +58,36 @@ _INSERT_HEAD = (
     "INSERT INTO histoire_events (event_id, stream_id, category, version, type, "
     "schema_version, data, metadata, causation_id, correlation_id, recorded_at) "
 )
-# The driver binds ints and str as they are, but looks for an adapter for every
-# other value (bytes, None): about 0.5 us each. So an empty metadata and a
-# missing causation or correlation id go as 0, which SQL turns back into what
-# is stored ({} and NULL): 14% fewer instructions per event of a bulk append
-# without them (docs/benchmarks.md).
+# The driver binds int, str and bytearray values as they are, but looks for an
+# adapter for every other value (bytes, None): a key tuple, a dict lookup, and
+# on Python 3.11 an AttributeError formatted and cleared, about 3,300
+# instructions a value. So blobs go as bytearrays (a copy costs about 1,000),
+# and an empty metadata and a missing causation or correlation id go as 0,
+# which SQL turns back into what is stored ({} and NULL) (docs/benchmarks.md).
 _ROW = "(?,?,?,?,?,?,?,ifnull(nullif(?,0),X'7B7D'),nullif(?,0),nullif(?,0),?)"
 _WIDTH = 11  # values a row
 _ROWS_PER_INSERT = 500  # 11 parameters a row, well under SQLite's 32,766
-_IF_AT_VERSION = "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = ? AND version = ?)"
+# A lone append's rows share their stream, category, recorded_at and the version
+# before them: bound once (?1 to ?4), each row's version is ?4 plus its rank, and
+# a row binds its own 7 values only (each bound value costs the driver 300-800
+# instructions). When no event of the append has metadata, a causation or a
+# correlation id (a bulk import, say), those are constants of the SQL text and a
+# row binds 4 values ("plain" rows).
+_SHARED = 4
+_LONE_WIDTH = 7
+_PLAIN_WIDTH = 4
+_IF_AT_VERSION = (
+    "WHERE EXISTS (SELECT 1 FROM histoire_events WHERE stream_id = ?1 AND version = ?4)"
+)
 _VERSION_ONE = "SELECT max(version) FROM histoire_events WHERE stream_id = ?"
 
 _metadata_encode = msgspec.json.Encoder().encode
 # The INSERT of n rows, built once (its text is the driver's cache key), for
 # the first _TEXTS_KEPT row counts seen.
 _inserts: dict[int, str] = {}
-_guarded_inserts: dict[int, str] = {}
+# Lone statements by (rows, plain).
+_lone_inserts: dict[tuple[int, bool], str] = {}
+_guarded_inserts: dict[tuple[int, bool], str] = {}
 _TEXTS_KEPT = 128
 
 Outcome = tuple[Request[AppendResult], AppendResult | Exception]
@@ -102,15 +117,19 @@ def lone_statement(
         actual = expected
     else:
         return None
-    rows: list[Any] = []
-    planned = _plan(request, stream_id, events, actual, now, rows)
-    count = len(events)
+    category = category_of(stream_id)
+    rows: list[Any] = [stream_id, category, now, actual]
+    first = events[0]
+    planned = None
+    if not first.metadata and first.causation_id is None and first.correlation_id is None:
+        planned = _plan_plain(request, stream_id, events, actual, rows)
+    key = (len(events), planned is not None)
+    if planned is None:
+        planned = _plan(request, stream_id, category, events, actual, now, rows, shared=True)
     if actual == 0 or floors.get(stream_id, 0) >= actual:
-        sql = _inserts.get(count) or _insert_sql(count)
+        sql = _lone_inserts.get(key) or _lone_insert_sql(key)
     else:
-        sql = _guarded_inserts.get(count) or _guarded_insert_sql(count)
-        rows.append(stream_id)
-        rows.append(actual)
+        sql = _guarded_inserts.get(key) or _guarded_insert_sql(key)
     return sql, rows, planned
 
 
@@ -141,7 +160,8 @@ def write_batch(
         except HistoireError as error:
             outcomes.append((request, error))
             continue
-        accepted.append(_plan(request, stream_id, events, actual, now, rows))
+        category = category_of(stream_id)
+        accepted.append(_plan(request, stream_id, category, events, actual, now, rows))
         versions[stream_id] = actual + len(events)
     if not rows:
         return outcomes
@@ -261,42 +281,93 @@ def _read_versions(conn: sqlite3.Connection, batch: list[Request[AppendResult]])
     )
 
 
-def _plan(
+def _plan_plain(
     request: Request[AppendResult],
     stream_id: str,
     events: Sequence[NewEvent],
     actual: int,
+    rows: list[Any],
+) -> Planned | None:
+    """Add the plain rows of a lone append to `rows` (see `_PLAIN_WIDTH`); what `results`
+    needs. None, `rows` left as they were, if an event has metadata or a causation or
+    correlation id."""
+    add = rows.extend
+    for e in events:
+        if e.metadata or e.causation_id is not None or e.correlation_id is not None:
+            del rows[_SHARED:]
+            return None
+        add(
+            (
+                bytearray(e.event_id.int.to_bytes(16, "big")),
+                e.type,
+                e.schema_version,
+                bytearray(e.data),
+            )
+        )
+    return request, stream_id, events, actual, [b"{}"] * len(events)
+
+
+def _plan(
+    request: Request[AppendResult],
+    stream_id: str,
+    category: str,
+    events: Sequence[NewEvent],
+    actual: int,
     now: int,
     rows: list[Any],
+    *,
+    shared: bool = False,
 ) -> Planned:
-    """Add the rows of an append after version `actual` to `rows`; what `results` needs."""
-    category = category_of(stream_id)
+    """Add the rows of an append after version `actual` to `rows`; what `results` needs.
+
+    `shared`: the rows of a lone statement, without the values its rows share.
+    """
     metadata = []
     version = actual
     add = rows.extend
     for e in events:
         version += 1
-        meta: bytes | int = 0
+        meta: bytearray | int = 0
         if e.metadata:
-            meta = _metadata_encode(e.metadata)
-            metadata.append(meta)
+            encoded = _metadata_encode(e.metadata)
+            metadata.append(encoded)
+            meta = bytearray(encoded)
         else:
             metadata.append(b"{}")
         causation = e.causation_id
         correlation = e.correlation_id
+        cause: bytearray | int = 0
+        if causation is not None:
+            # UUID.bytes, without its property's Python frame
+            cause = bytearray(causation.int.to_bytes(16, "big"))
+        correlate: bytearray | int = cause
+        if correlation is not causation:
+            correlate = 0 if correlation is None else bytearray(correlation.int.to_bytes(16, "big"))
+        if shared:
+            add(
+                (
+                    bytearray(e.event_id.int.to_bytes(16, "big")),
+                    e.type,
+                    e.schema_version,
+                    bytearray(e.data),
+                    meta,
+                    cause,
+                    correlate,
+                )
+            )
+            continue
         add(
             (
-                # UUID.bytes, without its property's Python frame
-                e.event_id.int.to_bytes(16, "big"),
+                bytearray(e.event_id.int.to_bytes(16, "big")),
                 stream_id,
                 category,
                 version,
                 e.type,
                 e.schema_version,
-                e.data,
+                bytearray(e.data),
                 meta,
-                causation.int.to_bytes(16, "big") if causation is not None else 0,
-                correlation.int.to_bytes(16, "big") if correlation is not None else 0,
+                cause,
+                correlate,
                 now,
             )
         )
@@ -311,11 +382,34 @@ def _insert_sql(count: int) -> str:
     return sql
 
 
-def _guarded_insert_sql(count: int) -> str:
-    row_placeholders = ",".join([_ROW] * count)
-    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {row_placeholders}) {_IF_AT_VERSION}"
+def _lone_rows(count: int, plain: bool) -> str:
+    rows = []
+    for rank in range(count):
+        if plain:
+            p = _SHARED + rank * _PLAIN_WIDTH
+            rows.append(
+                f"(?{p + 1},?1,?2,?4+{rank + 1},?{p + 2},?{p + 3},?{p + 4},X'7B7D',NULL,NULL,?3)"
+            )
+            continue
+        p = _SHARED + rank * _LONE_WIDTH
+        rows.append(
+            f"(?{p + 1},?1,?2,?4+{rank + 1},?{p + 2},?{p + 3},?{p + 4},"
+            f"ifnull(nullif(?{p + 5},0),X'7B7D'),nullif(?{p + 6},0),nullif(?{p + 7},0),?3)"
+        )
+    return ",".join(rows)
+
+
+def _lone_insert_sql(key: tuple[int, bool]) -> str:
+    sql = f"{_INSERT_HEAD}VALUES {_lone_rows(*key)}"
+    if len(_lone_inserts) < _TEXTS_KEPT:
+        _lone_inserts[key] = sql
+    return sql
+
+
+def _guarded_insert_sql(key: tuple[int, bool]) -> str:
+    sql = f"{_INSERT_HEAD}SELECT * FROM (VALUES {_lone_rows(*key)}) {_IF_AT_VERSION}"
     if len(_guarded_inserts) < _TEXTS_KEPT:
-        _guarded_inserts[count] = sql
+        _guarded_inserts[key] = sql
     return sql
 
 
