@@ -2,14 +2,15 @@
 
 Appends join the blocking store's group commit (`group_commit`): when an
 async append's turn comes to lead a batch, the batch runs on a writer thread
-of this store, and the awaiting task is woken through the loop
-(`call_soon_threadsafe`). Blocking and async appends to one store share
-batches. Reads are local lookups and run on the loop, a batch at a time
-(`async_blocking`); snapshot writes wait for the disk, so they go to a thread.
-A wait for events sleeps as the blocking store's does (`wal_watch`): on
-Linux until inotify reports the WAL written, the descriptor watched by the
-loop, then it looks at `PRAGMA data_version` (a look at shared memory) until
-the commit shows; elsewhere it looks every `POLL_INTERVAL` seconds.
+of this store, and the awaiting task is woken through the loop (a
+`loop_bells` Bell: an eventfd that the loop watches, on Linux). Blocking and
+async appends to one store share batches. Reads are local lookups and run on
+the loop, a batch at a time (`async_blocking`); snapshot writes wait for the
+disk, so they go to a thread. A wait for events sleeps as the blocking
+store's does (`wal_watch`): on Linux until inotify reports the WAL written,
+the descriptor watched by the loop, then it looks at `PRAGMA data_version`
+(a look at shared memory) until the commit shows; elsewhere it looks every
+`POLL_INTERVAL` seconds.
 
 Cancellation: an append is one SQLite transaction, committed by the writer
 thread whether or not its caller still waits: it is stored whole or not at all.
