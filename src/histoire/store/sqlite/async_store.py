@@ -2,14 +2,15 @@
 
 Appends join the blocking store's group commit (`group_commit`): when an
 async append's turn comes to lead a batch, the batch runs on a writer thread
-of this store, and the awaiting task is woken through the loop
-(`call_soon_threadsafe`). Blocking and async appends to one store share
-batches. Reads are local lookups and run on the loop, a batch at a time
-(`async_blocking`); snapshot writes wait for the disk, so they go to a thread.
-A wait for events sleeps as the blocking store's does (`wal_watch`): on
-Linux until inotify reports the WAL written, the descriptor watched by the
-loop, then it looks at `PRAGMA data_version` (a look at shared memory) until
-the commit shows; elsewhere it looks every `POLL_INTERVAL` seconds.
+of this store, and the awaiting task is woken through the loop (a
+`loop_bells` Bell: an eventfd that the loop watches, on Linux). Blocking and
+async appends to one store share batches. Reads are local lookups and run on
+the loop, a batch at a time (`async_blocking`); snapshot writes wait for the
+disk, so they go to a thread. A wait for events sleeps as the blocking
+store's does (`wal_watch`): on Linux until inotify reports the WAL written,
+the descriptor watched by the loop, then it looks at `PRAGMA data_version`
+(a look at shared memory) until the commit shows; elsewhere it looks every
+`POLL_INTERVAL` seconds.
 
 Cancellation: an append is one SQLite transaction, committed by the writer
 thread whether or not its caller still waits: it is stored whole or not at all.
@@ -30,6 +31,7 @@ from histoire.core.recorded import AppendResult, Checkpoint, NewEvent
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.async_blocking import AsyncOverBlocking
 from histoire.store.checks import validate_append
+from histoire.store.loop_bells import Bell, SoonBell, bell_for
 from histoire.store.protocol import Snapshot
 from histoire.store.read_checks import validate_checkpoint, wait_timeout
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
@@ -78,7 +80,7 @@ class _WriterThread:
 class _Turn:
     """An async append's wake: set by a leader when its batch is done, or when it leads."""
 
-    __slots__ = ("_committer", "_done", "_loop", "_request", "_writer")
+    __slots__ = ("_bell", "_committer", "_done", "_request", "_writer")
 
     def __init__(
         self,
@@ -86,16 +88,17 @@ class _Turn:
         request: Request[AppendResult],
         done: asyncio.Future[None],
         writer: _WriterThread,
+        bell: Bell,
     ) -> None:
         self._committer = committer
         self._request = request
         self._writer = writer
         self._done = done
-        self._loop = done.get_loop()
+        self._bell = bell
 
     def set(self) -> None:
         if self._request.finished:
-            self._wake()
+            self._bell.ring(self._done)
         else:  # its turn to lead: on the writer thread, never on the loop
             self._writer.submit(self.lead)
 
@@ -103,17 +106,8 @@ class _Turn:
         try:
             self._committer.lead(self._request)
         finally:
-            self._wake()
-
-    def _wake(self) -> None:
-        """Complete the caller's future, on its loop: the one hand-off back."""
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            self._loop.call_soon_threadsafe(_settle, self._done)
-
-
-def _settle(done: asyncio.Future[None]) -> None:
-    if not done.done():  # a cancelled caller's future is done already
-        done.set_result(None)
+            # Complete the caller's future, on its loop: the one hand-off back.
+            self._bell.ring(self._done)
 
 
 class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
@@ -138,6 +132,8 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
         super().__init__(blocking)
         self._writer = _WriterThread()
         self._watches: list[WalWatch] = []  # idle ones: each waiter on the loop takes its own
+        self._bell: Bell | None = None  # wakes the tasks of one loop (`_bell_for`)
+        self._bell_lock = threading.Lock()
 
     async def append(
         self,
@@ -153,14 +149,36 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
             raise StoreError(f"{store.url}: the store is closed")
         committer = store.committer
         request: Request[AppendResult] = Request((stream_id, events, expected_version))
-        done = asyncio.get_running_loop().create_future()
-        turn = _Turn(committer, request, done, self._writer)
+        loop = asyncio.get_running_loop()
+        bell = self._bell
+        if bell is None or bell.loop is not loop:
+            bell = self._bell_for(loop)
+        done = loop.create_future()
+        turn = _Turn(committer, request, done, self._writer, bell)
         if committer.enqueue(request, lambda: turn):
             self._writer.submit(turn.lead)
         # A cancelled caller cancels only `done`: the batch finishes (whole) on the
         # writer thread, and a turn to lead is taken there whether or not anyone waits.
         await done
         return request.outcome()
+
+    def _bell_for(self, loop: asyncio.AbstractEventLoop) -> Bell:
+        """The Bell that wakes appends awaited on `loop`.
+
+        The store keeps one, for the last loop that appended; a store used from
+        two live loops at once wakes the second one's tasks through
+        `call_soon_threadsafe`.
+        """
+        with self._bell_lock:  # two loops in two threads may both find the bell stale
+            bell = self._bell
+            if bell is not None and bell.loop is loop:
+                return bell
+            if bell is not None and not bell.loop.is_closed():
+                return SoonBell(loop)
+            if bell is not None:
+                bell.close()
+            self._bell = bell = bell_for(loop)
+            return bell
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         await asyncio.to_thread(self.blocking.save_snapshot, snapshot)
@@ -200,3 +218,7 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
         # lead run on the writer thread.
         self.blocking.close()
         self._writer.close()
+        # Last: nothing rings once the store and its writer thread are closed.
+        bell, self._bell = self._bell, None
+        if bell is not None:
+            bell.close()
