@@ -34,13 +34,18 @@ from .strategies import examples, names
 
 pytestmark = [pytest.mark.guarantees, pytest.mark.postgres]
 
+JSONB_TEXT = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+"""What jsonb holds in a string: no NUL (\u0000) and no lone surrogate."""
+
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)  # JSON numbers: what jsonb holds
-    | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    | st.text(JSONB_TEXT, max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(JSONB_TEXT, max_size=4), inner)
+    ),
     max_leaves=6,
 )
 no_nul = names.filter(lambda n: "\x00" not in n and not any("\ud800" <= c <= "\udfff" for c in n))
