@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import Batch, ConsumerGroup, Follower
@@ -180,6 +181,7 @@ class ProjectionRunner:
                 types=self._types,
                 group=self.group,
                 batch_size=self.batch_size,
+                envelope=False,  # read if a handler asks for an event's id, time or metadata
             )
         else:
             follower = BrokerFeed(
@@ -325,33 +327,35 @@ class ProjectionRunner:
             raise
 
     def _handle(self, events: list[RecordedEvent], context: ProjectionContext) -> None:
+        decoded: list[Any] | _Decoding
+        try:
+            decoded = self.codec.decode_many(events)  # a batch at once: cheaper per event
+        except Exception:
+            # One fails: decode them as handlers reach them, to stop at that one.
+            decoded = _Decoding(events, self.codec.decode)
         handlers = self._handlers
         batch_handlers = self._batch_handlers
-        decode = self.codec.decode
         index, count = 0, len(events)
         while index < count:
             record = events[index]
-            context.record = record
             handler = handlers.get(record.type)
             if handler is not None:
+                context.record = record
                 try:
-                    handler(decode(record), context)
+                    handler(decoded[index], context)
                 except Exception as exc:
                     raise _Failed(events, index, exc) from exc
                 index += 1
                 continue
             # A run of consecutive events that one batch handler takes, in log order.
             batch_handler = batch_handlers[record.type]
-            start, run = index, list[tuple[object, RecordedEvent]]()
-            take = run.append
+            start = index
+            index += 1
+            while index < count and batch_handlers.get(events[index].type) is batch_handler:
+                index += 1
+            context.record = record
             try:
-                while index < count:
-                    record = events[index]
-                    if batch_handlers.get(record.type) is not batch_handler:
-                        break
-                    take((decode(record), record))
-                    index += 1
-                context.record = events[start]
+                run = list(zip(decoded[start:index], events[start:index], strict=True))
                 batch_handler(run, context)
             except Exception as exc:
                 raise _Failed(events, start, exc) from exc
@@ -423,3 +427,17 @@ class ProjectionRunner:
 
 class _StopRun(Exception):
     pass
+
+
+class _Decoding:
+    """The events of a batch decoded one at a time, as handlers reach them (a batch
+    where one fails to decode: its handler's turn is where the failure is recorded)."""
+
+    def __init__(self, events: list[RecordedEvent], decode: Callable[[RecordedEvent], Any]) -> None:
+        self._events = events
+        self._decode = decode
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._decode(r) for r in self._events[index]]
+        return self._decode(self._events[index])

@@ -12,10 +12,17 @@ read `read_payloads` / `read_log_payloads` rows instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from functools import partial
 from itertools import chain, starmap
 from typing import Any
 
-from histoire.core.recorded import LogPayloadRow, PayloadRow, RecordedEvent, build_recorded
+from histoire.core.recorded import (
+    LogPayloadRow,
+    PayloadRow,
+    RecordedEvent,
+    Unread,
+    build_recorded,
+)
 from histoire.store.paging import keyset_pages
 from histoire.store.rows import batch_versions_ok, check_batch_versions
 
@@ -29,6 +36,9 @@ _LOG_COLUMNS = (
     "metadata, causation_id, correlation_id"
 )  # RecordedEvent's arguments, in order
 _LOG_PAYLOAD_COLUMNS = "0, position, stream_id, version, type, schema_version, data"
+_LOG_LIGHT_COLUMNS = "stream_id, version, position, type, schema_version, data"
+_ENVELOPES = f"SELECT position, {_ENVELOPE_COLUMNS} FROM histoire_events WHERE position IN "
+_ENVELOPES_PER_QUERY = 500  # parameters per query: below every SQLite's limit (999 before 3.32)
 
 STREAM_FORWARD = (
     f"SELECT {_STREAM_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version >= ? "
@@ -112,6 +122,37 @@ def log_pages(
     """The events of the log after `position`, filtered, in batches."""
     pages = _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size)
     return chain.from_iterable(starmap(build_recorded, rows) for rows in pages)
+
+
+def log_light_pages(
+    fetch: Fetch,
+    position: int,
+    categories: list[str] | None,
+    types: list[str] | None,
+    limit: int | None,
+    batch_size: int,
+) -> Iterator[RecordedEvent]:
+    """`log_pages`, the envelope of each batch read on first use (see `Unread`)."""
+    pages = _log_rows(fetch, _LOG_LIGHT_COLUMNS, position, categories, types, limit, batch_size)
+    load = partial(envelopes, fetch)
+    for rows in pages:
+        unread = Unread(load, rows, 2)
+        yield from [
+            build_recorded(unread, stream_id, version, at, unread, kind, schema_version, data,
+                           unread, unread, unread)
+            for stream_id, version, at, kind, schema_version, data in rows
+        ]  # fmt: skip
+
+
+def envelopes(fetch: Fetch, positions: list[int]) -> list[Any]:
+    """(position, event_id, recorded_at, metadata, causation_id, correlation_id) of the
+    events at `positions`."""
+    found: list[Any] = []
+    for start in range(0, len(positions), _ENVELOPES_PER_QUERY):
+        chunk = positions[start : start + _ENVELOPES_PER_QUERY]
+        query = f"{_ENVELOPES}({','.join('?' * len(chunk))})"
+        found += fetch(query, chunk, "reading the envelope of events")
+    return found
 
 
 def log_payload_pages(
