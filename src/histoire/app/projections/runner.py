@@ -25,7 +25,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import Batch, ConsumerGroup, Follower
@@ -120,6 +119,9 @@ class ProjectionRunner:
         self.broker = broker
         self._handlers = projection.handlers
         self._batch_handlers = projection.batch_handlers
+        # Every type to one batch handler: each batch is one run (no look at each event).
+        alone = set(self._batch_handlers.values()) if not self._handlers else set()
+        self._batch_handler = alone.pop() if len(alone) == 1 else None
         self._types = [t.type_name for t in projection.event_types]
         self._key: FollowerKey | None = None  # the member's progress being written
 
@@ -327,35 +329,43 @@ class ProjectionRunner:
             raise
 
     def _handle(self, events: list[RecordedEvent], context: ProjectionContext) -> None:
-        decoded: list[Any] | _Decoding
-        try:
-            decoded = self.codec.decode_many(events)  # a batch at once: cheaper per event
-        except Exception:
-            # One fails: decode them as handlers reach them, to stop at that one.
-            decoded = _Decoding(events, self.codec.decode)
+        batch_handler = self._batch_handler
+        if batch_handler is not None:  # the batch is the run (the follower took only its types)
+            if events:
+                context.record = events[0]
+                try:
+                    whole = list(zip(map(self.codec.decode, events), events, strict=True))
+                    batch_handler(whole, context)
+                except Exception as exc:
+                    raise _Failed(events, 0, exc) from exc
+            return
         handlers = self._handlers
         batch_handlers = self._batch_handlers
+        decode = self.codec.decode
         index, count = 0, len(events)
         while index < count:
             record = events[index]
+            context.record = record
             handler = handlers.get(record.type)
             if handler is not None:
-                context.record = record
                 try:
-                    handler(decoded[index], context)
+                    handler(decode(record), context)
                 except Exception as exc:
                     raise _Failed(events, index, exc) from exc
                 index += 1
                 continue
             # A run of consecutive events that one batch handler takes, in log order.
             batch_handler = batch_handlers[record.type]
-            start = index
-            index += 1
-            while index < count and batch_handlers.get(events[index].type) is batch_handler:
-                index += 1
-            context.record = record
+            start, run = index, list[tuple[object, RecordedEvent]]()
+            take = run.append
             try:
-                run = list(zip(decoded[start:index], events[start:index], strict=True))
+                while index < count:
+                    record = events[index]
+                    if batch_handlers.get(record.type) is not batch_handler:
+                        break
+                    take((decode(record), record))
+                    index += 1
+                context.record = events[start]
                 batch_handler(run, context)
             except Exception as exc:
                 raise _Failed(events, start, exc) from exc
@@ -427,17 +437,3 @@ class ProjectionRunner:
 
 class _StopRun(Exception):
     pass
-
-
-class _Decoding:
-    """The events of a batch decoded one at a time, as handlers reach them (a batch
-    where one fails to decode: its handler's turn is where the failure is recorded)."""
-
-    def __init__(self, events: list[RecordedEvent], decode: Callable[[RecordedEvent], Any]) -> None:
-        self._events = events
-        self._decode = decode
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return [self._decode(r) for r in self._events[index]]
-        return self._decode(self._events[index])

@@ -134,14 +134,16 @@ def log_light_pages(
 ) -> Iterator[RecordedEvent]:
     """`log_pages`, the envelope of each batch read on first use (see `Unread`)."""
     pages = _log_rows(fetch, _LOG_LIGHT_COLUMNS, position, categories, types, limit, batch_size)
-    load = partial(envelopes, fetch)
-    for rows in pages:
-        unread = Unread(load, rows, 2)
-        yield from [
-            build_recorded(unread, stream_id, version, at, unread, kind, schema_version, data,
-                           unread, unread, unread)
-            for stream_id, version, at, kind, schema_version, data in rows
-        ]  # fmt: skip
+    return chain.from_iterable(map(partial(_light_batch, partial(envelopes, fetch)), pages))
+
+
+def _light_batch(load: Callable[[list[int]], list[Any]], rows: list[Any]) -> list[RecordedEvent]:
+    unread = Unread(load, rows, 2)
+    return [
+        build_recorded(unread, stream_id, version, at, unread, kind, schema_version, data,
+                       unread, unread, unread)
+        for stream_id, version, at, kind, schema_version, data in rows
+    ]  # fmt: skip
 
 
 def envelopes(fetch: Fetch, positions: list[int]) -> list[Any]:
