@@ -125,9 +125,13 @@ class RecordedEvent(
     at them does not pay for them. A raw value that cannot be converted (a row
     edited behind histoire's back) raises CorruptEventError naming the row.
 
-    A RecordedEvent stands on its own: every field is read with it, so that it
-    can be used after its store is closed. Folds that need only the payloads
-    read `EventStore.read_payloads` / `read_log_payloads` rows instead.
+    A RecordedEvent read by `read_stream` or `read_log` stands on its own:
+    every field is read with it, so that it can be used after its store is
+    closed. Folds that need only the payloads read `EventStore.read_payloads`
+    / `read_log_payloads` rows instead. The one exception: a projection's
+    catch-up on SQLite reads the log without the envelope (`Unread`, the
+    store's `read_log_light`), which its batch then reads on first use, while
+    the store is open.
 
     It is a msgspec Struct, built in C (a catch-up builds one per event: a
     Python `__init__` cost 0.29 us each, this 0.06), and left out of the

@@ -6,7 +6,11 @@ id is known. The log is read in the order of RecordedEvent's arguments, so
 that a batch of rows becomes events without unpacking them in Python. The
 envelope is read with the rest, so that a RecordedEvent stands on its own
 (after the store is closed, inside a transaction); folds that need none of it
-read `read_payloads` / `read_log_payloads` rows instead.
+read `read_payloads` / `read_log_payloads` rows instead. A projection's
+catch-up reads the log without the envelope (`log_light_pages`): each batch's
+envelope is read on first use, by position, in one more query (on SQLite the
+store's reader connection is the thread's own, the one of its transaction:
+no pool to wait for, unlike PostgreSQL, which keeps reading whole events).
 """
 
 from __future__ import annotations
