@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -14,12 +16,15 @@ from histoire import (
     HandlerError,
     IntegrityError,
     InvalidInputError,
+    NewEvent,
+    RecordedEvent,
     StoreError,
 )
 from histoire.app.follower import ConsumerGroup
 from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner
 from histoire.app.projections.reading import read_model
 from histoire.app.projections.status import projection_status, wait_for_projection
+from histoire.codec.ids import new_event_id
 from histoire.examples import bank
 
 
@@ -350,3 +355,57 @@ def test_a_projection_name_must_suit_sql() -> None:
     for bad in ("Balances", "a b", "x;drop", "", "a__b", "1a"):
         with pytest.raises(InvalidInputError, match="invalid projection name"):
             Projection(bad)
+
+
+def test_handlers_see_each_record_whole_even_when_the_envelope_is_read_late(
+    store: EventStore,
+) -> None:
+    """A record given to a handler (one at a time or in a run) or to `on_batch` after the
+    commit has every field of the stored event: ids, time, metadata, causation, correlation."""
+    fill(store, accounts=3, deposits=4)
+    store.append(
+        "account-9",
+        [
+            NewEvent(
+                event_id=new_event_id(),
+                type=bank.AccountOpened.type_name,
+                schema_version=1,
+                data=b'{"owner":"o","currency":"EUR"}',
+                metadata={"who": "auditor", "n": 1},
+                causation_id=uuid.uuid4(),
+                correlation_id=uuid.uuid4(),
+            )
+        ],
+    )
+    stored = {r.position: r for r in store.read_log()}
+    seen: list[RecordedEvent] = []
+    projection = Projection("envelopes")
+
+    @projection.on(bank.AccountOpened)
+    def opened(event: bank.AccountOpened, ctx: ProjectionContext) -> None:
+        assert ctx.record == stored[ctx.record.position]  # every field compared
+        assert ctx.record.metadata == stored[ctx.record.position].metadata
+        seen.append(ctx.record)
+
+    @projection.on_batch(bank.Deposited)
+    def deposited(items: list[tuple[Any, RecordedEvent]], ctx: ProjectionContext) -> None:
+        for _, record in items[::2]:  # some asked for here, the others after the commit
+            assert record.event_id == stored[record.position].event_id
+        seen.extend(record for _, record in items)
+
+    after: list[RecordedEvent] = []
+    running = runner(store, projection, batch_size=5, on_batch=lambda _r, b: after.extend(b.events))
+    assert running.run().failure is None
+    assert len(seen) == len(after) == len(stored)
+    for record in after:
+        original = stored[record.position]
+        assert (record.event_id, record.recorded_at, dict(record.metadata)) == (
+            original.event_id,
+            original.recorded_at,
+            dict(original.metadata),
+        )
+        assert (record.causation_id, record.correlation_id) == (
+            original.causation_id,
+            original.correlation_id,
+        )
+        assert pickle.loads(pickle.dumps(record)) == original

@@ -86,6 +86,7 @@ class Follower:
         types: Collection[str] | None = None,
         group: ConsumerGroup | None = None,
         batch_size: int = 1000,
+        envelope: bool = True,
     ) -> None:
         if isinstance(categories, str) or isinstance(types, str):
             raise InvalidInputError("categories and types must be collections of str, not a str")
@@ -99,6 +100,10 @@ class Follower:
         # Live, the shortest time from a batch with events to the next read: the store's
         # `live_pace` if it has one (SQLite: see there), else none.
         self.pace = float(getattr(store, "live_pace", 0.0))
+        # Without `envelope`, a store that can (SQLite) leaves each batch's envelope
+        # unread until an event's id, time or metadata is asked for (`Unread`).
+        light = not envelope and hasattr(store, "read_log_light")
+        self._read_log = "read_log_light" if light else "read_log"
 
     def batches(
         self,
@@ -129,7 +134,7 @@ class Follower:
             if name == "batch":
                 yield args[0]
             elif name == "read_log":
-                reply = list(self.store.read_log(*args, **kwargs))
+                reply = list(getattr(self.store, self._read_log)(*args, **kwargs))
             elif name == "pause":
                 stop.wait(args[0])
             else:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
 from histoire.core.errors import CorruptEventError
-from histoire.core.stored_fields import problems, to_datetime, to_metadata, to_uuid
+from histoire.core.stored_fields import corrupt, problems, to_datetime, to_metadata, to_uuid
 
 
 class Checkpoint(NamedTuple):
@@ -51,6 +51,53 @@ LogPayloadRow = tuple[int, int, str, int, str, int, bytes]
 version, type, schema_version, data); (commit, position) is its checkpoint."""
 
 
+class Unread:
+    """Stands in for the envelope of a batch of events read without it; reads it on first use.
+
+    A catch-up whose handlers mostly look at the stream, version and payload
+    reads the log without the envelope's five columns (0.4 us an event on
+    SQLite). Its events hold this object in `event_id`, `recorded_at`,
+    `metadata`, `causation_id` and `correlation_id`: the first of these read,
+    on any event of the batch, calls `load` once with the batch's positions;
+    it gives (position, event_id, recorded_at, metadata, causation_id,
+    correlation_id) rows, raw as the store's reads give them. No I/O here: the
+    store's `load` does it (so the events need their store open until then).
+    It refers to rows of plain values only, never to the events (no cycle).
+    """
+
+    __slots__ = ("_at", "_found", "_load", "_rows")
+
+    def __init__(
+        self,
+        load: Callable[[list[int]], Iterable[Sequence[Any]]],
+        rows: list[Sequence[Any]],
+        at: int,
+    ) -> None:
+        self._load = load
+        self._rows = rows  # the batch's rows, each with its position at `at`
+        self._at = at
+        self._found: dict[int, Sequence[Any]] | None = None
+
+    def fill(self, record: RecordedEvent) -> None:
+        """Set `record`'s envelope fields (reading the batch's envelopes if not yet read)."""
+        found = self._found
+        if found is None:
+            at, rows = self._at, self._rows
+            found = {row[0]: row for row in self._load([row[at] for row in rows])}
+            self._found, self._rows = found, []
+        row = found.get(record.position)
+        if row is None:
+            raise corrupt(record, "event_id", None, "the event is no longer in the store")
+        (
+            _,
+            record._event_id,
+            record._recorded_at,
+            record._metadata,
+            record._causation_id,
+            record._correlation_id,
+        ) = row
+
+
 _RAW_FIELDS = {
     name: f"_{name}"
     for name in ("event_id", "recorded_at", "metadata", "causation_id", "correlation_id")
@@ -78,9 +125,13 @@ class RecordedEvent(
     at them does not pay for them. A raw value that cannot be converted (a row
     edited behind histoire's back) raises CorruptEventError naming the row.
 
-    A RecordedEvent stands on its own: every field is read with it, so that it
-    can be used after its store is closed. Folds that need only the payloads
-    read `EventStore.read_payloads` / `read_log_payloads` rows instead.
+    A RecordedEvent read by `read_stream` or `read_log` stands on its own:
+    every field is read with it, so that it can be used after its store is
+    closed. Folds that need only the payloads read `EventStore.read_payloads`
+    / `read_log_payloads` rows instead. The one exception: a projection's
+    catch-up on SQLite reads the log without the envelope (`Unread`, the
+    store's `read_log_light`), which its batch then reads on first use, while
+    the store is open.
 
     It is a msgspec Struct, built in C (a catch-up builds one per event: a
     Python `__init__` cost 0.29 us each, this 0.06), and left out of the
@@ -88,17 +139,17 @@ class RecordedEvent(
     never back to itself. Stores build it from a row with `build_recorded`.
     """
 
-    _event_id: uuid.UUID | bytes
+    _event_id: uuid.UUID | bytes | Unread
     stream_id: str
     version: int
     position: int
-    _recorded_at: dt.datetime | int
+    _recorded_at: dt.datetime | int | Unread
     type: str
     schema_version: int
     data: bytes
-    _metadata: Mapping[str, Any] | bytes
-    _causation_id: uuid.UUID | bytes | None
-    _correlation_id: uuid.UUID | bytes | None
+    _metadata: Mapping[str, Any] | bytes | Unread
+    _causation_id: uuid.UUID | bytes | Unread | None
+    _correlation_id: uuid.UUID | bytes | Unread | None
     commit: int = 0
 
     if TYPE_CHECKING:
@@ -124,6 +175,9 @@ class RecordedEvent(
         """The event's unique id."""
         raw = self._event_id
         if not isinstance(raw, uuid.UUID):
+            if isinstance(raw, Unread):
+                raw.fill(self)
+                raw = self._event_id
             raw = self._event_id = to_uuid(self, "event_id", raw)
         return raw
 
@@ -132,6 +186,9 @@ class RecordedEvent(
         """The id of what caused this event (a command, or another event)."""
         raw = self._causation_id
         if raw is not None and not isinstance(raw, uuid.UUID):
+            if isinstance(raw, Unread):
+                raw.fill(self)
+                return self.causation_id
             raw = self._causation_id = to_uuid(self, "causation_id", raw)
         return raw
 
@@ -140,6 +197,9 @@ class RecordedEvent(
         """The id shared by every event of one conversation (the first cause)."""
         raw = self._correlation_id
         if raw is not None and not isinstance(raw, uuid.UUID):
+            if isinstance(raw, Unread):
+                raw.fill(self)
+                return self.correlation_id
             raw = self._correlation_id = to_uuid(self, "correlation_id", raw)
         return raw
 
@@ -148,6 +208,9 @@ class RecordedEvent(
         """When the store recorded the event (UTC)."""
         raw = self._recorded_at
         if not isinstance(raw, dt.datetime):
+            if isinstance(raw, Unread):
+                raw.fill(self)
+                raw = self._recorded_at
             raw = self._recorded_at = to_datetime(self, raw)
         return raw
 
@@ -156,6 +219,9 @@ class RecordedEvent(
         """Free metadata recorded with the event (who, from where)."""
         raw = self._metadata
         if not isinstance(raw, dict):
+            if isinstance(raw, Unread):
+                raw.fill(self)
+                raw = self._metadata
             raw = self._metadata = to_metadata(self, raw)
         return raw
 

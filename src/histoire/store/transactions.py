@@ -151,6 +151,10 @@ class SQLiteTransaction(_Holding):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._deferring:
+            held = sql == self._held_sql  # the next of a run (one handler call per event)
+            if held and type(params) is tuple and _PLAIN.issuperset(map(type, params)):
+                self._held.append(params)
+                return []
             if returns_no_rows(sql) and self._hold(sql, params):
                 return []
             self._release()

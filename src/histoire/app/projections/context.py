@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from histoire.app.projections.definition import validate_name
 from histoire.app.projections.documents import Documents
@@ -15,6 +15,14 @@ from histoire.store.transactions import Dialect, Transaction
 def table_name(projection: str, generation: int, table: str) -> str:
     """The unquoted name of a projection's table in one generation of its read model."""
     return f"{projection}__g{generation}__{table}"
+
+
+class _Execute(Protocol):
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+class _ExecuteMany(Protocol):
+    def __call__(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
 
 class ProjectionContext:
@@ -30,6 +38,12 @@ class ProjectionContext:
     record: RecordedEvent
     """The stored event being handled: stream id, version, time, metadata, ids."""
 
+    execute: _Execute
+    """`execute(sql, params=())`: run one statement in the batch's transaction; its rows."""
+
+    executemany: _ExecuteMany
+    """`executemany(sql, rows)`: run one statement once per row of parameters."""
+
     def __init__(
         self, tx: Transaction | None, projection: str, generation: int, *, writing: bool = True
     ) -> None:
@@ -39,6 +53,21 @@ class ProjectionContext:
         self.generation = generation
         self._documents: dict[str, Documents] = {}
         self._tables: dict[str, str] = {}
+        self._dialect: Dialect | None = None
+        if tx is not None:
+            # The transaction's own: handlers call them once per event (a hot path).
+            self._dialect = tx.dialect
+            self.execute = tx.execute
+            self.executemany = tx.executemany
+        else:
+            self.execute = self._refused
+            self.executemany = self._refused
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the store's database: "sqlite" or "postgresql"."""
+        dialect = self._dialect
+        return self.tx.dialect if dialect is None else dialect
 
     @property
     def tx(self) -> Transaction:
@@ -49,11 +78,6 @@ class ProjectionContext:
                 "elsewhere, not in the event store's database"
             )
         return self._tx
-
-    @property
-    def dialect(self) -> Dialect:
-        """The SQL dialect of the store's database: "sqlite" or "postgresql"."""
-        return self.tx.dialect
 
     def table(self, name: str) -> str:
         """The quoted name of table `name` of this projection's read model."""
@@ -80,12 +104,5 @@ class ProjectionContext:
             self._documents[name] = found
         return found
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement in the batch's transaction; its rows."""
-        tx = self._tx  # not the property: called once per event, it is a hot path
-        return (self.tx if tx is None else tx).execute(sql, params)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run one statement once per row of parameters."""
-        tx = self._tx
-        (self.tx if tx is None else tx).executemany(sql, rows)
+    def _refused(self, *args: Any, **kwargs: Any) -> Any:
+        return self.tx  # raises: not transactional

@@ -119,6 +119,9 @@ class ProjectionRunner:
         self.broker = broker
         self._handlers = projection.handlers
         self._batch_handlers = projection.batch_handlers
+        # Every type to one batch handler: each batch is one run (no look at each event).
+        alone = set(self._batch_handlers.values()) if not self._handlers else set()
+        self._batch_handler = alone.pop() if len(alone) == 1 else None
         self._types = [t.type_name for t in projection.event_types]
         self._key: FollowerKey | None = None  # the member's progress being written
 
@@ -180,6 +183,7 @@ class ProjectionRunner:
                 types=self._types,
                 group=self.group,
                 batch_size=self.batch_size,
+                envelope=False,  # read if a handler asks for an event's id, time or metadata
             )
         else:
             follower = BrokerFeed(
@@ -325,6 +329,16 @@ class ProjectionRunner:
             raise
 
     def _handle(self, events: list[RecordedEvent], context: ProjectionContext) -> None:
+        batch_handler = self._batch_handler
+        if batch_handler is not None:  # the batch is the run (the follower took only its types)
+            if events:
+                context.record = events[0]
+                try:
+                    whole = list(zip(map(self.codec.decode, events), events, strict=True))
+                    batch_handler(whole, context)
+                except Exception as exc:
+                    raise _Failed(events, 0, exc) from exc
+            return
         handlers = self._handlers
         batch_handlers = self._batch_handlers
         decode = self.codec.decode

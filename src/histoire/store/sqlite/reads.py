@@ -6,16 +6,27 @@ id is known. The log is read in the order of RecordedEvent's arguments, so
 that a batch of rows becomes events without unpacking them in Python. The
 envelope is read with the rest, so that a RecordedEvent stands on its own
 (after the store is closed, inside a transaction); folds that need none of it
-read `read_payloads` / `read_log_payloads` rows instead.
+read `read_payloads` / `read_log_payloads` rows instead. A projection's
+catch-up reads the log without the envelope (`log_light_pages`): each batch's
+envelope is read on first use, by position, in one more query (on SQLite the
+store's reader connection is the thread's own, the one of its transaction:
+no pool to wait for, unlike PostgreSQL, which keeps reading whole events).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from functools import partial
 from itertools import chain, starmap
 from typing import Any
 
-from histoire.core.recorded import LogPayloadRow, PayloadRow, RecordedEvent, build_recorded
+from histoire.core.recorded import (
+    LogPayloadRow,
+    PayloadRow,
+    RecordedEvent,
+    Unread,
+    build_recorded,
+)
 from histoire.store.paging import keyset_pages
 from histoire.store.rows import batch_versions_ok, check_batch_versions
 
@@ -29,6 +40,9 @@ _LOG_COLUMNS = (
     "metadata, causation_id, correlation_id"
 )  # RecordedEvent's arguments, in order
 _LOG_PAYLOAD_COLUMNS = "0, position, stream_id, version, type, schema_version, data"
+_LOG_LIGHT_COLUMNS = "stream_id, version, position, type, schema_version, data"
+_ENVELOPES = f"SELECT position, {_ENVELOPE_COLUMNS} FROM histoire_events WHERE position IN "
+_ENVELOPES_PER_QUERY = 500  # parameters per query: below every SQLite's limit (999 before 3.32)
 
 STREAM_FORWARD = (
     f"SELECT {_STREAM_COLUMNS} FROM histoire_events WHERE stream_id = ? AND version >= ? "
@@ -112,6 +126,39 @@ def log_pages(
     """The events of the log after `position`, filtered, in batches."""
     pages = _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size)
     return chain.from_iterable(starmap(build_recorded, rows) for rows in pages)
+
+
+def log_light_pages(
+    fetch: Fetch,
+    position: int,
+    categories: list[str] | None,
+    types: list[str] | None,
+    limit: int | None,
+    batch_size: int,
+) -> Iterator[RecordedEvent]:
+    """`log_pages`, the envelope of each batch read on first use (see `Unread`)."""
+    pages = _log_rows(fetch, _LOG_LIGHT_COLUMNS, position, categories, types, limit, batch_size)
+    return chain.from_iterable(map(partial(_light_batch, partial(envelopes, fetch)), pages))
+
+
+def _light_batch(load: Callable[[list[int]], list[Any]], rows: list[Any]) -> list[RecordedEvent]:
+    unread = Unread(load, rows, 2)
+    return [
+        build_recorded(unread, stream_id, version, at, unread, kind, schema_version, data,
+                       unread, unread, unread)
+        for stream_id, version, at, kind, schema_version, data in rows
+    ]  # fmt: skip
+
+
+def envelopes(fetch: Fetch, positions: list[int]) -> list[Any]:
+    """(position, event_id, recorded_at, metadata, causation_id, correlation_id) of the
+    events at `positions`."""
+    found: list[Any] = []
+    for start in range(0, len(positions), _ENVELOPES_PER_QUERY):
+        chunk = positions[start : start + _ENVELOPES_PER_QUERY]
+        query = f"{_ENVELOPES}({','.join('?' * len(chunk))})"
+        found += fetch(query, chunk, "reading the envelope of events")
+    return found
 
 
 def log_payload_pages(

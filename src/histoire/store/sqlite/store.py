@@ -78,6 +78,7 @@ from histoire.store.sqlite.errors import DRIVER_ERRORS, is_busy
 from histoire.store.sqlite.errors import convert as _convert
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
 from histoire.store.sqlite.reads import (
+    log_light_pages,
     log_pages,
     log_payload_pages,
     payload_pages,
@@ -453,6 +454,22 @@ class SQLiteEventStore:
     ) -> Iterator[RecordedEvent]:
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
         return log_pages(self._fetch, after[1], cats, kinds, limit, batch_size)
+
+    def read_log_light(
+        self,
+        after: Checkpoint = START,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[RecordedEvent]:
+        """`read_log`, without the envelope's columns: each batch's event ids, times,
+        metadata, causation and correlation ids are read on first use of one of them
+        (with the store still open), in one more query per batch. For a catch-up whose
+        handlers seldom look at them (0.4 us an event less when none does)."""
+        after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
+        return log_light_pages(self._fetch, after[1], cats, kinds, limit, batch_size)
 
     def _fetch(self, query: str, params: Sequence[Any], doing: str) -> list[Any]:
         try:
