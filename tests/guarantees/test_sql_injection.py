@@ -44,6 +44,7 @@ REVIEWED = {
     "COLUMNS": "a constant column list",
     "_COLUMNS": "a constant column list",
     "_STREAM_COLUMNS": "a constant column list",
+    "_ENVELOPE_COLUMNS": "a constant column list",
     "columns": "one of the module's constant column lists (_LOG_COLUMNS, _LOG_PAYLOAD_COLUMNS)",
     "_CATEGORY_OF": "a constant SQL expression",
     "MAX_REPORTED": "an int constant",
