@@ -130,8 +130,9 @@ class RecordedEvent(
     closed. Folds that need only the payloads read `EventStore.read_payloads`
     / `read_log_payloads` rows instead. The one exception: a projection's
     catch-up on SQLite reads the log without the envelope (`Unread`, the
-    store's `read_log_light`), which its batch then reads on first use, while
-    the store is open.
+    store's `read_log_light`), which its batch then reads on first use (after
+    the store is closed, through a connection of its own, while the file is
+    there).
 
     It is a msgspec Struct, built in C (a catch-up builds one per event: a
     Python `__init__` cost 0.29 us each, this 0.06), and left out of the
