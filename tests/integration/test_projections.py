@@ -21,11 +21,12 @@ from histoire import (
     StoreError,
 )
 from histoire.app.follower import ConsumerGroup
-from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner
+from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner, generations
 from histoire.app.projections.reading import read_model
 from histoire.app.projections.status import projection_status, wait_for_projection
 from histoire.codec.ids import new_event_id
 from histoire.examples import bank
+from histoire.store import progress
 
 
 def balances_projection(version: int = 1, fail_on: set[int] | None = None) -> Projection:
@@ -170,6 +171,53 @@ def test_a_failing_handler_stops_the_projection_with_the_error_visible(
     assert balances(store) == {"account-0": 6, "account-1": 306}
     (status,) = projection_status(store, "balances")
     assert status.state != "failing" and status.error is None
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["one-batch-handler", "mixed-handlers"])
+def test_an_event_that_does_not_decode_in_a_batch_run_is_the_one_named(
+    store: EventStore, alone: bool
+) -> None:
+    """A wrongly typed event among those of a batch handler stops the projection at that
+    event (not the run's first): the ones before it are kept, and skipping it goes on."""
+    fill(store, accounts=1, deposits=2)  # account-0: opened, deposits 1 and 2
+    poison = NewEvent(
+        event_id=new_event_id(),
+        type="bank.Deposited",
+        schema_version=2,
+        data=b'{"amount_cents": "lots", "currency": "EUR"}',
+    )
+    store.append("account-0", [poison])
+    later = accounts_handler(store)  # account-0 no longer loads: later events elsewhere
+    later.handle("account-1", bank.OpenAccount(owner="owner 1"))
+    later.handle("account-1", bank.Deposit(amount_cents=4))
+    projection = Projection("balances")
+
+    if not alone:
+
+        @projection.on(bank.AccountOpened)
+        def opened(event: bank.AccountOpened, ctx: ProjectionContext) -> None:
+            ctx.documents("accounts").put(ctx.record.stream_id, {"cents": 0})
+
+    @projection.on_batch(bank.Deposited, *([] if not alone else [bank.AccountOpened]))
+    def moved(pairs: list[tuple[Any, RecordedEvent]], ctx: ProjectionContext) -> None:
+        accounts = ctx.documents("accounts")
+        for event, record in pairs:
+            doc = accounts.get(record.stream_id) or {"cents": 0}
+            doc["cents"] += getattr(event, "amount_cents", 0)
+            accounts.put(record.stream_id, doc)
+
+    report = runner(store, projection).run()
+    assert isinstance(report.failure, HandlerError)
+    assert report.failure.event_id == poison.event_id
+    assert "amount_cents" in report.failure.error
+    assert balances(store) == {"account-0": 3}
+    (status,) = projection_status(store, "balances")
+    assert status.failed_event_id == str(poison.event_id)
+    with store.transaction() as tx:  # type: ignore[attr-defined]  # as `projections skip` does
+        name = generations.follower_name("balances", 1)
+        progress.add_skip(tx, name, str(poison.event_id), "test", "a bad payload")
+    assert runner(store, projection).run().failure is None
+    assert balances(store) == {"account-0": 3, "account-1": 4}
 
 
 def test_a_version_bump_builds_a_new_generation_while_the_old_one_serves(

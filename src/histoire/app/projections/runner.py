@@ -335,6 +335,9 @@ class ProjectionRunner:
                 context.record = events[0]
                 try:
                     whole = list(zip(map(self.codec.decode, events), events, strict=True))
+                except Exception as exc:  # an event that does not decode: that one fails
+                    raise _Failed(events, self._undecodable(events), exc) from exc
+                try:
                     batch_handler(whole, context)
                 except Exception as exc:
                     raise _Failed(events, 0, exc) from exc
@@ -358,17 +361,30 @@ class ProjectionRunner:
             batch_handler = batch_handlers[record.type]
             start, run = index, list[tuple[object, RecordedEvent]]()
             take = run.append
-            try:
-                while index < count:
-                    record = events[index]
-                    if batch_handlers.get(record.type) is not batch_handler:
-                        break
+            while index < count:
+                record = events[index]
+                if batch_handlers.get(record.type) is not batch_handler:
+                    break
+                try:
                     take((decode(record), record))
-                    index += 1
-                context.record = events[start]
+                except Exception as exc:  # that event fails, not the run's first
+                    raise _Failed(events, index, exc) from exc
+                index += 1
+            context.record = events[start]
+            try:
                 batch_handler(run, context)
             except Exception as exc:
                 raise _Failed(events, start, exc) from exc
+
+    def _undecodable(self, events: list[RecordedEvent]) -> int:
+        """The index of the first of `events` that does not decode (0 if all do)."""
+        decode = self.codec.decode
+        for index, record in enumerate(events):
+            try:
+                decode(record)
+            except Exception:
+                return index
+        return 0
 
     def _record_failure(
         self,
