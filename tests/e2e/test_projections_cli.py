@@ -13,6 +13,7 @@ from pathlib import Path
 from histoire import CommandHandler, open_store, read_model
 from histoire.examples import bank
 
+from .._services import free_port
 from .conftest import histoire_subprocess
 
 APP = textwrap.dedent(
@@ -202,3 +203,35 @@ def test_three_members_of_a_group_build_the_view_of_one(tmp_path: Path) -> None:
     assert [m.returncode for m in members] == [0, 0, 0], outcomes
     handled = sum(int(err.split("balances: ")[1].split(" events")[0]) for _, err in outcomes)
     assert handled == 7 + 59 + 30
+
+
+def test_a_live_worker_waits_for_a_store_not_reachable_yet_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """Started before its database is up, `projections run` says it waits, and keeps
+    waiting (no exit 1, no restart loop) until SIGTERM, which ends it with 0; `--once`
+    fails at once instead, naming the server."""
+    (tmp_path / "bankapp.py").write_text(APP)
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if k != "HISTOIRE_STORE"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "histoire", "projections", "run", "--app", "bankapp:app",
+         "--store", nobody],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(4)
+        assert worker.poll() is None, worker.communicate()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "waiting for the store" in err and "127.0.0.1" in err, err
+    assert err.count("waiting for the store") >= 2, err  # it tried again
+    assert "the store was never reached" in err, err
+
+    once = histoire_subprocess(
+        "projections", "run", "--once", "--app", "bankapp:app", "--store", nobody, cwd=tmp_path
+    )
+    assert once.code == 1
+    assert "unavailable" in once.stderr and "waiting" not in once.stderr, once.stderr

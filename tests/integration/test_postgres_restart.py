@@ -187,22 +187,22 @@ app = Application(
 """
 
 
-def test_live_workers_wait_for_a_restarted_server_and_resume(
-    cluster: TemporaryCluster, tmp_path: Path
+@pytest.mark.parametrize("outage", ["mid-run", "at-start"])
+def test_live_workers_wait_for_the_server_and_resume(
+    cluster: TemporaryCluster, tmp_path: Path, outage: str
 ) -> None:
-    """`projections run` and `reactions run` live through a restart: they wait while the
-    server is down, resume from their checkpoints once it is back, and end exact."""
+    """`projections run` and `reactions run` live through a restart (mid-run), or started
+    while the server is still down (at-start: a container started before its database):
+    they wait while it is down, go on from their checkpoints once it is up, and end exact."""
     from histoire import open_store, read_model
     from histoire.examples import bank, deletion
     from histoire.examples.bank_views import balances
     from histoire.examples.support import ALERTS_STREAM
 
     (tmp_path / "bankapp.py").write_text(APP)
-    url = f"{cluster.url}?schema=workers"
-    store = open_store(url, pool_timeout=1.0, connect_timeout=2)
-    namespace: dict[str, Any] = {}
-    exec(APP, namespace)  # the same Application the workers load
-    accounts = namespace["app"].handler("account-deletion", store)
+    url = f"{cluster.url}?schema=workers_{outage.replace('-', '_')}"
+    if outage == "at-start":
+        cluster.stop_server("fast")
     env = {k: v for k, v in os.environ.items() if k not in ("HISTOIRE_STORE", "HISTOIRE_APP")}
     env.update(HISTOIRE_STORE=url, HISTOIRE_APP="bankapp:app")
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT / "src")])
@@ -217,6 +217,15 @@ def test_live_workers_wait_for_a_restarted_server_and_resume(
         )
         for command in (["projections", "run"], ["reactions", "run"])
     ]
+    if outage == "at-start":
+        time.sleep(3)  # they try, and wait
+        ended = [w.communicate()[1][-3000:] for w in workers if w.poll() is not None]
+        assert not ended, f"a worker started before the server did not wait: {ended}"
+        cluster.start()
+    store = open_store(url, pool_timeout=1.0, connect_timeout=2)
+    namespace: dict[str, Any] = {}
+    exec(APP, namespace)  # the same Application the workers load
+    accounts = namespace["app"].handler("account-deletion", store)
     deposited = 0
     refusals = 0
 
@@ -270,3 +279,5 @@ def test_live_workers_wait_for_a_restarted_server_and_resume(
         errors = [worker.communicate(timeout=30)[1] for worker in workers]
         store.close()
     assert [w.returncode for w in workers] == [0, 0], errors
+    if outage == "at-start":
+        assert all("waiting for the store" in e for e in errors), errors

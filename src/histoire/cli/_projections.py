@@ -75,8 +75,8 @@ def run(
     app, chosen = _chosen(settings, names)
     group = consumer_group(member, members)
     with (
-        opened_store(settings.store_url, read_only=False) as store,
-        opened_broker(broker_url) as broker,
+        opened_store(settings.store_url, read_only=False, wait=not once) as store,
+        opened_broker(broker_url, wait=not once) as broker,
     ):
         codec = app.codec()
         runners: list[tuple[str, Runnable]] = [

@@ -49,8 +49,8 @@ def relay(
     settings: Settings = ctx.obj
     group = consumer_group(member, members)
     with (
-        opened_store(settings.store_url, read_only=False) as store,
-        opened_broker(broker_url) as broker,
+        opened_store(settings.store_url, read_only=False, wait=not once) as store,
+        opened_broker(broker_url, wait=not once) as broker,
     ):
         assert broker is not None
         runner = Relay(store, broker, group=group, batch_size=batch_size)

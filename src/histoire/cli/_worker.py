@@ -15,7 +15,13 @@ from histoire.app.application import Application
 from histoire.app.follower import ConsumerGroup
 from histoire.app.worker import Runnable, Worker
 from histoire.cli._app import FAILURE, USAGE_ERROR, Settings, app_option, fail, store_option
-from histoire.core.errors import InvalidInputError
+from histoire.core.errors import (
+    BrokerUnavailableError,
+    InvalidInputError,
+    StoreUnavailableError,
+)
+
+T = TypeVar("T")
 
 
 def group_options(command: Any) -> Any:
@@ -37,15 +43,18 @@ def group_options(command: Any) -> Any:
 
 
 @contextmanager
-def stopping_on_signals() -> Iterator[threading.Event]:
-    """An Event set by SIGTERM or SIGINT, the handlers restored afterwards."""
+def stopping_on_signals(
+    saying: str = "stopping: finishing the batch in hand...",
+) -> Iterator[threading.Event]:
+    """An Event set by SIGTERM or SIGINT (`saying` then goes to stderr), the handlers
+    restored afterwards."""
     stop = threading.Event()
 
     def handle(signum: int, frame: object) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         stop.set()
-        click.echo("stopping: finishing the batch in hand...", err=True)
+        click.echo(saying, err=True)
 
     previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -53,6 +62,35 @@ def stopping_on_signals() -> Iterator[threading.Event]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+FIRST_PAUSE = 0.5
+"""Seconds a live worker waits before trying again to reach a store or broker down at its
+start; doubled after each failure, up to MAX_PAUSE."""
+MAX_PAUSE = 10.0
+
+
+def reach(open_it: Callable[[], T], what: str, *, wait: bool) -> T:
+    """`open_it()`; if `wait`, retried while `what` is unreachable (a live worker).
+
+    A worker started before its database or broker is up (a container started
+    first, a server restarting) waits for it, as it does when the server goes
+    down during its run, instead of exiting: one line on stderr per attempt,
+    with backoff. SIGTERM or Ctrl-C while it waits: exit 0, nothing was done.
+    Without `wait` (`--once`, the status commands) the error ends the command.
+    """
+    if not wait:
+        return open_it()
+    pause = FIRST_PAUSE
+    with stopping_on_signals(f"stopping: {what} was never reached") as stop:
+        while True:
+            try:
+                return open_it()
+            except (StoreUnavailableError, BrokerUnavailableError) as exc:
+                click.echo(f"waiting for {what}: {exc} (retrying in {pause:g} s)", err=True)
+            if stop.wait(pause):
+                sys.exit(0)
+            pause = min(pause * 2, MAX_PAUSE)
 
 
 def run_options(*, once: str, batch_size: int) -> Callable[[Any], Any]:
@@ -116,9 +154,6 @@ def exit_if_failed(worker: Worker) -> None:
     """Exit with status 1 when a follower failed or crashed."""
     if worker.failed:
         sys.exit(FAILURE)
-
-
-T = TypeVar("T")
 
 
 def chosen(
