@@ -292,6 +292,37 @@ def test_a_failing_statement_of_a_read_model_raises_histoire_errors(store: Event
         tx.executemany(f"INSERT INTO {table} (key) VALUES ({mark})", [["k"], ["k"]])
 
 
+def test_a_handler_that_catches_a_failed_statement_and_goes_on(store: EventStore) -> None:
+    """SQLite goes on after a failed statement; PostgreSQL ends the transaction: there the
+    projection stops with an error that names the first failure and says what to do
+    instead, not only "current transaction is aborted"."""
+    projection = Projection("counts")
+
+    @projection.setup
+    def create(ctx: ProjectionContext) -> None:
+        ctx.execute(f"CREATE TABLE {ctx.table('counts')} (key TEXT PRIMARY KEY, n INTEGER)")
+
+    @projection.on(bank.Deposited)
+    def count(event: bank.Deposited, ctx: ProjectionContext) -> None:
+        table, mark = ctx.table("counts"), "?" if ctx.dialect == "sqlite" else "%s"
+        try:
+            ctx.execute(f"INSERT INTO {table} VALUES ({mark}, 1)", (ctx.record.stream_id,))
+        except IntegrityError:
+            ctx.execute(f"UPDATE {table} SET n = n + 1 WHERE key = {mark}", (ctx.record.stream_id,))
+
+    fill(store, accounts=1, deposits=3)
+    report = runner(store, projection).run()
+    if store.url.startswith("postgresql"):
+        assert report.failure is not None
+        message = str(report.failure)
+        assert "an earlier statement of this transaction failed (IntegrityError" in message
+        assert "INSERT ... ON CONFLICT" in message
+    else:
+        assert report.failure is None
+        with read_model(store, projection) as view:
+            assert view.execute(f"SELECT key, n FROM {view.table('counts')}") == [("account-0", 3)]
+
+
 def test_consumer_group_members_together_build_the_same_view(store: EventStore) -> None:
     """Three members split the streams; together they give the one-member view."""
     expected = fill(store, accounts=9, deposits=2)

@@ -252,6 +252,7 @@ class PostgresTransaction(_Holding):
         self._pipeline: Any = None  # ... and the pipeline they are in, until a read comes
         self._held_sql = ""  # consecutive writes of one text, sent as one executemany
         self._held: list[tuple[Any, ...]] = []
+        self._failure: str | None = None  # the first statement that failed, if one did
 
     def table(self, name: str) -> str:
         return f"{self._quoted_schema}.{quote_identifier(name)}"
@@ -391,8 +392,19 @@ class PostgresTransaction(_Holding):
                 pipeline.__exit__(None, None, None)
 
     def _failed(self, error: Exception, sql: str) -> NoReturn:
-        refused = getattr(error, "sqlstate", None) == "25006"  # read_only_sql_transaction
-        failed(error, sql, self._convert, write_refused=self._read_only and refused)
+        state = getattr(error, "sqlstate", None)
+        if state == "25P02" and self._failure is not None:  # in_failed_sql_transaction
+            raise StoreError(
+                f"running {_shown(sql)}: an earlier statement of this transaction failed "
+                f"({self._failure}) and its error was caught; on PostgreSQL a failed "
+                "statement ends the transaction (SQLite goes on): do not catch the errors "
+                "of execute to go on, write INSERT ... ON CONFLICT, or look before writing"
+            ) from error
+        try:
+            failed(error, sql, self._convert, write_refused=self._read_only and state == "25006")
+        except HistoireError as exc:
+            self._failure = f"{type(exc).__name__}: {exc}"
+            raise
 
     def hold(self, key: str, *, exclusive: bool) -> None:
         # An advisory lock per (schema, key), released at the end of the transaction;
@@ -407,8 +419,7 @@ def failed(error: Exception, sql: str, convert: Convert, *, write_refused: bool)
     The statement is the caller's: a table it misses is its own, not histoire's
     schema, and a write refused in a read-only transaction is not a read-only store.
     """
-    line = " ".join(sql.split())
-    doing = f"running {line if len(line) <= 120 else line[:117] + '...'!r}"
+    doing = f"running {_shown(sql)}"
     if isinstance(error, UnicodeEncodeError):
         raise InvalidInputError(
             f"{doing}: a parameter holds text that is not valid Unicode ({error.reason}: "
@@ -423,6 +434,12 @@ def failed(error: Exception, sql: str, convert: Convert, *, write_refused: bool)
     if isinstance(converted, SchemaError):
         converted = StoreError(f"{doing}: {error}")
     raise converted from error
+
+
+def _shown(sql: str) -> str:
+    """`sql` on one line, cut to 120 characters, quoted: for error messages."""
+    line = " ".join(sql.split())
+    return repr(line if len(line) <= 120 else line[:117] + "...")
 
 
 @contextmanager
