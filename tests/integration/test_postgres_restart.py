@@ -281,3 +281,77 @@ def test_live_workers_wait_for_the_server_and_resume(
     assert [w.returncode for w in workers] == [0, 0], errors
     if outage == "at-start":
         assert all("waiting for the store" in e for e in errors), errors
+
+
+def test_live_followers_of_the_library_outlive_a_restart(cluster: TemporaryCluster) -> None:
+    """A user's own live Follower (a thread) and AsyncFollower (a task: an SSE endpoint, a
+    consumer) go on through a server restart: every event once, in log order."""
+    import asyncio
+
+    from histoire import START, open_async_store, open_store
+    from histoire.app.async_follower import AsyncFollower
+    from histoire.app.follower import Follower
+
+    url = f"{cluster.url}?schema=followers"
+    store = open_store(url, pool_timeout=1.0, connect_timeout=2)
+    seen: dict[str, list[str]] = {"sync": [], "async": []}
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def blocking() -> None:
+        try:
+            for batch in Follower(store).batches(START, live=True, stop=stop):
+                seen["sync"] += [str(r.event_id) for r in batch.events]
+        except BaseException as exc:
+            failures.append(exc)
+
+    def awaiting() -> None:
+        async def follow() -> None:
+            astore = await open_async_store(url, pool_timeout=1.0, connect_timeout=2)
+            done = asyncio.Event()
+            watch = asyncio.create_task(asyncio.to_thread(stop.wait))
+            watch.add_done_callback(lambda _: done.set())
+            try:
+                async for event in AsyncFollower(astore).events(START, stop=done):
+                    seen["async"].append(str(event.event_id))
+            finally:
+                await astore.aclose()
+
+        try:
+            asyncio.run(follow())
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=blocking), threading.Thread(target=awaiting)]
+    for thread in threads:
+        thread.start()
+    stored: list[str] = []
+
+    def append(count: int) -> None:
+        for _ in range(count):
+            events = new_events(1)
+            _until_it_works(lambda e=events: store.append("feed-1", e), 60)
+            stored.append(str(events[0].event_id))
+
+    def caught_up() -> None:
+        deadline = time.monotonic() + 60
+        while (seen["sync"] != stored or seen["async"] != stored) and not failures:
+            assert time.monotonic() < deadline, (len(stored), seen)
+            time.sleep(0.1)
+        assert not failures, failures
+
+    try:
+        append(10)
+        caught_up()
+        cluster.stop_server("fast")
+        time.sleep(2)  # both meet the outage, waiting or reading
+        cluster.start()
+        append(10)
+        caught_up()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        store.close()
+    assert seen["sync"] == seen["async"] == stored
+    assert not failures, failures

@@ -4,16 +4,26 @@ The batching, filtering, consumer groups and checkpoint jumps are the
 blocking Follower's own (its `steps`); this module awaits its store
 requests on an AsyncEventStore. An idle live follow waits on the store's
 `wait_for_events` (LISTEN on PostgreSQL), holding no connection a cancel
-would leave behind.
+would leave behind. Live, it outlives its database going down as the
+blocking one does (the call tried again with backoff, from where it was).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Collection
 from typing import Any, cast
 
-from histoire.app.follower import IDLE_WAIT, Batch, ConsumerGroup, Follower
+from histoire.app.follower import (
+    IDLE_WAIT,
+    OUTAGE_PAUSES,
+    Batch,
+    ConsumerGroup,
+    Follower,
+    outage_pause,
+)
+from histoire.core.errors import StoreUnavailableError
 from histoire.core.recorded import Checkpoint, RecordedEvent
 from histoire.store.async_protocol import AsyncEventStore
 
@@ -62,12 +72,29 @@ class AsyncFollower:
             reply = None
             if name == "batch":
                 yield args[0]
-            elif name == "read_log":
-                reply = [record async for record in store.read_log(*args, **kwargs)]
             elif name == "pause":
                 await asyncio.sleep(args[0])
             else:
-                reply = await getattr(store, name)(*args, **kwargs)
+                pause = OUTAGE_PAUSES[0]
+                while True:
+                    try:
+                        reply = await self._call(name, args, kwargs)
+                        break
+                    except StoreUnavailableError as exc:
+                        if not live or stop.is_set():
+                            raise
+                        pause, waited = outage_pause(pause, store, exc), pause
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), waited)
+                        if stop.is_set():
+                            return
+
+    async def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The store's answer to a request of the follower's steps."""
+        store = self.store
+        if name == "read_log":
+            return [record async for record in store.read_log(*args, **kwargs)]
+        return await getattr(store, name)(*args, **kwargs)
 
     async def events(
         self, after: Checkpoint, *, live: bool = True, stop: asyncio.Event | None = None

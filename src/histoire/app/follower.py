@@ -14,11 +14,15 @@ once a checkpoint is passed) and adds what they share:
   reaches the head of the log;
 - live following: when the log is exhausted it sleeps on the store's
   `wait_for_events` (LISTEN/NOTIFY on PostgreSQL) until something new may be
-  there, or until it is told to stop.
+  there, or until it is told to stop. A live follower outlives its database
+  going down: a read or wait that raises StoreUnavailableError is logged and
+  tried again with backoff (0.1 s doubling to 5 s), from where it was, until
+  it works or the follower is stopped. A catch-up (not live) raises it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import zlib
@@ -26,7 +30,7 @@ from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from histoire.core.errors import InvalidInputError
+from histoire.core.errors import InvalidInputError, StoreUnavailableError
 from histoire.core.recorded import Checkpoint, RecordedEvent
 from histoire.store.protocol import EventStore
 
@@ -35,6 +39,16 @@ Request = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 IDLE_WAIT = 1.0
 """Longest sleep between two looks at an idle log, in seconds (a stop is seen sooner)."""
+OUTAGE_PAUSES = (0.1, 5.0)
+"""A live follower's first and longest pause before it tries a store call again."""
+
+logger = logging.getLogger(__name__)
+
+
+def outage_pause(pause: float, store: object, exc: StoreUnavailableError) -> float:
+    """Log that a live follower waits `pause` seconds for `store`; the next pause."""
+    logger.warning("following %s: %s; retrying in %.1f s", getattr(store, "url", store), exc, pause)
+    return min(pause * 2, OUTAGE_PAUSES[1])
 
 
 def stream_hash(stream_id: str) -> int:
@@ -133,12 +147,26 @@ class Follower:
             reply = None
             if name == "batch":
                 yield args[0]
-            elif name == "read_log":
-                reply = list(getattr(self.store, self._read_log)(*args, **kwargs))
             elif name == "pause":
                 stop.wait(args[0])
             else:
-                reply = getattr(self.store, name)(*args, **kwargs)
+                pause = OUTAGE_PAUSES[0]
+                while True:
+                    try:
+                        reply = self._call(name, args, kwargs)
+                        break
+                    except StoreUnavailableError as exc:
+                        if not live or stop.is_set():
+                            raise
+                        pause, waited = outage_pause(pause, self.store, exc), pause
+                        if stop.wait(waited):
+                            return
+
+    def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The store's answer to a request of `steps`."""
+        if name == "read_log":
+            return list(getattr(self.store, self._read_log)(*args, **kwargs))
+        return getattr(self.store, name)(*args, **kwargs)
 
     def steps(
         self,
