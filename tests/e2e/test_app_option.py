@@ -230,3 +230,18 @@ def test_a_user_at_a_shell_loads_the_app_of_the_current_folder(tmp_path: Path) -
     run = histoire_subprocess("verify", "--app", f"{name}:app", cwd=tmp_path)
     assert run.code == 0, run.stderr
     assert "(the types of shop)" in flat(run.stdout)
+
+
+@pytest.mark.parametrize("command", [["streams"], ["log"], ["events", "item-1"]])
+def test_a_wrong_app_is_an_error_even_for_a_command_that_does_not_need_it(
+    histoire: Any, shop: str, command: list[str]
+) -> None:
+    """A typo in --app (or HISTOIRE_APP) is reported, never silently ignored, also when
+    --store names the store and the command would not use the application."""
+    good = histoire(*command, "--app", f"{shop}:app", "--store", "sqlite:///shop.db")
+    assert good.code == 0, good.stderr
+    bad = histoire(*command, "--app", f"{shop}_typo:app", "--store", "sqlite:///shop.db")
+    assert bad.code == 2
+    assert f"cannot load the application '{shop}_typo:app'" in bad.stderr
+    from_env = histoire(*command, "--store", "sqlite:///shop.db", env={"HISTOIRE_APP": "x:y"})
+    assert from_env.code == 2 and "'x:y'" in from_env.stderr

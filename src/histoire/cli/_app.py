@@ -57,10 +57,14 @@ class Settings:
 
     @property
     def store_url(self) -> str:
-        """The store to open: `--store`, HISTOIRE_STORE, the app's store_url, the default."""
+        """The store to open: `--store`, HISTOIRE_STORE, the app's store_url, the default.
+
+        An application named by `--app` or HISTOIRE_APP is loaded here even when
+        the command does not use it: a wrong one is an error, never ignored.
+        """
+        app = self.app
         if self.store_option is not None:
             return self.store_option
-        app = self.app
         if app is not None and app.store_url:
             return app.store_url
         return DEFAULT_STORE
