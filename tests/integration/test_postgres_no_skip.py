@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from histoire import NO_STREAM, START, NewEvent, RecordedEvent
+from histoire.app.follower import Follower
 from histoire.store.postgres import PostgresEventStore
 from histoire.store.postgres.connect import adapters
 from histoire.store.postgres.sql import append_params, statements
@@ -207,3 +208,46 @@ def test_a_late_commit_with_lower_positions_is_not_skipped(
     assert [e.position for e in seen] == [*low, later.first_position]
     assert [e.checkpoint for e in seen] == sorted(e.checkpoint for e in seen)
     assert head == seen[-1].checkpoint
+
+
+def test_a_live_follower_woken_by_a_late_commit_gets_the_earlier_transaction_first(
+    url: str, schema: str, open_pg: Opener
+) -> None:
+    """A live follower at the head, woken by an append while an older transaction holding
+    lower positions is open, waits for that one and gives both once, in log order."""
+    store = open_pg()
+    store.append("warm-1", new_events(1))
+    follower = Follower(store, batch_size=10)
+    stop = threading.Event()
+    got: list[RecordedEvent] = []
+    first = threading.Event()
+
+    def follow() -> None:
+        for batch in follower.batches(START, live=True, stop=stop, idle_wait=0.05):
+            got.extend(batch.events)
+            first.set()
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    held = psycopg.connect(url, context=adapters())
+    try:
+        assert first.wait(10)
+        store.append("warm-2", new_events(1))  # the follower reads it, then waits at the head
+        deadline = time.monotonic() + 10
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        low = _append_in(held, schema, "account-1", 2)
+        later = store.append("account-2", new_events(1))  # its NOTIFY wakes the follower
+        time.sleep(0.3)
+        assert len(got) == 2, "an event above the horizon must not be given yet"
+        held.commit()
+        deadline = time.monotonic() + 10
+        while len(got) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        held.close()
+        stop.set()
+        thread.join(10)
+    assert [e.position for e in got[2:]] == [*low, later.first_position]
+    assert [e.checkpoint for e in got] == sorted(e.checkpoint for e in got)
+    assert len({e.event_id for e in got}) == 5

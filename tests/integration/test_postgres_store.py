@@ -731,3 +731,33 @@ def test_a_command_waiting_for_the_only_connection_gets_it_when_the_holder_ends(
         assert waiting.result(timeout=5).last_version == 1
         assert time.monotonic() - ended < 2
     assert store.append("account-1", new_events(1)).last_version == 2
+
+
+def test_a_woken_read_gives_read_logs_first_batch_for_every_filter(open_pg: Opener) -> None:
+    """`read_log_woken`, a live follower's read at the head, gives the events `read_log`
+    gives from the same checkpoint, filters and limit; bad input is refused the same way."""
+    store = open_pg()
+    store.append("account-1", new_events(2, "bank.Opened"))
+    start = settled_head(store)
+    store.append("account-1", new_events(3, "bank.Deposited"), 2)
+    store.append("cart-1", new_events(2, "cart.Added"))
+    store.append("order-1", new_events(1, "order.Placed"))
+    settled_head(store)
+    for categories, types in [
+        (None, None),
+        (["account"], None),
+        (["account", "order"], None),
+        (None, ["bank.Deposited", "cart.Added"]),
+        (["cart"], ["cart.Added"]),
+        ([], None),
+    ]:
+        for limit in (1, 3, 100):
+            woken = store.read_log_woken(start, categories=categories, types=types, limit=limit)
+            read = list(store.read_log(start, categories=categories, types=types, limit=limit))
+            assert [e.event_id for e in woken] == [e.event_id for e in read]
+            assert [e.checkpoint for e in woken] == [e.checkpoint for e in read]
+    assert [e.type for e in store.read_log_woken(start, limit=100)][:1] == ["bank.Deposited"]
+    with pytest.raises(InvalidInputError):
+        store.read_log_woken(start, limit=0)
+    with pytest.raises(InvalidInputError):
+        store.read_log_woken(start, categories="account", limit=10)  # type: ignore[arg-type]

@@ -118,6 +118,9 @@ class Follower:
         # unread until an event's id, time or metadata is asked for (`Unread`).
         light = not envelope and hasattr(store, "read_log_light")
         self._read_log = "read_log_light" if light else "read_log"
+        # Live, woken at the head of the log: the store's one-statement read of a batch,
+        # if it has one (PostgreSQL: `read_log_woken`), else `read_log`.
+        self._woken_read = "read_log_woken" if hasattr(store, "read_log_woken") else ""
 
     def batches(
         self,
@@ -186,6 +189,9 @@ class Follower:
         checkpoint = after
         owns, whole = self.group.owns, self.group.members == 1
         skip_head = False
+        woken_read = self._woken_read
+        filters = {"categories": self.categories, "types": self.types}
+        sizes = {"limit": self.batch_size, "batch_size": self.batch_size}
         found_at = 0.0  # when the last batch with events was done (live)
         pace = self.pace
         while not stopped():
@@ -193,16 +199,12 @@ class Follower:
             # filters let through is in the read that follows, so that when the
             # read comes back short, the checkpoint may jump to the head.
             head = None if skip_head else (yield ("head", (), {}))
-            records: list[RecordedEvent] = yield (
-                "read_log",
-                (checkpoint,),
-                {
-                    "categories": self.categories,
-                    "types": self.types,
-                    "limit": self.batch_size,
-                    "batch_size": self.batch_size,
-                },
+            read: Request = (
+                (woken_read, (checkpoint,), {**filters, "limit": self.batch_size})
+                if skip_head and woken_read
+                else ("read_log", (checkpoint,), {**filters, **sizes})
             )
+            records: list[RecordedEvent] = yield read
             end = records[-1].checkpoint if records else checkpoint
             if head is not None and len(records) < self.batch_size and head > end:
                 end = head
