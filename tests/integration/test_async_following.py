@@ -67,6 +67,35 @@ def test_a_live_follower_receives_later_appends(async_store_opener: Opener) -> N
     run(async_store_opener, scenario)
 
 
+def test_a_filtered_live_follower_gets_each_later_append_once_in_order(
+    async_store_opener: Opener,
+) -> None:
+    """Woken at the head by appends one at a time, a follower of one category gets each of
+    its events once, in log order, and none of the others."""
+
+    async def scenario(store: AsyncEventStore) -> None:
+        await store.append("cart-1", new_events(1))
+        stop = asyncio.Event()
+        seen: list[tuple[str, int]] = []
+
+        async def follow() -> None:
+            follower = AsyncFollower(store, categories=["cart"], batch_size=10)
+            async for event in follower.events(Checkpoint(0, 0), stop=stop):
+                seen.append((event.stream_id, event.version))
+                if len(seen) == 6:
+                    stop.set()
+
+        task = asyncio.create_task(follow())
+        for n in range(1, 6):
+            await asyncio.sleep(0.02)
+            await store.append(f"account-{n}", new_events(1))
+            await store.append("cart-1", new_events(1), n)
+        await asyncio.wait_for(task, 10)
+        assert seen == [("cart-1", v) for v in range(1, 7)]
+
+    run(async_store_opener, scenario)
+
+
 def test_a_wait_wakes_on_an_append_and_times_out_without_one(async_store_opener: Opener) -> None:
     """wait_for_events returns True once another task's append shows, False after its timeout."""
 

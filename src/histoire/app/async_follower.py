@@ -48,6 +48,7 @@ class AsyncFollower:
             cast(Any, None), categories=categories, types=types, group=group, batch_size=batch_size
         )
         self._logic.pace = float(getattr(store, "live_pace", 0.0))
+        self._logic.woken_read = "read_log_woken" if hasattr(store, "read_log_woken") else ""
 
     async def batches(
         self,

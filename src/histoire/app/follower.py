@@ -120,7 +120,7 @@ class Follower:
         self._read_log = "read_log_light" if light else "read_log"
         # Live, woken at the head of the log: the store's one-statement read of a batch,
         # if it has one (PostgreSQL: `read_log_woken`), else `read_log`.
-        self._woken_read = "read_log_woken" if hasattr(store, "read_log_woken") else ""
+        self.woken_read = "read_log_woken" if hasattr(store, "read_log_woken") else ""
 
     def batches(
         self,
@@ -189,7 +189,7 @@ class Follower:
         checkpoint = after
         owns, whole = self.group.owns, self.group.members == 1
         skip_head = False
-        woken_read = self._woken_read
+        woken_read = self.woken_read
         filters = {"categories": self.categories, "types": self.types}
         sizes = {"limit": self.batch_size, "batch_size": self.batch_size}
         found_at = 0.0  # when the last batch with events was done (live)

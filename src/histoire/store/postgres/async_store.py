@@ -268,6 +268,23 @@ class AsyncPostgresEventStore:
         batches = self._log_batches(after, cats, kinds, limit, batch_size, payloads=False)
         return _each(batches, log_batch)
 
+    async def read_log_woken(
+        self,
+        after: Checkpoint,
+        *,
+        categories: Collection[str] | None = None,
+        types: Collection[str] | None = None,
+        limit: int,
+    ) -> list[RecordedEvent]:
+        """One batch of the log after `after`, in one statement: the read of a live
+        follower woken at the head of the log (the blocking store's `read_log_woken`)."""
+        after, cats, kinds = validate_log_read(after, categories, types, limit, limit)
+        if cats == [] or kinds == []:
+            return []
+        query = self._reads.log(category_mode(cats), kinds is not None, payloads=False)
+        params = read_log_params(int(after[0]), int(after[1]), cats, kinds, limit)
+        return log_batch(await self._db.fetch(query, params, "reading the log"))
+
     async def _log_batches(
         self,
         after: Checkpoint,
