@@ -15,13 +15,14 @@ from typing import Any, Final
 
 import msgspec
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import (
     DuplicateEventError,
     EventTooLargeError,
     InvalidEnvelopeError,
     InvalidInputError,
 )
-from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent
+from histoire.core.recorded import NewEvent, RecordedEvent
 from histoire.core.streams import MAX_TYPE_LENGTH, name_problem, validate_stream_id
 from histoire.core.versions import ExpectedVersion, validate_expected_version
 from histoire.store.read_checks import MAX_SCHEMA_VERSION

@@ -26,8 +26,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import ReadOnlyStoreError, StoreError
-from histoire.core.recorded import AppendResult, Checkpoint, NewEvent
+from histoire.core.recorded import Checkpoint, NewEvent
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.async_blocking import AsyncOverBlocking
 from histoire.store.checks import validate_append

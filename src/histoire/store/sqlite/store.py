@@ -30,6 +30,7 @@ from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import (
     CorruptEventError,
     HistoireError,
@@ -41,7 +42,6 @@ from histoire.core.errors import (
 )
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,

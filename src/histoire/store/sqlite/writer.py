@@ -43,8 +43,9 @@ from typing import Any
 
 import msgspec
 
+from histoire.core.append_result import AppendResult, Unbuilt, build_append_result
 from histoire.core.errors import ConcurrencyError, HistoireError, InvalidInputError
-from histoire.core.recorded import AppendResult, NewEvent, build_recorded
+from histoire.core.recorded import NewEvent, RecordedEvent, build_recorded
 from histoire.core.streams import category_of
 from histoire.core.versions import NO_STREAM, ExpectedVersion, check_expected_version
 from histoire.store.checks import replayed_result
@@ -91,8 +92,12 @@ _guarded_inserts: dict[tuple[int, bool], str] = {}
 _TEXTS_KEPT = 128
 
 Outcome = tuple[Request[AppendResult], AppendResult | Exception]
-Planned = tuple[Request[AppendResult], str, Sequence[NewEvent], int, list[bytes]]
-"""An accepted append: its request, stream, events, version before, metadata as stored."""
+Planned = tuple[Request[AppendResult], str, tuple[NewEvent, ...], int, list[bytes]]
+"""An accepted append: its request, stream, events, version before, metadata as stored.
+
+The events are a tuple of our own and each one's data is bytes: its records
+are built from them later (`results`), when the caller may have changed its list
+or a bytearray it gave."""
 
 
 class EventIdTaken(Exception):
@@ -210,34 +215,57 @@ def write_one_by_one(
 
 
 def results(accepted: list[Planned], position: int, now: int) -> list[Outcome]:
-    """The outcomes of the accepted appends, whose rows got positions from `position` on."""
+    """The outcomes of the accepted appends, whose rows got positions from `position` on.
+
+    Their events are built on first access (`Unbuilt`): a bulk import seldom
+    looks at them.
+    """
     outcomes: list[Outcome] = []
     for request, stream_id, events, actual, metadata in accepted:
-        records = []
-        version = actual
-        first = position
-        for e, meta in zip(events, metadata, strict=True):
-            version += 1
-            data = e.data
-            records.append(
-                build_recorded(
-                    e.event_id,
-                    stream_id,
-                    version,
-                    position,
-                    now,
-                    e.type,
-                    e.schema_version,
-                    data if type(data) is bytes else bytes(data),
-                    meta,  # as JSON: what reads give back, decoded when first used
-                    e.causation_id,
-                    e.correlation_id,
-                )
-            )
-            position += 1
-        result = AppendResult(stream_id, actual + 1, version, first, position - 1, tuple(records))
+        count = len(events)
+        result = build_append_result(
+            stream_id,
+            actual + 1,
+            actual + count,
+            position,
+            position + count - 1,
+            Unbuilt(_records, stream_id, events, actual, position, now, metadata),
+        )
         outcomes.append((request, result))
+        position += count
     return outcomes
+
+
+def _records(
+    stream_id: str,
+    events: tuple[NewEvent, ...],
+    actual: int,
+    position: int,
+    now: int,
+    metadata: list[bytes],
+) -> tuple[RecordedEvent, ...]:
+    """The records of an append's events, stored after version `actual` from `position` on."""
+    records = []
+    version = actual
+    for e, meta in zip(events, metadata, strict=True):
+        version += 1
+        records.append(
+            build_recorded(
+                e.event_id,
+                stream_id,
+                version,
+                position,
+                now,
+                e.type,
+                e.schema_version,
+                e.data,  # bytes (see _plan)
+                meta,  # as JSON: what reads give back, decoded when first used
+                e.causation_id,
+                e.correlation_id,
+            )
+        )
+        position += 1
+    return tuple(records)
 
 
 def _all_new_streams(batch: list[Request[AppendResult]]) -> bool:
@@ -289,11 +317,17 @@ def _plan_plain(
     rows: list[Any],
 ) -> Planned | None:
     """Add the plain rows of a lone append to `rows` (see `_PLAIN_WIDTH`); what `results`
-    needs. None, `rows` left as they were, if an event has metadata or a causation or
-    correlation id."""
+    needs. None, `rows` left as they were, if an event has metadata, a causation or
+    correlation id, or data other than bytes."""
     add = rows.extend
     for e in events:
-        if e.metadata or e.causation_id is not None or e.correlation_id is not None:
+        data = e.data
+        if (
+            e.metadata
+            or e.causation_id is not None
+            or e.correlation_id is not None
+            or type(data) is not bytes
+        ):
             del rows[_SHARED:]
             return None
         add(
@@ -301,10 +335,10 @@ def _plan_plain(
                 bytearray(e.event_id.int.to_bytes(16, "big")),
                 e.type,
                 e.schema_version,
-                bytearray(e.data),
+                bytearray(data),
             )
         )
-    return request, stream_id, events, actual, [b"{}"] * len(events)
+    return request, stream_id, tuple(events), actual, [b"{}"] * len(events)
 
 
 def _plan(
@@ -325,8 +359,12 @@ def _plan(
     metadata = []
     version = actual
     add = rows.extend
+    copied = False
     for e in events:
         version += 1
+        data = e.data
+        if type(data) is not bytes:
+            copied = True
         meta: bytearray | int = 0
         if e.metadata:
             encoded = _metadata_encode(e.metadata)
@@ -349,7 +387,7 @@ def _plan(
                     bytearray(e.event_id.int.to_bytes(16, "big")),
                     e.type,
                     e.schema_version,
-                    bytearray(e.data),
+                    bytearray(data),
                     meta,
                     cause,
                     correlate,
@@ -364,14 +402,24 @@ def _plan(
                 version,
                 e.type,
                 e.schema_version,
-                bytearray(e.data),
+                bytearray(data),
                 meta,
                 cause,
                 correlate,
                 now,
             )
         )
-    return request, stream_id, events, actual, metadata
+    if copied:  # data given as a bytearray or a memoryview: kept as it is now
+        return request, stream_id, _with_bytes(events), actual, metadata
+    return request, stream_id, tuple(events), actual, metadata
+
+
+def _with_bytes(events: Sequence[NewEvent]) -> tuple[NewEvent, ...]:
+    """`events`, each with its data as bytes."""
+    return tuple(
+        e if type(e.data) is bytes else msgspec.structs.replace(e, data=bytes(e.data))
+        for e in events
+    )
 
 
 def _insert_sql(count: int) -> str:

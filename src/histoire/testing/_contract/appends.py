@@ -55,6 +55,26 @@ class AppendContract:
         assert result.last_position == stored[-1].position
         assert result.first_position < result.last_position
 
+    def test_append_result_keeps_what_was_appended_when_the_caller_changes_its_input(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """The result's events, read after the caller changed its list and a bytearray it gave,
+        are still what the append stored."""
+        store = store_factory()
+        plain = new_events(3)
+        payload = bytearray(b'{"n":9}')
+        mixed = [*new_events(2), new_event(data=payload)]  # type: ignore[arg-type]
+        expected = {"account-1": event_ids(plain), "account-2": event_ids(mixed)}
+        results = [store.append("account-1", plain), store.append("account-2", mixed)]
+        for events in (plain, mixed):
+            events.reverse()
+            events.append(new_event())
+        payload[:] = b'{"n":0}'
+        for result in results:
+            assert event_ids(result.events) == expected[result.stream_id]
+            assert list(result.events) == list(store.read_stream(result.stream_id))
+        assert results[1].events[-1].data == b'{"n":9}'
+
     def test_successive_appends_continue_the_versions_without_a_hole(
         self, store_factory: StoreFactory
     ) -> None:
