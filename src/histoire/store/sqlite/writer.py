@@ -65,6 +65,9 @@ _INSERT_HEAD = (
 # instructions a value. So blobs go as bytearrays (a copy costs about 1,000),
 # and an empty metadata and a missing causation or correlation id go as 0,
 # which SQL turns back into what is stored ({} and NULL) (docs/benchmarks.md).
+# `_BLOB + value` is a new bytearray, built faster than by `bytearray(value)` (no
+# call through the type: 42 ns against 70); `_BLOB` itself stays empty.
+_BLOB = bytearray()
 _ROW = "(?,?,?,?,?,?,?,ifnull(nullif(?,0),X'7B7D'),nullif(?,0),nullif(?,0),?)"
 _WIDTH = 11  # values a row
 _ROWS_PER_INSERT = 500  # 11 parameters a row, well under SQLite's 32,766
@@ -332,10 +335,10 @@ def _plan_plain(
             return None
         add(
             (
-                bytearray(e.event_id.int.to_bytes(16, "big")),
+                _BLOB + e.event_id.int.to_bytes(16, "big"),
                 e.type,
                 e.schema_version,
-                bytearray(data),
+                _BLOB + data,
             )
         )
     return request, stream_id, tuple(events), actual, [b"{}"] * len(events)
@@ -369,7 +372,7 @@ def _plan(
         if e.metadata:
             encoded = _metadata_encode(e.metadata)
             metadata.append(encoded)
-            meta = bytearray(encoded)
+            meta = _BLOB + encoded
         else:
             metadata.append(b"{}")
         causation = e.causation_id
@@ -377,17 +380,17 @@ def _plan(
         cause: bytearray | int = 0
         if causation is not None:
             # UUID.bytes, without its property's Python frame
-            cause = bytearray(causation.int.to_bytes(16, "big"))
+            cause = _BLOB + causation.int.to_bytes(16, "big")
         correlate: bytearray | int = cause
         if correlation is not causation:
-            correlate = 0 if correlation is None else bytearray(correlation.int.to_bytes(16, "big"))
+            correlate = 0 if correlation is None else _BLOB + correlation.int.to_bytes(16, "big")
         if shared:
             add(
                 (
-                    bytearray(e.event_id.int.to_bytes(16, "big")),
+                    _BLOB + e.event_id.int.to_bytes(16, "big"),
                     e.type,
                     e.schema_version,
-                    bytearray(data),
+                    _BLOB + data,
                     meta,
                     cause,
                     correlate,
@@ -396,13 +399,13 @@ def _plan(
             continue
         add(
             (
-                bytearray(e.event_id.int.to_bytes(16, "big")),
+                _BLOB + e.event_id.int.to_bytes(16, "big"),
                 stream_id,
                 category,
                 version,
                 e.type,
                 e.schema_version,
-                bytearray(data),
+                _BLOB + data,
                 meta,
                 cause,
                 correlate,
