@@ -145,7 +145,7 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
         store = self.blocking
         if store.read_only:
             raise ReadOnlyStoreError(store.url, f"appending to {stream_id}")
-        validate_append(stream_id, events, expected_version, store.max_event_size)
+        validate_append(stream_id, events, expected_version, store.max_event_size, ids=False)
         if store.closed:
             raise StoreError(f"{store.url}: the store is closed")
         committer = store.committer

@@ -48,7 +48,7 @@ from histoire.core.errors import ConcurrencyError, HistoireError, InvalidInputEr
 from histoire.core.recorded import NewEvent, RecordedEvent, build_recorded
 from histoire.core.streams import category_of
 from histoire.core.versions import NO_STREAM, ExpectedVersion, check_expected_version
-from histoire.store.checks import replayed_result
+from histoire.store.checks import repeated_id_error, replayed_result
 from histoire.store.sqlite.group_commit import Request
 
 COLUMNS = (
@@ -158,6 +158,12 @@ def write_batch(
     rows: list[Any] = []
     for request in batch:
         stream_id, events, expected = request.args
+        # Left out of the store's validation: a lone append that gives an id
+        # twice is refused by the unique index, and then comes here.
+        repeated = repeated_id_error(stream_id, events)
+        if repeated is not None:
+            outcomes.append((request, repeated))
+            continue
         actual = versions.get(stream_id, 0)
         try:
             check_expected_version(stream_id, expected, actual)

@@ -277,6 +277,20 @@ class AppendContract:
         assert store.get_event(first.event_id) is None
         assert store.get_event(second.event_id) is None
 
+    def test_an_id_twice_is_reported_before_a_wrong_expected_version(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """An append that gives an id twice is malformed whatever the stream's version:
+        InvalidInputError, not ConcurrencyError, and nothing written."""
+        store = store_factory()
+        store.append("account-1", new_events(2))
+        before = settled_log(store)
+        first, second = new_events(2, start=10)
+        for expected in (NO_STREAM, 5, 2):
+            with pytest.raises(InvalidInputError, match="given twice"):
+                store.append("account-1", [first, second, first], expected)
+        assert_nothing_written(store, before, "account-1", 2)
+
     @pytest.mark.parametrize(
         "change",
         [
