@@ -28,6 +28,7 @@ from histoire.brokers import Broker, open_broker
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
 from histoire.codec.upcasting import Upcasters
+from histoire.core.append_result import AppendResult
 from histoire.core.decider import Decider, SnapshotPolicy
 from histoire.core.errors import (
     BrokerError,
@@ -65,7 +66,7 @@ from histoire.core.errors import (
     UpcastError,
 )
 from histoire.core.messages import Command, Event
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import START, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.streams import category_of, stream_id_for, validate_stream_id
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, StreamState
 from histoire.store.async_open import open_async_store

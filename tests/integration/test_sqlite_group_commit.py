@@ -124,6 +124,32 @@ def test_replays_and_reused_ids_in_a_group_fail_or_succeed_alone(store: SQLiteEv
     assert store.integrity_problems() == []
 
 
+def test_an_id_given_twice_fails_its_append_alone_in_a_group(store: SQLiteEventStore) -> None:
+    """An append that gives an event id twice (which the SQLite store leaves to its unique
+    index, then to the batch's path) is refused alone with InvalidInputError; the others
+    commit."""
+    store.append("account-twice", new_events(1))
+    first, second = new_events(2, start=10)
+    calls: list[Callable[[], AppendResult]] = [
+        lambda: store.append("account-twice", [first, second, first], 5)
+    ]
+    normal = {i: new_events(3) for i in range(8)}
+    calls += [lambda i=i: store.append(f"account-{i}", normal[i], NO_STREAM) for i in range(8)]
+
+    outcomes = while_locked(store, calls)
+
+    assert isinstance(outcomes[0], InvalidInputError), outcomes[0]
+    assert "given twice" in str(outcomes[0])
+    assert store.stream_version("account-twice") == 1
+    assert store.get_event(first.event_id) is None
+    assert all(isinstance(o, AppendResult) for o in outcomes[1:]), outcomes[1:]
+    for i in range(8):
+        assert [e.event_id for e in store.read_stream(f"account-{i}")] == [
+            e.event_id for e in normal[i]
+        ]
+    assert store.integrity_problems() == []
+
+
 def test_an_unstorable_append_does_not_fail_the_others(store: SQLiteEventStore) -> None:
     """An append whose metadata cannot be stored is refused alone; its neighbours commit."""
     bad = NewEvent(
@@ -153,7 +179,7 @@ def test_an_append_the_driver_refuses_fails_alone_even_unvalidated(
 ) -> None:
     """Should validation ever let through what SQLite refuses, the batch is retried without
     it: the faulty append alone fails, with InvalidInputError, and its neighbours commit."""
-    monkeypatch.setattr("histoire.store.sqlite.store.validate_append", lambda *args: None)
+    monkeypatch.setattr("histoire.store.sqlite.store.validate_append", lambda *args, **kwargs: None)
     fields: dict[str, Any] = {"event_id": uuid.uuid4(), "type": "t", "schema_version": 1}
     bad = NewEvent(**{"data": b"{}", **fields, **change})
     calls: list[Callable[[], AppendResult]] = [lambda: store.append("account-bad", [bad])]

@@ -294,19 +294,3 @@ class RecordedEvent(
 build_recorded: Callable[..., RecordedEvent] = msgspec.StructMeta.__call__.__get__(RecordedEvent)
 """`RecordedEvent(*fields)` without the keyword names' mapping: the stores' hot path
 (`starmap(build_recorded, rows)`, the fields positional, in RecordedEvent's order)."""
-
-
-class AppendResult(NamedTuple):
-    """What an append wrote: the stream's new version and the events' positions."""
-
-    stream_id: str
-    first_version: int
-    last_version: int
-    first_position: int
-    last_position: int
-    events: tuple[RecordedEvent, ...]
-
-    @property
-    def version(self) -> int:
-        """The stream's version after the append."""
-        return self.last_version

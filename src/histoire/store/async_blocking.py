@@ -15,9 +15,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
+from histoire.core.append_result import AppendResult
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,

@@ -19,9 +19,9 @@ import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Protocol, runtime_checkable
 
+from histoire.core.append_result import AppendResult
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,

@@ -10,10 +10,10 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import ReadOnlyStoreError
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,

@@ -12,9 +12,9 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from histoire.core.append_result import AppendResult
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import ReadOnlyStoreError, StoreError
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import ConcurrencyError, StoreError
-from histoire.core.recorded import START, AppendResult, Checkpoint, NewEvent, RecordedEvent
+from histoire.core.recorded import START, Checkpoint, NewEvent, RecordedEvent
 from histoire.core.versions import ExpectedVersion
 from histoire.store.checks import replayed_result
 from histoire.store.postgres.arrays import UuidArray

@@ -21,7 +21,8 @@ from typing import Any
 import msgspec
 from psycopg import sql
 
-from histoire.core.recorded import AppendResult, NewEvent, RecordedEvent, build_recorded
+from histoire.core.append_result import AppendResult
+from histoire.core.recorded import NewEvent, RecordedEvent, build_recorded
 from histoire.core.streams import category_of
 from histoire.core.versions import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion
 from histoire.store.postgres.arrays import (

@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import (
     CorruptEventError,
     ReadOnlyStoreError,
@@ -35,7 +36,6 @@ from histoire.core.errors import (
 )
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,

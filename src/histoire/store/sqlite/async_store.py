@@ -26,8 +26,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import ReadOnlyStoreError, StoreError
-from histoire.core.recorded import AppendResult, Checkpoint, NewEvent
+from histoire.core.recorded import Checkpoint, NewEvent
 from histoire.core.versions import ANY, ExpectedVersion
 from histoire.store.async_blocking import AsyncOverBlocking
 from histoire.store.checks import validate_append
@@ -144,7 +145,7 @@ class AsyncSQLiteEventStore(AsyncOverBlocking[SQLiteEventStore]):
         store = self.blocking
         if store.read_only:
             raise ReadOnlyStoreError(store.url, f"appending to {stream_id}")
-        validate_append(stream_id, events, expected_version, store.max_event_size)
+        validate_append(stream_id, events, expected_version, store.max_event_size, ids=False)
         if store.closed:
             raise StoreError(f"{store.url}: the store is closed")
         committer = store.committer

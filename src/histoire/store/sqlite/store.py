@@ -30,6 +30,7 @@ from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import (
     CorruptEventError,
     HistoireError,
@@ -41,7 +42,6 @@ from histoire.core.errors import (
 )
 from histoire.core.recorded import (
     START,
-    AppendResult,
     Checkpoint,
     LogPayloadRow,
     NewEvent,
@@ -254,7 +254,9 @@ class SQLiteEventStore:
     ) -> AppendResult:
         if self.read_only:
             raise ReadOnlyStoreError(self.url, f"appending to {stream_id}")
-        validate_append(stream_id, events, expected_version, self.max_event_size, self._good_types)
+        validate_append(
+            stream_id, events, expected_version, self.max_event_size, self._good_types, ids=False
+        )
         if self._closed:
             raise self._closed_error()
         return self._committer.submit((stream_id, events, expected_version))

@@ -55,6 +55,30 @@ class AppendContract:
         assert result.last_position == stored[-1].position
         assert result.first_position < result.last_position
 
+    def test_append_result_keeps_what_was_appended_when_the_caller_changes_its_input(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """The result's events, read after the caller changed its list and a bytearray it gave,
+        are still what the append stored (a store may build them on first access: SQLite
+        does for appends of 16 events or more)."""
+        store = store_factory()
+        payload = bytearray(b'{"n":9}')
+        appends = {
+            "account-1": new_events(20),
+            "account-2": [new_event(metadata={"who": "ann"}) for _ in range(20)],
+            "account-3": [*new_events(19), new_event(data=payload)],  # type: ignore[arg-type]
+        }
+        expected = {stream_id: event_ids(events) for stream_id, events in appends.items()}
+        results = [store.append(s, events, NO_STREAM) for s, events in appends.items()]
+        for events in appends.values():
+            events.reverse()
+            events.append(new_event())
+        payload[:] = b'{"n":0}'
+        for result in results:
+            assert event_ids(result.events) == expected[result.stream_id]
+            assert list(result.events) == list(store.read_stream(result.stream_id))
+        assert results[2].events[-1].data == b'{"n":9}'
+
     def test_successive_appends_continue_the_versions_without_a_hole(
         self, store_factory: StoreFactory
     ) -> None:
@@ -256,6 +280,20 @@ class AppendContract:
         assert_nothing_written(store, [], "account-1", 0)
         assert store.get_event(first.event_id) is None
         assert store.get_event(second.event_id) is None
+
+    def test_an_id_twice_is_reported_before_a_wrong_expected_version(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """An append that gives an id twice is malformed whatever the stream's version:
+        InvalidInputError, not ConcurrencyError, and nothing written."""
+        store = store_factory()
+        store.append("account-1", new_events(2))
+        before = settled_log(store)
+        first, second = new_events(2, start=10)
+        for expected in (NO_STREAM, 5, 2):
+            with pytest.raises(InvalidInputError, match="given twice"):
+                store.append("account-1", [first, second, first], expected)
+        assert_nothing_written(store, before, "account-1", 2)
 
     @pytest.mark.parametrize(
         "change",

@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
+from histoire.core.append_result import AppendResult
 from histoire.core.errors import (
     ConcurrencyError,
     HistoireError,
 )
-from histoire.core.recorded import START, AppendResult, RecordedEvent
+from histoire.core.recorded import START, RecordedEvent
 from histoire.core.versions import NO_STREAM
 from histoire.testing._contract.support import (
     SETTLE_TIMEOUT,
