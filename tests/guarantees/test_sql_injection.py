@@ -79,6 +79,8 @@ REVIEWED = {
     "_columns(tx)": "progress._COLUMNS, whole or with NULL in place of one column",
     "sql": "Transaction.require_change: its caller's whole statement (histoire's checkpoint"
     " write), wrapped to return or count its rows",
+    "_shown(sql)": "an error message's text, never sent to a database: the statement shown",
+    "self._failure": "an error message's text, never sent to a database: an earlier error",
 }
 
 
