@@ -212,20 +212,24 @@ class HistoireSystem(HistoireProjections, System):
 
     def w6_memory(self, batch: int) -> Prepared:
         # A fold of the log: read_log_payloads rows, decoded with the codec's decoders
-        # (read_log would build a RecordedEvent per event, which this fold never needs).
+        # (read_log would build a RecordedEvent per event, which this fold never needs),
+        # looked up only when the type changes, as the command handler does (a dict
+        # keyed by (type, schema version) cost a tuple and two hashes per event).
         store, decoder, streams = self.log_store, self.codec.decoder, self.log_streams
         deposited, opened = bank.Deposited, bank.AccountOpened
 
         def run() -> int:
             balances: dict[str, int] = {}
-            decoders: dict[tuple[str, int], Any] = {}
             count = 0
+            last_kind, last_version, decode = "", 0, None
             for _, _, stream_id, _, kind, schema_version, data in store.read_log_payloads(
                 START, batch_size=batch
             ):
-                decode = decoders.get((kind, schema_version))
-                if decode is None:
-                    decode = decoders[kind, schema_version] = decoder(kind, schema_version)
+                if kind != last_kind or schema_version != last_version:
+                    decode = decoder(kind, schema_version)
+                    if decode is None:  # an upcast: not in this log
+                        raise AssertionError(f"{kind} v{schema_version} needs an upcast")
+                    last_kind, last_version = kind, schema_version
                 event = decode(data)
                 if isinstance(event, deposited):
                     balances[stream_id] += event.amount_cents

@@ -78,12 +78,15 @@ def read_statements(schema: str) -> ReadStatements:
 
 @cache
 def _log(schema: str, categories: int, types: bool, payloads: bool) -> str:
-    # The horizon is applied outside the LIMIT: inside, it made the planner expect
-    # few rows and sort everything below the horizon for every batch. Outside, the
-    # batch is an index range scan in (xid, position) order, cut where the
-    # horizon starts (rows come by xid, so nothing visible lies beyond the cut).
+    # One index range scan in (xid, position) order, from the checkpoint to the
+    # horizon: `xid < (SELECT ...)` is an InitPlan, computed once per batch and an
+    # index condition that ends the scan where the horizon starts (rows come by xid,
+    # so nothing visible lies beyond it). Written `xid < HORIZON`, the horizon was
+    # computed again for every row (pg_current_snapshot() builds a snapshot each
+    # call): 0.1-0.15 us of server CPU per event. Left outside the LIMIT, a
+    # subquery scan cost the server as much again.
     s = sql.Identifier(schema).as_string(None)
-    where = ["(xid, position) > (%s::bigint, %s::bigint)"]
+    where = ["(xid, position) > (%s::bigint, %s::bigint)", f"xid < (SELECT {HORIZON})"]
     if categories == 1:
         where.append("category = %s")
     elif categories:
@@ -92,9 +95,8 @@ def _log(schema: str, categories: int, types: bool, payloads: bool) -> str:
         where.append("type = ANY(%s::text[])")
     columns = _LOG_PAYLOAD_COLUMNS if payloads else _LOG_COLUMNS
     return (
-        f"SELECT {columns} FROM (SELECT {columns} FROM {s}.events "
-        f"WHERE {' AND '.join(where)} ORDER BY xid, position LIMIT %s) AS batch "
-        f"WHERE xid < {HORIZON} ORDER BY xid, position"
+        f"SELECT {columns} FROM {s}.events WHERE {' AND '.join(where)} "
+        "ORDER BY xid, position LIMIT %s"
     )
 
 
