@@ -278,12 +278,10 @@ class AsyncPostgresEventStore:
     ) -> list[RecordedEvent]:
         """One batch of the log after `after`, in one statement: the read of a live
         follower woken at the head of the log (the blocking store's `read_log_woken`)."""
-        after, cats, kinds = validate_log_read(after, categories, types, limit, limit)
-        if cats == [] or kinds == []:
+        planned = self._reads.woken(after, categories, types, limit)
+        if planned is None:
             return []
-        query = self._reads.log(category_mode(cats), kinds is not None, payloads=False)
-        params = read_log_params(int(after[0]), int(after[1]), cats, kinds, limit)
-        return log_batch(await self._db.fetch(query, params, "reading the log"))
+        return log_batch(await self._db.fetch(*planned, "reading the log"))
 
     async def _log_batches(
         self,

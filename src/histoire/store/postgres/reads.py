@@ -12,7 +12,7 @@ which leave out the envelope's columns and their loader calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain, starmap
@@ -20,9 +20,10 @@ from typing import Any
 
 from psycopg import sql
 
-from histoire.core.recorded import PayloadRow, RecordedEvent, build_recorded
+from histoire.core.recorded import Checkpoint, PayloadRow, RecordedEvent, build_recorded
 from histoire.store.paging import keyset_pages
-from histoire.store.postgres.sql import HORIZON
+from histoire.store.postgres.sql import HORIZON, category_mode, read_log_params
+from histoire.store.read_checks import validate_log_read
 
 Fetch = Callable[[str, Sequence[Any], str], list[Any]]
 """Runs a read query on a pooled connection, in binary: (query, params, doing) -> rows."""
@@ -53,6 +54,21 @@ class ReadStatements:
         Rows of `_LOG_COLUMNS`, or of `LogPayloadRow`'s columns with `payloads`.
         """
         return _log(self.schema, categories, types, payloads)
+
+    def woken(
+        self,
+        after: Checkpoint,
+        categories: Collection[str] | None,
+        types: Collection[str] | None,
+        limit: int,
+    ) -> tuple[str, tuple[Any, ...]] | None:
+        """The query and parameters of `read_log_woken` (both stores'), checked; None if
+        the filters can match nothing."""
+        after, cats, kinds = validate_log_read(after, categories, types, limit, limit)
+        if cats == [] or kinds == []:
+            return None
+        query = self.log(category_mode(cats), kinds is not None, payloads=False)
+        return query, read_log_params(int(after[0]), int(after[1]), cats, kinds, limit)
 
 
 @cache

@@ -266,12 +266,10 @@ class PostgresEventStore:
         from the head, few events follow the checkpoint, which the planner sees in
         the index (a full batch is followed by `read_log`'s reads, which force it).
         """
-        after, cats, kinds = validate_log_read(after, categories, types, limit, limit)
-        if cats == [] or kinds == []:
+        planned = self._reads.woken(after, categories, types, limit)
+        if planned is None:
             return []
-        query = self._reads.log(category_mode(cats), kinds is not None, payloads=False)
-        params = read_log_params(int(after[0]), int(after[1]), cats, kinds, limit)
-        return log_batch(self._db.fetch(query, params, "reading the log"))
+        return log_batch(self._db.fetch(*planned, "reading the log"))
 
     def read_log_payloads(
         self,
