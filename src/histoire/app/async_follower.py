@@ -15,14 +15,8 @@ import contextlib
 from collections.abc import AsyncIterator, Collection
 from typing import Any, cast
 
-from histoire.app.follower import (
-    IDLE_WAIT,
-    OUTAGE_PAUSES,
-    Batch,
-    ConsumerGroup,
-    Follower,
-    outage_pause,
-)
+from histoire.app.follower import IDLE_WAIT, Batch, ConsumerGroup, Follower
+from histoire.app.lag import FIRST_PAUSE, waiting
 from histoire.core.errors import StoreUnavailableError
 from histoire.core.recorded import Checkpoint, RecordedEvent
 from histoire.store.async_protocol import AsyncEventStore
@@ -76,7 +70,7 @@ class AsyncFollower:
             elif name == "pause":
                 await asyncio.sleep(args[0])
             else:
-                pause = OUTAGE_PAUSES[0]
+                pause = FIRST_PAUSE
                 while True:
                     try:
                         reply = await self._call(name, args, kwargs)
@@ -84,7 +78,7 @@ class AsyncFollower:
                     except StoreUnavailableError as exc:
                         if not live or stop.is_set():
                             raise
-                        pause, waited = outage_pause(pause, store, exc), pause
+                        pause, waited = waiting(f"following {store.url}", exc, pause), pause
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), waited)
                         if stop.is_set():

@@ -22,7 +22,6 @@ once a checkpoint is passed) and adds what they share:
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import zlib
@@ -30,6 +29,7 @@ from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from histoire.app.lag import FIRST_PAUSE, waiting
 from histoire.core.errors import InvalidInputError, StoreUnavailableError
 from histoire.core.recorded import Checkpoint, RecordedEvent
 from histoire.store.protocol import EventStore
@@ -39,16 +39,6 @@ Request = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 IDLE_WAIT = 1.0
 """Longest sleep between two looks at an idle log, in seconds (a stop is seen sooner)."""
-OUTAGE_PAUSES = (0.1, 5.0)
-"""A live follower's first and longest pause before it tries a store call again."""
-
-logger = logging.getLogger(__name__)
-
-
-def outage_pause(pause: float, store: object, exc: StoreUnavailableError) -> float:
-    """Log that a live follower waits `pause` seconds for `store`; the next pause."""
-    logger.warning("following %s: %s; retrying in %.1f s", getattr(store, "url", store), exc, pause)
-    return min(pause * 2, OUTAGE_PAUSES[1])
 
 
 def stream_hash(stream_id: str) -> int:
@@ -153,7 +143,7 @@ class Follower:
             elif name == "pause":
                 stop.wait(args[0])
             else:
-                pause = OUTAGE_PAUSES[0]
+                pause = FIRST_PAUSE
                 while True:
                     try:
                         reply = self._call(name, args, kwargs)
@@ -161,7 +151,7 @@ class Follower:
                     except StoreUnavailableError as exc:
                         if not live or stop.is_set():
                             raise
-                        pause, waited = outage_pause(pause, self.store, exc), pause
+                        pause, waited = waiting(f"following {self.store.url}", exc, pause), pause
                         if stop.wait(waited):
                             return
 

@@ -83,8 +83,16 @@ def stand_by(store: TransactionalStore, key: FollowerKey, stop: threading.Event)
         stop.wait(STANDBY_LOOK)
 
 
+FIRST_PAUSE = 0.1
+"""First wait of a live runner or follower before it tries a database that is down again."""
 MAX_PAUSE = 5.0
-"""Longest wait of a live runner between two tries of a database that is down."""
+"""Longest wait of a live runner or follower between two tries of a database that is down."""
+
+
+def waiting(name: str, exc: StoreUnavailableError, pause: float) -> float:
+    """Log that `name` waits `pause` seconds for its database; the wait after (doubled, capped)."""
+    logger.warning("%s: %s; retrying in %.1f s", name, exc, pause)
+    return min(pause * 2, MAX_PAUSE)
 
 
 def keep_trying(
@@ -96,18 +104,17 @@ def keep_trying(
     does not end the run: the runner waits, with backoff, and tries again
     from its recorded checkpoint. A catch-up (not live) raises it.
     """
-    pause = 0.1
+    pause = FIRST_PAUSE
     while True:
         try:
             if attempt():
                 return
-            pause = 0.1
+            pause = FIRST_PAUSE
         except StoreUnavailableError as exc:
             if not live or stop.is_set():
                 raise
-            logger.warning("%s: %s; retrying in %.1f s", name, exc, pause)
-            stop.wait(pause)
-            pause = min(pause * 2, MAX_PAUSE)
+            pause, waited = waiting(name, exc, pause), pause
+            stop.wait(waited)
         if stop.is_set():
             return
 
