@@ -183,6 +183,42 @@ def test_an_old_payload_that_is_not_an_object_is_a_decode_error() -> None:
         bank_codec.decode(stored(type="bank.Deposited", schema_version=1, data=deep))
 
 
+def test_decode_all_gives_each_event_in_order_upcast_as_decode_does() -> None:
+    """A batch of mixed types and versions (runs of one type, changes, an old version
+    between current ones) decodes in order, each as `decode` gives it."""
+    records = [stored(bank_codec.encode(e), version=i + 1) for i, e in enumerate(BANK_EVENTS)]
+    old = stored(type="bank.Deposited", schema_version=1, data=b'{"amount":12.5}', version=7)
+    again = stored(bank_codec.encode(Deposited(amount_cents=5, currency="EUR")), version=8)
+    batch = [*records, records[1], old, again, again, old]
+    assert bank_codec.decode_all(batch) == [bank_codec.decode(r) for r in batch]
+    assert bank_codec.decode_all([]) == []
+    fresh = Codec(EVENTS, make_upcasters())  # no decoder cached yet: first of each type
+    assert fresh.decode_all(batch) == [bank_codec.decode(r) for r in batch]
+
+
+@pytest.mark.parametrize("at", [0, 2, 4])
+def test_decode_all_names_the_record_that_does_not_decode(at: int) -> None:
+    """A bad payload among good ones of its type (first, middle, last) raises
+    EventDecodeError naming that record, as `decode` does."""
+    good = [
+        stored(bank_codec.encode(Deposited(amount_cents=i, currency="EUR")), version=i + 1)
+        for i in range(5)
+    ]
+    good[at] = stored(type="bank.Deposited", schema_version=2, data=b'{"amount_cents":"x"}',
+                      stream_id="account-9", version=at + 1)  # fmt: skip
+    with pytest.raises(EventDecodeError) as raised:
+        bank_codec.decode_all(good)
+    assert f"version={at + 1}" in str(raised.value) and "account-9" in str(raised.value)
+
+
+def test_decode_all_names_an_unknown_type() -> None:
+    """A type no registry knows, after events that decode, raises UnknownEventTypeError."""
+    batch = [stored(bank_codec.encode(AccountOpened(owner="a", currency="EUR"))),
+             stored(type="bank.Teleported", data=b"{}")]  # fmt: skip
+    with pytest.raises(UnknownEventTypeError, match=r"bank\.Teleported"):
+        bank_codec.decode_all(batch)
+
+
 # -- a made-up event with three schema versions --------------------------------
 
 

@@ -150,6 +150,37 @@ class Codec:
                     raise problem from exc
             raise
 
+    def decode_all(self, records: Iterable[RecordedEvent]) -> list[Event]:
+        """The domain events of `records`, in order: `decode` of each, for a batch.
+
+        The decoder is looked up when the type or schema version changes from
+        one record to the next, not for each record (a catch-up decodes a batch
+        of mostly one or two types). A record that does not decode raises what
+        `decode` raises for it.
+        """
+        decode, get = self.decode, self._fast.get
+        events: list[Event] = []
+        add = events.append
+        kind: object = None
+        version: object = None
+        fast: Callable[[bytes], Event] | None = None
+        for record in records:
+            if record.type != kind or record.schema_version != version:
+                kind, version = record.type, record.schema_version
+                try:
+                    fast = get((kind, version))
+                except TypeError:  # an unhashable value in a row edited by hand
+                    fast = None
+            if fast is None:
+                add(decode(record))  # upcast, or the error; caches the decoder if any
+                fast = get((kind, version))
+                continue
+            try:
+                add(fast(record.data))
+            except Exception:
+                add(decode(record))  # raises the error naming the record
+        return events
+
     def decoder(self, type_name: str, schema_version: int) -> Callable[[bytes], Event] | None:
         """The decoder of stored payloads of this type and version, if they need no upcast.
 

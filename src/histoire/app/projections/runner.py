@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from histoire.app.broker_feed import BrokerFeed
 from histoire.app.follower import Batch, ConsumerGroup, Follower
@@ -334,7 +335,7 @@ class ProjectionRunner:
             if events:
                 context.record = events[0]
                 try:
-                    whole = list(zip(map(self.codec.decode, events), events, strict=True))
+                    whole = list(zip(self.codec.decode_all(events), events, strict=True))
                 except Exception as exc:  # an event that does not decode: that one fails
                     raise _Failed(events, self._undecodable(events), exc) from exc
                 try:
@@ -344,6 +345,10 @@ class ProjectionRunner:
             return
         handlers = self._handlers
         batch_handlers = self._batch_handlers
+        try:  # the batch at once (`decode_all`); if an event does not, one at a time
+            decoded: list[Any] | None = self.codec.decode_all(events)
+        except Exception:
+            decoded = None
         decode = self.codec.decode
         index, count = 0, len(events)
         while index < count:
@@ -352,7 +357,7 @@ class ProjectionRunner:
             handler = handlers.get(record.type)
             if handler is not None:
                 try:
-                    handler(decode(record), context)
+                    handler(decode(record) if decoded is None else decoded[index], context)
                 except Exception as exc:
                     raise _Failed(events, index, exc) from exc
                 index += 1
@@ -366,7 +371,7 @@ class ProjectionRunner:
                 if batch_handlers.get(record.type) is not batch_handler:
                     break
                 try:
-                    take((decode(record), record))
+                    take((decode(record) if decoded is None else decoded[index], record))
                 except Exception as exc:  # that event fails, not the run's first
                     raise _Failed(events, index, exc) from exc
                 index += 1
