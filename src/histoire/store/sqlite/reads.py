@@ -62,11 +62,18 @@ def log_query(
     categories: Collection[str] | None,
     types: Collection[str] | None,
     columns: str = _LOG_COLUMNS,
+    *,
+    scan: bool = False,
 ) -> str:
     """The keyset query of the log after a position, filtered; parameters: position,
-    the categories, the types, the batch size."""
+    the categories, the types, the batch size. With `scan` (and categories), the
+    log is read in order up to a position given after the first one, each row's
+    category tested there (not looked up in the categories' index)."""
     where = ["position > ?"]
-    if categories is not None:
+    if categories is not None and scan:
+        where.append("position <= ?")
+        where.append(f"+category IN ({','.join('?' * len(categories))})")  # `+`: no index
+    elif categories is not None:
         where.append(f"category IN ({','.join('?' * len(categories))})")
     if types is not None:
         where.append(f"type IN ({','.join('?' * len(types))})")
@@ -122,9 +129,12 @@ def log_pages(
     types: list[str] | None,
     limit: int | None,
     batch_size: int,
+    densities: Densities | None = None,
 ) -> Iterator[RecordedEvent]:
     """The events of the log after `position`, filtered, in batches."""
-    pages = _log_rows(fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size)
+    pages = _log_rows(
+        fetch, _LOG_COLUMNS, position, categories, types, limit, batch_size, densities
+    )
     return chain.from_iterable(starmap(build_recorded, rows) for rows in pages)
 
 
@@ -135,9 +145,12 @@ def log_light_pages(
     types: list[str] | None,
     limit: int | None,
     batch_size: int,
+    densities: Densities | None = None,
 ) -> Iterator[RecordedEvent]:
     """`log_pages`, the envelope of each batch read on first use (see `Unread`)."""
-    pages = _log_rows(fetch, _LOG_LIGHT_COLUMNS, position, categories, types, limit, batch_size)
+    pages = _log_rows(
+        fetch, _LOG_LIGHT_COLUMNS, position, categories, types, limit, batch_size, densities
+    )
     return chain.from_iterable(map(partial(_light_batch, partial(envelopes, fetch)), pages))
 
 
@@ -168,10 +181,13 @@ def log_payload_pages(
     types: list[str] | None,
     limit: int | None,
     batch_size: int,
+    densities: Densities | None = None,
 ) -> Iterator[LogPayloadRow]:
     """What a fold of the log needs of its events after `position`, filtered, in batches."""
     return chain.from_iterable(
-        _log_rows(fetch, _LOG_PAYLOAD_COLUMNS, position, categories, types, limit, batch_size)
+        _log_rows(
+            fetch, _LOG_PAYLOAD_COLUMNS, position, categories, types, limit, batch_size, densities
+        )
     )
 
 
@@ -183,17 +199,70 @@ def _log_rows(
     types: list[str] | None,
     limit: int | None,
     batch_size: int,
+    densities: Densities | None,
 ) -> Iterator[list[Any]]:
     query = log_query(categories, types, columns)
     params = [*(categories or ()), *(types or ())]
     at = columns.split(", ").index("position")
-    return keyset_pages(
-        lambda after, size: fetch(query, (after, *params, size), "reading the log"),
-        lambda last: last[at],
-        position,
-        limit,
-        batch_size,
-    )
+    if categories is not None and densities is not None:
+        scan = log_query(categories, types, columns, scan=True)
+        page = densities.reader(fetch, query, scan, tuple(categories), params, at)
+    else:
+        page = partial(_page, fetch, query, params)
+    return keyset_pages(page, lambda last: last[at], position, limit, batch_size)
+
+
+def _page(fetch: Fetch, query: str, params: list[Any], after: int, size: int) -> list[Any]:
+    return fetch(query, (after, *params, size), "reading the log")
+
+
+class Densities:
+    """How a store reads the log's events of some categories: through their index where
+    they are sparse in the log, reading the log in order where they are dense.
+
+    Through the index, each event costs a look-up of its row: a catch-up whose
+    categories are most of the log was 8% slower than reading the log in order,
+    which tests every row. A page read through the index that found its events
+    within twice its size of positions marks its categories dense; the next page
+    then reads in order, but at most twice its size of positions (a bound: past
+    it, the rest of the page comes through the index, and the categories are
+    sparse again). Both ways give the same rows: this is only a matter of speed,
+    kept per store and set of categories, shared by its readers.
+    """
+
+    MIN_SIZE = 100
+    """Pages smaller than this always go through the index."""
+
+    def __init__(self) -> None:
+        self._dense: dict[tuple[str, ...], bool] = {}
+
+    def reader(
+        self,
+        fetch: Fetch,
+        indexed: str,
+        scan: str,
+        key: tuple[str, ...],
+        params: list[Any],
+        at: int,
+    ) -> Callable[[int, int], list[Any]]:
+        """The page reader (`keyset_pages`' fetch) of one read of these categories."""
+        dense, doing = self._dense, "reading the log"
+
+        def page(after: int, size: int) -> list[Any]:
+            if size < self.MIN_SIZE:
+                return fetch(indexed, (after, *params, size), doing)
+            span = 2 * size
+            if dense.get(key):
+                rows = fetch(scan, (after, after + span, *params, size), doing)
+                if len(rows) < size:  # every event up to the bound is in `rows`
+                    dense[key] = False
+                    rows += fetch(indexed, (after + span, *params, size - len(rows)), doing)
+                return rows
+            rows = fetch(indexed, (after, *params, size), doing)
+            dense[key] = len(rows) == size and rows[-1][at] - after <= span
+            return rows
+
+        return page
 
 
 def payload_pages(

@@ -80,6 +80,7 @@ from histoire.store.sqlite.errors import DRIVER_ERRORS, is_busy
 from histoire.store.sqlite.errors import convert as _convert
 from histoire.store.sqlite.group_commit import GroupCommitter, Request
 from histoire.store.sqlite.reads import (
+    Densities,
     log_light_pages,
     log_pages,
     log_payload_pages,
@@ -163,6 +164,7 @@ class SQLiteEventStore:
         self.max_event_size = validate_max_event_size(max_event_size)
         self._closed = False
         self._good_types: set[str] = set()  # event types found valid (validate_append)
+        self._densities = Densities()  # how to read the log of some categories (a hint)
         if not self.path.exists():
             if not create or self.read_only:
                 raise StoreNotFoundError(self.url)
@@ -457,7 +459,7 @@ class SQLiteEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[RecordedEvent]:
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
-        return log_pages(self._fetch, after[1], cats, kinds, limit, batch_size)
+        return log_pages(self._fetch, after[1], cats, kinds, limit, batch_size, self._densities)
 
     def read_log_light(
         self,
@@ -474,7 +476,9 @@ class SQLiteEventStore:
         them through a connection of its own). For a catch-up whose handlers seldom
         look at them (0.4 us an event less when none does)."""
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
-        return log_light_pages(self._fetch_later, after[1], cats, kinds, limit, batch_size)
+        return log_light_pages(
+            self._fetch_later, after[1], cats, kinds, limit, batch_size, self._densities
+        )
 
     def _fetch_later(self, query: str, params: Sequence[Any], doing: str) -> list[Any]:
         """`_fetch`, or once the store is closed, a read on a connection opened for it
@@ -508,7 +512,9 @@ class SQLiteEventStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[LogPayloadRow]:
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
-        return log_payload_pages(self._fetch, after[1], cats, kinds, limit, batch_size)
+        return log_payload_pages(
+            self._fetch, after[1], cats, kinds, limit, batch_size, self._densities
+        )
 
     def stream_version(self, stream_id: str) -> int:
         validate_stream_id(stream_id)
