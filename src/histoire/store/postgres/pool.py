@@ -65,6 +65,11 @@ class StorePool:
         self._waiting = 0
         self._returns = 0
 
+    @property
+    def max_size(self) -> int:
+        """The most connections the pool opens."""
+        return self._sizes[1]
+
     def fresh(self) -> StorePool:
         """A new pool with this one's settings (in a forked child: see `store.forks`)."""
         min_size, max_size, timeout = self._sizes

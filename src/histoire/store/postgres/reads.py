@@ -7,7 +7,10 @@ Events are read whole, envelope included (event id, time, metadata, causation
 and correlation ids), so that a RecordedEvent stands on its own (after the
 store is closed, inside a transaction that holds the pool's last connection);
 folds that need none of it read `read_payloads` / `read_log_payloads` rows,
-which leave out the envelope's columns and their loader calls.
+which leave out the envelope's columns and their loader calls. The one
+exception is the blocking store's `read_log_light` (a projection's catch-up,
+through `Follower`): its batches read their envelopes on first use
+(`light_batch`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from typing import Any
 
 from psycopg import sql
 
-from histoire.core.recorded import Checkpoint, PayloadRow, RecordedEvent, build_recorded
+from histoire.core.recorded import (
+    Checkpoint,
+    PayloadRow,
+    RecordedEvent,
+    Unread,
+    build_recorded,
+)
 from histoire.store.paging import keyset_pages
 from histoire.store.postgres.sql import HORIZON, category_mode, read_log_params
 from histoire.store.read_checks import validate_log_read
@@ -46,6 +55,7 @@ class ReadStatements:
     stream_forward: str
     stream_backward: str
     payloads: str
+    envelopes: str
     schema: str
 
     def log(self, categories: int, types: bool, *, payloads: bool = False) -> str:
@@ -88,6 +98,10 @@ def read_statements(schema: str) -> ReadStatements:
         payloads=(
             f"SELECT version, type, schema_version, data FROM {s}.events "
             "WHERE stream_id = %s AND version >= %s ORDER BY version LIMIT %s"
+        ),
+        envelopes=(
+            f"SELECT position, {_ENVELOPE_COLUMNS} FROM {s}.events "
+            "WHERE position = ANY(%s::bigint[])"
         ),
     )
 
@@ -177,3 +191,14 @@ def payload_pages(
 def log_batch(rows: list[Any]) -> list[RecordedEvent]:
     """The events of a batch of `ReadStatements.log` rows."""
     return list(starmap(build_recorded, rows))
+
+
+def light_batch(load: Callable[[list[int]], list[Any]], rows: list[Any]) -> list[RecordedEvent]:
+    """The events of a batch of log rows without the envelope (`LogPayloadRow`'s columns),
+    each holding an `Unread` that reads the batch's envelopes on first use (`load`)."""
+    unread = Unread(load, rows, 1)
+    return [
+        build_recorded(unread, stream_id, version, position, unread, kind, schema_version, data,
+                       unread, unread, unread, xid)
+        for xid, position, stream_id, version, kind, schema_version, data in rows
+    ]  # fmt: skip
