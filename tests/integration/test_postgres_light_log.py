@@ -8,6 +8,7 @@ handler's transaction holds one, or on a connection of its own once the store is
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable
 
@@ -75,6 +76,22 @@ def test_the_envelope_is_read_while_a_transaction_holds_a_connection(open_pg: Op
             tx.execute("SELECT 1")
             assert [r.event_id for r in records[-2:]] == [e.event_id for e in appended]
             assert records[-1].metadata == {"n": 2, "who": "ada"}
+
+
+def test_the_envelope_never_waits_for_connections_its_caller_holds(open_pg: Opener) -> None:
+    """Every pooled connection held by the caller (two projections' transactions in one
+    thread, a pool of two): the envelope is read on a connection of its own, at once
+    rather than after the pool's timeout."""
+    store = open_pg(pool_min=1, pool_max=2, pool_timeout=30)
+    appended = store.append("thing-1", [event(1)]).events
+    (record,) = store.read_log_light()  # type: ignore[attr-defined]
+    with store.transaction() as one, store.transaction() as two:
+        one.execute("SELECT 1")
+        two.execute("SELECT 1")
+        started = time.monotonic()
+        assert record.event_id == appended[0].event_id
+        assert record.metadata == {"n": 1, "who": "ada"}
+        assert time.monotonic() - started < 10
 
 
 def test_an_envelope_asked_for_after_the_store_closed_is_still_read(open_pg: Opener) -> None:

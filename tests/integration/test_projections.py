@@ -6,6 +6,7 @@ import pickle
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from histoire import (
     NewEvent,
     RecordedEvent,
     StoreError,
+    StoreUnavailableError,
 )
 from histoire.app.follower import ConsumerGroup
 from histoire.app.projections import Projection, ProjectionContext, ProjectionRunner, generations
@@ -29,8 +31,13 @@ from histoire.examples import bank
 from histoire.store import progress
 
 
-def balances_projection(version: int = 1, fail_on: set[int] | None = None) -> Projection:
-    """Balances per account as documents; optionally failing on deposits of some amounts."""
+def balances_projection(
+    version: int = 1,
+    fail_on: set[int] | None = None,
+    before_move: Callable[[Any], None] | None = None,
+) -> Projection:
+    """Balances per account as documents; optionally failing on deposits of some amounts
+    (or calling `before_move` with each deposit or withdrawal first)."""
     projection = Projection("balances", version=version)
 
     @projection.on(bank.AccountOpened)
@@ -41,6 +48,8 @@ def balances_projection(version: int = 1, fail_on: set[int] | None = None) -> Pr
     def moved(event: Any, ctx: ProjectionContext) -> None:
         if fail_on and event.amount_cents in fail_on:
             raise RuntimeError(f"cannot take {event.amount_cents}")
+        if before_move is not None:
+            before_move(event)
         accounts = ctx.documents("accounts")
         doc = accounts.get(ctx.record.stream_id)
         assert doc is not None
@@ -171,6 +180,42 @@ def test_a_failing_handler_stops_the_projection_with_the_error_visible(
     assert balances(store) == {"account-0": 6, "account-1": 306}
     (status,) = projection_status(store, "balances")
     assert status.state != "failing" and status.error is None
+
+
+def test_the_store_unavailable_under_a_handler_is_not_the_events_failure(
+    store: EventStore,
+) -> None:
+    """A handler that meets StoreUnavailableError (its database restarting under one of
+    its statements, or under an envelope read late) records no failure: a catch-up
+    raises it, and a live run waits and redoes the batch from its checkpoint."""
+    expected = fill(store, accounts=2, deposits=3)
+    down = {"times": 0}
+
+    def flaky(event: Any) -> None:
+        if event.amount_cents == 102 and down["times"] < 2:
+            down["times"] += 1
+            raise StoreUnavailableError("the database is restarting")
+
+    projection = balances_projection(before_move=flaky)
+    with pytest.raises(StoreUnavailableError):
+        runner(store, projection).run()
+    (status,) = projection_status(store, "balances")
+    assert status.state != "failing" and status.error is None
+    stop = threading.Event()
+    done: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: done.append(runner(store, projection).run(live=True, stop=stop))
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while balances(store) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert balances(store) == expected and down["times"] == 2
+    assert done and done[0].failure is None
 
 
 @pytest.mark.parametrize("alone", [True, False], ids=["one-batch-handler", "mixed-handlers"])

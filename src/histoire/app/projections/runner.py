@@ -254,6 +254,11 @@ class ProjectionRunner:
                 # time, it fails (if it still does) at the right event, with its error.
                 events = self._commit(batch, start, events, key, plan, clear=clear, defer=False)
         except _Failed as failed:
+            if isinstance(failed.error, StoreUnavailableError):
+                # The database went away under a handler (one of its statements, an
+                # envelope read late): not the event's failure. The batch was rolled
+                # back; a live run waits and redoes it from the checkpoint.
+                raise failed.error from None
             self._record_failure(failed.events, failed, key, plan, report)
             raise _StopRun from None
         report.handled += len(events)

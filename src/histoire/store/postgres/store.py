@@ -261,10 +261,11 @@ class PostgresEventStore:
     ) -> Iterator[RecordedEvent]:
         """`read_log`, without the envelope's columns: each batch's event ids, times,
         metadata, causation and correlation ids are read on first use of one of them,
-        in one more query per batch, on a pooled connection (once the store is closed,
-        on one of its own). For a catch-up whose handlers seldom look at them (their
-        loaders cost the client 0.3-0.5 us an event). With a pool of one connection,
-        which a handler's transaction may hold while it asks, events are read whole.
+        in one more query per batch, on a pooled connection (on one of its own when
+        none is free soon, the caller's transaction holding the last, and once the
+        store is closed: `StorePool.fetch_aside`). For a catch-up whose handlers seldom
+        look at them (their loaders cost the client 0.3-0.5 us an event). With a pool
+        of one connection, which a handler's transaction holds, events are read whole.
         """
         after, cats, kinds = validate_log_read(after, categories, types, limit, batch_size)
         if self._db.max_size < 2:
@@ -276,14 +277,9 @@ class PostgresEventStore:
         """(position, event_id, recorded_at, metadata, causation_id, correlation_id) rows
         of the events at `positions` (the events never change: any connection reads
         the same)."""
-        query, doing = self._reads.envelopes, "reading the envelope of events"
-        if not self._db.closed:
-            return self._fetch(query, (positions,), doing)
-        with self._db.connect(doing) as conn:
-            try:
-                return conn.cursor(binary=True).execute(query, (positions,)).fetchall()
-            except psycopg.Error as exc:
-                raise self._db.convert(exc, doing) from exc
+        return self._db.fetch_aside(
+            self._reads.envelopes, (positions,), "reading the envelope of events"
+        )
 
     def read_log_woken(
         self,
