@@ -292,7 +292,10 @@ def test_the_loop_is_not_blocked_by_handles_and_waits(async_store_opener: Opener
             f"ticker: {len(late)} ticks, median {late[len(late) // 2] * 1000:.1f} ms late, "
             f"worst {late[-1] * 1000:.1f} ms; worst blocked step {max(blocked) * 1000:.2f} ms"
         )
-        assert len(blocked) > 1000
+        # The steps were timed: at least one per command (340), usually 1,500-2,300 on
+        # SQLite and PostgreSQL, fewer where group commits gather more (873 seen on a
+        # loaded machine), 6,000 in memory.
+        assert len(blocked) > 340
         blocked.sort(reverse=True)
         # A blocking call on the loop blocks every step that makes it (each append,
         # each wait): hundreds. One step now and then may wait for the GIL held by
