@@ -77,3 +77,28 @@ def test_the_asyncio_benchmark_runs_every_system(tmp_path: Path) -> None:
     for by_system in results.values():
         assert set(by_system) == {"sync", "async", "eventsource-py"}
         assert all(runs and runs[0][0] > 0 for runs in by_system.values())
+
+
+@pytest.mark.slow
+def test_the_drivers_floor_of_w1_runs_on_both_databases(tmp_path: Path) -> None:
+    """`python -m benchmarks.asyncio_floor` measures raw psycopg (asyncio and blocking) and
+    raw sqlite3 doing W1's statements, and prints a median rate for each."""
+    from tests._services import postgres_url_or_skip
+
+    url = postgres_url_or_skip()
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks.asyncio_floor", "--rounds", "1", "--n", "20"),
+            *("--postgres-url", url, "--dir", str(tmp_path)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    medians = [line for line in completed.stdout.splitlines() if "median" in line]
+    assert [line.split()[0] for line in medians] == ["sqlite", "postgres", "postgres"]
+    assert all(float(line.split()[-4].rstrip("/s").replace(",", "")) > 0 for line in medians)
+    assert not list(tmp_path.iterdir()), "the SQLite file's folder is removed"
