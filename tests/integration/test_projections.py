@@ -30,6 +30,8 @@ from histoire.codec.ids import new_event_id
 from histoire.examples import bank
 from histoire.store import progress
 
+from .live_runs import live_until
+
 
 def balances_projection(
     version: int = 1,
@@ -201,21 +203,12 @@ def test_the_store_unavailable_under_a_handler_is_not_the_events_failure(
         runner(store, projection).run()
     (status,) = projection_status(store, "balances")
     assert status.state != "failing" and status.error is None
-    stop = threading.Event()
-    done: list[Any] = []
-    thread = threading.Thread(
-        target=lambda: done.append(runner(store, projection).run(live=True, stop=stop))
+    report = live_until(
+        lambda stop: runner(store, projection).run(live=True, stop=stop),
+        lambda: balances(store) == expected,
     )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while balances(store) != expected and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=20)
     assert balances(store) == expected and down["times"] == 2
-    assert done and done[0].failure is None
+    assert report is not None and report.failure is None
 
 
 @pytest.mark.parametrize("alone", [True, False], ids=["one-batch-handler", "mixed-handlers"])

@@ -5,10 +5,21 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from histoire import Command, CommandHandler, Decider, Event, EventStore
+import pytest
+
+from histoire import (
+    Command,
+    CommandHandler,
+    Decider,
+    Event,
+    EventStore,
+    StoreUnavailableError,
+)
 from histoire.app.reactions import Reaction, ReactionContext, ReactionRunner
 from histoire.examples import bank
 from histoire.store import parking, progress
+
+from .live_runs import live_until
 
 
 class RaiseAlert(Command):
@@ -127,6 +138,34 @@ def test_a_failing_event_is_retried_then_parked_while_other_streams_go_on(
         assert parking.entries(tx, "reaction:mailer") == []
     runner(store, reaction).run()
     assert len(calls) == 5, "nothing is delivered twice"
+
+
+def test_the_store_unavailable_under_a_handler_is_no_failed_attempt(store: EventStore) -> None:
+    """A handler that meets StoreUnavailableError (the database restarting under its
+    command) parks nothing and counts no attempt: a catch-up raises it, a live run waits
+    and delivers again from its checkpoint, every event at least once."""
+    refusals(store, accounts=2)
+    calls: list[tuple[str, int]] = []
+    down = {"times": 0}
+    reaction = Reaction("mailer", max_attempts=1)
+
+    @reaction.on(bank.AccountOpened, bank.WithdrawalRefused)
+    def send(event: Any, ctx: ReactionContext) -> None:
+        if ctx.record.stream_id == "account-1" and down["times"] < 2:
+            down["times"] += 1
+            raise StoreUnavailableError("the database is restarting")
+        calls.append((ctx.record.stream_id, ctx.record.version))
+
+    with pytest.raises(StoreUnavailableError):
+        runner(store, reaction).run()
+    report = live_until(
+        lambda stop: runner(store, reaction).run(live=True, stop=stop),
+        lambda: ("account-1", 2) in calls,
+    )
+    assert set(calls) == {("account-0", 1), ("account-0", 2), ("account-1", 1), ("account-1", 2)}
+    assert down["times"] == 2 and report is not None and report.failed_attempts == 0
+    with store.transaction() as tx:  # type: ignore[attr-defined]
+        assert parking.entries(tx, "reaction:mailer") == []
 
 
 def test_a_skipped_event_is_never_delivered_and_its_stream_goes_on(store: EventStore) -> None:

@@ -41,7 +41,7 @@ from histoire.app.reactions.definition import Reaction
 from histoire.brokers.protocol import Broker
 from histoire.codec.codec import Codec
 from histoire.codec.registry import EventRegistry
-from histoire.core.errors import InvalidInputError
+from histoire.core.errors import InvalidInputError, StoreUnavailableError
 from histoire.core.recorded import START, Checkpoint, RecordedEvent
 from histoire.store import applied, parking, progress
 from histoire.store.parking import Entry
@@ -236,6 +236,11 @@ class ReactionRunner:
         context = ReactionContext(self.reaction.name, record, self._command_handler)
         try:
             self._handlers[record.type](self.codec.decode(record), context)
+        except StoreUnavailableError:
+            # The database is down or restarting under the handler (its command, say):
+            # not the event's failure, no attempt counted. A live run waits and delivers
+            # again from the recorded checkpoint (at least once, as after a crash).
+            raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             report.failed_attempts += 1
