@@ -225,9 +225,10 @@ class Densities:
     which tests every row. A page read through the index that found its events
     within twice its size of positions marks its categories dense; the next page
     then reads in order, but at most twice its size of positions (a bound: past
-    it, the rest of the page comes through the index, and the categories are
-    sparse again). Both ways give the same rows: this is only a matter of speed,
-    kept per store and set of categories, shared by its readers.
+    it, the rest of the page comes through the index, from the last row read,
+    and the categories are sparse again). Both ways give the same rows: this is
+    only a matter of speed, kept per store and set of categories, shared by its
+    readers.
     """
 
     MIN_SIZE = 100
@@ -254,9 +255,12 @@ class Densities:
             span = 2 * size
             if dense.get(key):
                 rows = fetch(scan, (after, after + span, *params, size), doing)
-                if len(rows) < size:  # every event up to the bound is in `rows`
+                if len(rows) < size:
+                    # The rest through the index, from the last row read, not from the
+                    # bound: a commit since the scan may have taken positions below it.
                     dense[key] = False
-                    rows += fetch(indexed, (after + span, *params, size - len(rows)), doing)
+                    last = rows[-1][at] if rows else after
+                    rows += fetch(indexed, (last, *params, size - len(rows)), doing)
                 return rows
             rows = fetch(indexed, (after, *params, size), doing)
             dense[key] = len(rows) == size and rows[-1][at] - after <= span
