@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from histoire.core.errors import (
 )
 from histoire.core.recorded import START, RecordedEvent
 from histoire.core.versions import NO_STREAM
+from histoire.store.protocol import EventStore
 from histoire.testing._contract.support import (
     SETTLE_TIMEOUT,
     StoreFactory,
@@ -125,20 +127,7 @@ class FollowContract:
         problems: list[str] = []
 
         def follow() -> None:
-            checkpoint = START
-            deadline = None
-            while True:
-                for event in follower.read_log(checkpoint, batch_size=5):
-                    if tuple(event.checkpoint) <= tuple(checkpoint):
-                        problems.append(f"{event!r} came after checkpoint {checkpoint}")
-                    seen.append(event)
-                    checkpoint = event.checkpoint
-                if done.is_set():
-                    # The writers are done; the last events may take a moment to show.
-                    deadline = deadline or time.monotonic() + SETTLE_TIMEOUT
-                    if len(seen) >= total or time.monotonic() > deadline:
-                        return
-                follower.wait_for_events(checkpoint, timeout=0.05)
+            follow_until(follower, total, done, seen, problems, batch_size=5)
 
         def write(i: int) -> None:
             for n in range(appends):
@@ -161,6 +150,44 @@ class FollowContract:
             versions = [e.version for e in writer.read_stream(f"account-{i}")]
             assert versions == list(range(1, len(versions) + 1))
 
+    def test_a_follower_of_some_categories_never_skips_events_appended_concurrently(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """A follower of one category, in pages large enough for the store to choose how to
+        read them (SQLite: through the index, or the log in order where the category is
+        dense), while threads append bursts of it and of other categories: each of its
+        events once, in log order."""
+        writer, follower = store_factory(), store_factory()
+        writers, appends = 4, 40
+        total = writers * sum(1 + n % 5 * 6 for n in range(appends) if n // 10 % 2 == 0)
+        done = threading.Event()
+        seen: list[RecordedEvent] = []
+        problems: list[str] = []
+
+        def follow() -> None:
+            follow_until(
+                follower, total, done, seen, problems, categories=["thing"], batch_size=100
+            )
+
+        def write(i: int) -> None:
+            for n in range(appends):  # dense stretches of "thing", then of the others
+                category = "thing" if (n // 10) % 2 == 0 else ("other", "another")[n % 2]
+                writer.append(f"{category}-{i}", new_events(1 + n % 5 * 6))
+
+        reader = threading.Thread(target=follow)
+        reader.start()
+        try:
+            errors = in_threads(writers, write)
+        finally:
+            done.set()
+            reader.join(timeout=60)
+        assert errors == []
+        assert not reader.is_alive()
+        expected = [e for e in settled_log(writer) if e.stream_id.startswith("thing-")]
+        assert len(expected) == total
+        assert problems == []
+        assert event_ids(seen) == event_ids(expected)
+
     def test_errors_are_histoire_errors(self, store_factory: StoreFactory) -> None:
         """Every refusal of the store is a HistoireError, never a driver's exception."""
         store = store_factory()
@@ -176,3 +203,30 @@ class FollowContract:
             with pytest.raises(HistoireError):
                 attempt()
         assert len(settled_log(store)) == 1
+
+
+def follow_until(
+    follower: EventStore,
+    total: int,
+    done: threading.Event,
+    seen: list[RecordedEvent],
+    problems: list[str],
+    **read: Any,
+) -> None:
+    """Follow the log from the start (`read`: read_log's options) into `seen`, until
+    `done` is set and `total` events are seen (or SETTLE_TIMEOUT after `done`); an
+    event that does not come after the one before is noted in `problems`."""
+    checkpoint = START
+    deadline = None
+    while True:
+        for event in follower.read_log(checkpoint, **read):
+            if tuple(event.checkpoint) <= tuple(checkpoint):
+                problems.append(f"{event!r} came after checkpoint {checkpoint}")
+            seen.append(event)
+            checkpoint = event.checkpoint
+        if done.is_set():
+            # The writers are done; the last events may take a moment to show.
+            deadline = deadline or time.monotonic() + SETTLE_TIMEOUT
+            if len(seen) >= total or time.monotonic() > deadline:
+                return
+        follower.wait_for_events(checkpoint, timeout=0.05)
