@@ -122,27 +122,12 @@ class FollowContract:
         writer, follower = store_factory(), store_factory()
         writers, appends = 4, 15
         total = writers * sum(1 + n % 2 for n in range(appends))
-        done = threading.Event()
-        seen: list[RecordedEvent] = []
-        problems: list[str] = []
-
-        def follow() -> None:
-            follow_until(follower, total, done, seen, problems, batch_size=5)
 
         def write(i: int) -> None:
             for n in range(appends):
                 writer.append(f"account-{i}", new_events(1 + n % 2))
 
-        reader = threading.Thread(target=follow)
-        reader.start()
-        try:
-            errors = in_threads(writers, write)
-        finally:
-            done.set()
-            reader.join(timeout=60)
-        assert errors == []
-        assert not reader.is_alive()
-        assert problems == []
+        seen = follow_while_writing(follower, total, writers, write, batch_size=5)
         log = settled_log(writer)
         assert len(log) == total
         assert event_ids(seen) == event_ids(log)
@@ -160,32 +145,17 @@ class FollowContract:
         writer, follower = store_factory(), store_factory()
         writers, appends = 4, 40
         total = writers * sum(1 + n % 5 * 6 for n in range(appends) if n // 10 % 2 == 0)
-        done = threading.Event()
-        seen: list[RecordedEvent] = []
-        problems: list[str] = []
-
-        def follow() -> None:
-            follow_until(
-                follower, total, done, seen, problems, categories=["thing"], batch_size=100
-            )
 
         def write(i: int) -> None:
             for n in range(appends):  # dense stretches of "thing", then of the others
                 category = "thing" if (n // 10) % 2 == 0 else ("other", "another")[n % 2]
                 writer.append(f"{category}-{i}", new_events(1 + n % 5 * 6))
 
-        reader = threading.Thread(target=follow)
-        reader.start()
-        try:
-            errors = in_threads(writers, write)
-        finally:
-            done.set()
-            reader.join(timeout=60)
-        assert errors == []
-        assert not reader.is_alive()
+        seen = follow_while_writing(
+            follower, total, writers, write, categories=["thing"], batch_size=100
+        )
         expected = [e for e in settled_log(writer) if e.stream_id.startswith("thing-")]
         assert len(expected) == total
-        assert problems == []
         assert event_ids(seen) == event_ids(expected)
 
     def test_errors_are_histoire_errors(self, store_factory: StoreFactory) -> None:
@@ -205,28 +175,40 @@ class FollowContract:
         assert len(settled_log(store)) == 1
 
 
-def follow_until(
-    follower: EventStore,
-    total: int,
-    done: threading.Event,
-    seen: list[RecordedEvent],
-    problems: list[str],
-    **read: Any,
-) -> None:
-    """Follow the log from the start (`read`: read_log's options) into `seen`, until
-    `done` is set and `total` events are seen (or SETTLE_TIMEOUT after `done`); an
-    event that does not come after the one before is noted in `problems`."""
-    checkpoint = START
-    deadline = None
-    while True:
-        for event in follower.read_log(checkpoint, **read):
-            if tuple(event.checkpoint) <= tuple(checkpoint):
-                problems.append(f"{event!r} came after checkpoint {checkpoint}")
-            seen.append(event)
-            checkpoint = event.checkpoint
-        if done.is_set():
-            # The writers are done; the last events may take a moment to show.
-            deadline = deadline or time.monotonic() + SETTLE_TIMEOUT
-            if len(seen) >= total or time.monotonic() > deadline:
-                return
-        follower.wait_for_events(checkpoint, timeout=0.05)
+def follow_while_writing(
+    follower: EventStore, total: int, writers: int, write: Callable[[int], None], **read: Any
+) -> list[RecordedEvent]:
+    """What a follower of the log (`read`: read_log's options) saw while `writers` threads
+    ran `write(i)`, until they were done and it saw `total` events (or SETTLE_TIMEOUT
+    later). Each event must come after the one before, and no writer may fail."""
+    done = threading.Event()
+    seen: list[RecordedEvent] = []
+    problems: list[str] = []
+
+    def follow() -> None:
+        checkpoint = START
+        deadline = None
+        while True:
+            for event in follower.read_log(checkpoint, **read):
+                if tuple(event.checkpoint) <= tuple(checkpoint):
+                    problems.append(f"{event!r} came after checkpoint {checkpoint}")
+                seen.append(event)
+                checkpoint = event.checkpoint
+            if done.is_set():
+                # The writers are done; the last events may take a moment to show.
+                deadline = deadline or time.monotonic() + SETTLE_TIMEOUT
+                if len(seen) >= total or time.monotonic() > deadline:
+                    return
+            follower.wait_for_events(checkpoint, timeout=0.05)
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    try:
+        errors = in_threads(writers, write)
+    finally:
+        done.set()
+        reader.join(timeout=60)
+    assert errors == []
+    assert not reader.is_alive()
+    assert problems == []
+    return seen
