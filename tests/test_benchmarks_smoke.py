@@ -14,14 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> None:
-    """`python -m benchmarks --tiny` runs every default SQLite workload, writes JSON and PNG."""
-    for module in ("eventsourcing", "matplotlib"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
+def run_module(*args: str) -> str:
+    """`python -m <args>` from the checkout; its standard output, once it exited 0."""
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--tiny", "--no-postgres", "--out", str(tmp_path)],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -29,6 +25,16 @@ def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> Non
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    return completed.stdout
+
+
+@pytest.mark.slow
+def test_the_benchmark_suite_runs_and_writes_json_and_png(tmp_path: Path) -> None:
+    """`python -m benchmarks --tiny` runs every default SQLite workload, writes JSON and PNG."""
+    for module in ("eventsourcing", "matplotlib"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
+    run_module("benchmarks", "--tiny", "--no-postgres", "--out", str(tmp_path))
     report = json.loads((tmp_path / "results.json").read_text())
     assert report["errors"] == []
     measured = {row["id"] for row in report["results"]}
@@ -60,18 +66,10 @@ def test_the_asyncio_benchmark_runs_every_system(tmp_path: Path) -> None:
     if importlib.util.find_spec("eventsource") is None:
         pytest.skip("eventsource-py is not installed (pip install -e '.[bench]')")
     out = tmp_path / "asyncio.json"
-    completed = subprocess.run(
-        [
-            *(sys.executable, "-m", "benchmarks.asyncio_edge", "--tiny", "--rounds", "1"),
-            *("--db", "sqlite", "--out", str(out)),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    run_module(
+        *("benchmarks.asyncio_edge", "--tiny", "--rounds", "1"),
+        *("--db", "sqlite", "--out", str(out)),
     )
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     results = json.loads(out.read_text())["results"]["sqlite"]
     assert set(results) == {"W1", "W2", "W3", "W5", "W6"}
     for by_system in results.values():
@@ -86,19 +84,11 @@ def test_the_drivers_floor_of_w1_runs_on_both_databases(tmp_path: Path) -> None:
     from tests._services import postgres_url_or_skip
 
     url = postgres_url_or_skip()
-    completed = subprocess.run(
-        [
-            *(sys.executable, "-m", "benchmarks.asyncio_floor", "--rounds", "1", "--n", "20"),
-            *("--postgres-url", url, "--dir", str(tmp_path)),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    stdout = run_module(
+        *("benchmarks.asyncio_floor", "--rounds", "1", "--n", "20"),
+        *("--postgres-url", url, "--dir", str(tmp_path)),
     )
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
-    medians = [line for line in completed.stdout.splitlines() if "median" in line]
+    medians = [line for line in stdout.splitlines() if "median" in line]
     assert [line.split()[0] for line in medians] == ["sqlite", "postgres", "postgres"]
     assert all(float(line.split()[-4].rstrip("/s").replace(",", "")) > 0 for line in medians)
     assert not list(tmp_path.iterdir()), "the SQLite file's folder is removed"
